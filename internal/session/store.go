@@ -1,0 +1,58 @@
+package session
+
+import (
+	"context"
+	"errors"
+)
+
+// Sentinel errors of the Store port.
+var (
+	// ErrNotFound means no session (or page) with that id exists.
+	ErrNotFound = errors.New("session not found")
+	// ErrExists means a session with that id already exists.
+	ErrExists = errors.New("session already exists")
+	// ErrConflict means a concurrent writer won; the caller may retry.
+	ErrConflict = errors.New("session changed concurrently")
+)
+
+// ListQuery selects sessions for List.
+type ListQuery struct {
+	// Reader restricts the result to sessions whose Readers contain this
+	// email. Empty means every session (auditors).
+	Reader         string
+	ConversationID string
+	PageSize       int
+	PageToken      string
+}
+
+// ListResult is one page of List. Sessions carry no Timeline.
+type ListResult struct {
+	Sessions      []*Session
+	NextPageToken string
+}
+
+// Store persists sessions. Implementations must pass the conformance suite in
+// package sessiontest. Every method is safe for concurrent use.
+type Store interface {
+	// Create stores a new session. It fails with ErrExists when the id is
+	// taken. Version is set to 1.
+	Create(ctx context.Context, s *Session) error
+	// Get returns the session with its full timeline, or ErrNotFound.
+	Get(ctx context.Context, id string) (*Session, error)
+	// Update reads the session, applies fn and writes it back atomically,
+	// incrementing Version and setting UpdatedAt. If fn returns an error
+	// nothing is written and that error is returned.
+	Update(ctx context.Context, id string, fn func(*Session) error) (*Session, error)
+	// List returns sessions newest first.
+	List(ctx context.Context, q ListQuery) (*ListResult, error)
+	// PutPage stores a page of masked rows. Writing the same index again
+	// replaces it, so a retried step is idempotent.
+	PutPage(ctx context.Context, id string, p *Page) error
+	// GetPage returns page index of the session's masked rows or ErrNotFound.
+	GetPage(ctx context.Context, id string, index int) (*Page, error)
+	// Wait blocks until the session's Version is greater than afterVersion,
+	// then returns it; it returns the current session when ctx ends first.
+	Wait(ctx context.Context, id string, afterVersion int64) (*Session, error)
+	// Close releases resources.
+	Close() error
+}
