@@ -1,0 +1,508 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Firestore is the Store used in the cloud. Layout, per session id:
+//
+//	sessions/{id}                  the session without its timeline, plus
+//	                               indexed fields (sort_key, readers,
+//	                               conversation_id, version, expire_at)
+//	sessions/{id}/events/{seq}     one timeline event each (seq zero padded)
+//	sessions/{id}/pages/{index}    one page of masked rows each
+//	sessions/{id}/versions/{n}     one empty marker per stored version
+//
+// Every document carries expire_at when the session has ExpireAt, and a TTL
+// policy on each of the four collection groups deletes them (terraform/
+// firestore.tf). Each document is checked against Firestore's 1 MiB limit
+// before it is written, so an oversized write fails here with
+// ErrDocumentTooLarge instead of half way through a commit.
+//
+// Update is optimistic: it reads the session and its events in a
+// transaction and commits, as its first write, the creation of
+// versions/{version+1}. Two writers that read the same version cannot both
+// create that marker, so one of them retries. Firestore's own transactions
+// would already serialize them; the marker makes the same guarantee hold on
+// the npm emulator, whose transactions do not isolate and which ignores
+// update_time preconditions, so the conformance suite's concurrency test
+// means something there too.
+type Firestore struct {
+	client *firestore.Client
+	now    func() time.Time
+	poll   time.Duration
+
+	mu      sync.Mutex
+	waiters map[string][]chan struct{}
+}
+
+var _ Store = (*Firestore)(nil)
+
+// ErrDocumentTooLarge means a session, event or page would exceed
+// Firestore's document size limit. For pages the caller should store fewer
+// rows per page (see replay.Limits).
+var ErrDocumentTooLarge = errors.New("firestore document too large")
+
+const (
+	sessionsCollection = "sessions"
+	eventsCollection   = "events"
+	pagesCollection    = "pages"
+	versionsCollection = "versions"
+
+	// MaxDocumentBytes is Firestore's limit on one document (1 MiB).
+	MaxDocumentBytes = 1 << 20
+	// docOverhead is kept free for field names, indexed fields and the
+	// document name, which Firestore counts too (its size rules add the
+	// name's length plus 16 bytes, each field name plus one byte, and so on).
+	docOverhead = 16 << 10
+	// MaxPageBytes is the largest Rows a Firestore page may hold.
+	MaxPageBytes = MaxDocumentBytes - docOverhead
+
+	updateAttempts = 20
+)
+
+// OpenFirestore connects to the Firestore database (use "(default)" for the
+// default one) of project. Pass option.WithGRPCConn to reach an emulator.
+func OpenFirestore(ctx context.Context, project, database string, opts ...option.ClientOption) (*Firestore, error) {
+	if database == "" {
+		database = firestore.DefaultDatabaseID
+	}
+	c, err := firestore.NewClientWithDatabase(ctx, project, database, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("open firestore: %w", err)
+	}
+	return &Firestore{client: c, now: time.Now, poll: 250 * time.Millisecond, waiters: map[string][]chan struct{}{}}, nil
+}
+
+// Close implements Store.
+func (f *Firestore) Close() error { return f.client.Close() }
+
+func (f *Firestore) sessionRef(id string) *firestore.DocumentRef {
+	return f.client.Collection(sessionsCollection).Doc(id)
+}
+
+func eventID(seq int64) string      { return fmt.Sprintf("%010d", seq) }
+func pageID(index int) string       { return fmt.Sprintf("%06d", index) }
+func versionID(v int64) string      { return fmt.Sprintf("%010d", v) }
+func sortKey(s *Session) string     { return fmt.Sprintf("%020d/%s", s.CreatedAt.UnixNano(), s.ID) }
+func grpcCode(err error) codes.Code { return status.Code(err) }
+
+// sessionFields is the stored form of a session document. "doc" holds the
+// session as JSON without its timeline, which keeps the stored record
+// identical to what the SQLite store keeps; the other fields exist for
+// queries and TTL.
+func sessionFields(s *Session) (map[string]any, error) {
+	c := *s
+	c.Timeline = nil
+	doc, err := json.Marshal(&c)
+	if err != nil {
+		return nil, fmt.Errorf("encode session: %w", err)
+	}
+	if len(doc) > MaxDocumentBytes-docOverhead {
+		return nil, fmt.Errorf("session %s is %d bytes: %w", s.ID, len(doc), ErrDocumentTooLarge)
+	}
+	readers := s.Readers
+	if readers == nil {
+		readers = []string{}
+	}
+	m := map[string]any{
+		"doc":             doc,
+		"sort_key":        sortKey(s),
+		"created_at":      s.CreatedAt,
+		"updated_at":      s.UpdatedAt,
+		"conversation_id": s.ConversationID,
+		"readers":         readers,
+		"version":         s.Version,
+		"status":          string(s.Status),
+		"principal":       s.Principal.Email,
+		"event_count":     int64(len(s.Timeline)),
+	}
+	addExpire(m, s.ExpireAt)
+	return m, nil
+}
+
+func addExpire(m map[string]any, at time.Time) {
+	if !at.IsZero() {
+		m["expire_at"] = at
+	}
+}
+
+func eventFields(s *Session, e Event) (map[string]any, error) {
+	doc, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode event: %w", err)
+	}
+	if len(doc) > MaxDocumentBytes-docOverhead {
+		return nil, fmt.Errorf("session %s event %d is %d bytes: %w", s.ID, e.Seq, len(doc), ErrDocumentTooLarge)
+	}
+	m := map[string]any{"doc": doc, "seq": e.Seq, "type": string(e.Type), "time": e.Time, "hash": e.Hash}
+	addExpire(m, s.ExpireAt)
+	return m, nil
+}
+
+func versionFields(s *Session) map[string]any {
+	m := map[string]any{"version": s.Version, "updated_at": s.UpdatedAt}
+	addExpire(m, s.ExpireAt)
+	return m
+}
+
+func decodeSession(ds *firestore.DocumentSnapshot) (*Session, error) {
+	raw, err := ds.DataAt("doc")
+	if err != nil {
+		return nil, fmt.Errorf("decode session %s: %w", ds.Ref.ID, err)
+	}
+	b, ok := raw.([]byte)
+	if !ok {
+		return nil, fmt.Errorf("decode session %s: doc is %T", ds.Ref.ID, raw)
+	}
+	var s Session
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("decode session %s: %w", ds.Ref.ID, err)
+	}
+	return &s, nil
+}
+
+// Create implements Store.
+func (f *Firestore) Create(ctx context.Context, sess *Session) error {
+	if sess.ID == "" {
+		return errors.New("create session: empty id")
+	}
+	sess.Version = 1
+	if sess.CreatedAt.IsZero() {
+		sess.CreatedAt = f.now().UTC()
+	}
+	sess.UpdatedAt = sess.CreatedAt
+	fields, err := sessionFields(sess)
+	if err != nil {
+		return err
+	}
+	ref := f.sessionRef(sess.ID)
+	err = f.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		// The session document goes first: on the emulator, whose commits
+		// are not atomic, a taken id then writes nothing.
+		if err := tx.Create(ref, fields); err != nil {
+			return err
+		}
+		if err := tx.Create(ref.Collection(versionsCollection).Doc(versionID(1)), versionFields(sess)); err != nil {
+			return err
+		}
+		for _, e := range sess.Timeline {
+			ef, err := eventFields(sess, e)
+			if err != nil {
+				return err
+			}
+			if err := tx.Create(ref.Collection(eventsCollection).Doc(eventID(e.Seq)), ef); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if grpcCode(err) == codes.AlreadyExists {
+		return ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	f.notify(sess.ID)
+	return nil
+}
+
+// Get implements Store. It reads the session and its events in one
+// read-only transaction, so the timeline matches the session's version.
+func (f *Firestore) Get(ctx context.Context, id string) (*Session, error) {
+	var out *Session
+	err := f.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		s, err := f.read(tx, id)
+		out = s
+		return err
+	}, firestore.ReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// read loads a session and its timeline inside tx.
+func (f *Firestore) read(tx *firestore.Transaction, id string) (*Session, error) {
+	ref := f.sessionRef(id)
+	ds, err := tx.Get(ref)
+	if grpcCode(err) == codes.NotFound {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get session: %w", err)
+	}
+	s, err := decodeSession(ds)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := tx.Documents(ref.Collection(eventsCollection).OrderBy("seq", firestore.Asc)).GetAll()
+	if err != nil {
+		return nil, fmt.Errorf("get session events: %w", err)
+	}
+	s.Timeline = make([]Event, 0, len(docs))
+	for _, d := range docs {
+		raw, err := d.DataAt("doc")
+		if err != nil {
+			return nil, fmt.Errorf("decode event %s/%s: %w", id, d.Ref.ID, err)
+		}
+		b, _ := raw.([]byte)
+		var e Event
+		if err := json.Unmarshal(b, &e); err != nil {
+			return nil, fmt.Errorf("decode event %s/%s: %w", id, d.Ref.ID, err)
+		}
+		s.Timeline = append(s.Timeline, e)
+	}
+	return s, nil
+}
+
+// Update implements Store. The timeline is append-only: fn may add events
+// (with AddEvent) but an Update that changes or drops a stored event fails.
+func (f *Firestore) Update(ctx context.Context, id string, fn func(*Session) error) (*Session, error) {
+	ref := f.sessionRef(id)
+	var out *Session
+	for attempt := 0; attempt < updateAttempts; attempt++ {
+		err := f.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+			sess, err := f.read(tx, id)
+			if err != nil {
+				return err
+			}
+			old := append([]Event(nil), sess.Timeline...)
+			if err := fn(sess); err != nil {
+				return err
+			}
+			if len(sess.Timeline) < len(old) {
+				return fmt.Errorf("update session %s: timeline is append-only: %d events became %d", id, len(old), len(sess.Timeline))
+			}
+			for i := range old {
+				if sess.Timeline[i].Hash != old[i].Hash || sess.Timeline[i].Seq != old[i].Seq {
+					return fmt.Errorf("update session %s: timeline is append-only: event %d changed", id, old[i].Seq)
+				}
+			}
+			sess.ID = id
+			sess.Version++
+			sess.UpdatedAt = f.now().UTC()
+			fields, err := sessionFields(sess)
+			if err != nil {
+				return err
+			}
+			// The version marker goes first; see the type's comment.
+			if err := tx.Create(ref.Collection(versionsCollection).Doc(versionID(sess.Version)), versionFields(sess)); err != nil {
+				return err
+			}
+			if err := tx.Set(ref, fields); err != nil {
+				return err
+			}
+			for _, e := range sess.Timeline[len(old):] {
+				ef, err := eventFields(sess, e)
+				if err != nil {
+					return err
+				}
+				if err := tx.Create(ref.Collection(eventsCollection).Doc(eventID(e.Seq)), ef); err != nil {
+					return err
+				}
+			}
+			out = sess
+			return nil
+		})
+		if grpcCode(err) == codes.AlreadyExists {
+			// Another writer stored this version first: read again.
+			if cerr := sleepCtx(ctx, time.Duration(attempt+1)*5*time.Millisecond); cerr != nil {
+				return nil, cerr
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		f.notify(id)
+		return out, nil
+	}
+	return nil, ErrConflict
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// List implements Store. The page token is the sort_key of the last session
+// returned; the queries need the composite indexes in terraform/firestore.tf
+// (readers + sort_key, conversation_id + sort_key, and all three).
+func (f *Firestore) List(ctx context.Context, q ListQuery) (*ListResult, error) {
+	size := q.PageSize
+	if size <= 0 || size > 1000 {
+		size = 50
+	}
+	query := f.client.Collection(sessionsCollection).Query
+	if q.Reader != "" {
+		query = query.Where("readers", "array-contains", q.Reader)
+	}
+	if q.ConversationID != "" {
+		query = query.Where("conversation_id", "==", q.ConversationID)
+	}
+	if q.PageToken != "" {
+		// A filter rather than StartAfter: the emulator ignores cursors.
+		query = query.Where("sort_key", "<", q.PageToken)
+	}
+	docs, err := query.OrderBy("sort_key", firestore.Desc).Limit(size + 1).Documents(ctx).GetAll()
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	res := &ListResult{}
+	for i, d := range docs {
+		if i == size {
+			res.NextPageToken = sortKey(res.Sessions[size-1])
+			break
+		}
+		s, err := decodeSession(d)
+		if err != nil {
+			return nil, err
+		}
+		res.Sessions = append(res.Sessions, s)
+	}
+	return res, nil
+}
+
+// PutPage implements Store.
+func (f *Firestore) PutPage(ctx context.Context, id string, p *Page) error {
+	if len(p.Rows) > MaxPageBytes {
+		return fmt.Errorf("session %s page %d holds %d bytes of rows, over %d: %w", id, p.Index, len(p.Rows), MaxPageBytes, ErrDocumentTooLarge)
+	}
+	ref := f.sessionRef(id)
+	err := f.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		ds, err := tx.Get(ref)
+		if grpcCode(err) == codes.NotFound {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		s, err := decodeSession(ds)
+		if err != nil {
+			return err
+		}
+		// Rows are stored as bytes, not as a string or a map: the stored
+		// value is exactly what the agent received.
+		m := map[string]any{"index": int64(p.Index), "count": int64(p.Count), "rows": []byte(p.Rows)}
+		addExpire(m, s.ExpireAt)
+		return tx.Set(ref.Collection(pagesCollection).Doc(pageID(p.Index)), m)
+	})
+	if errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("put page: %w", err)
+	}
+	return nil
+}
+
+// GetPage implements Store.
+func (f *Firestore) GetPage(ctx context.Context, id string, index int) (*Page, error) {
+	ds, err := f.sessionRef(id).Collection(pagesCollection).Doc(pageID(index)).Get(ctx)
+	if grpcCode(err) == codes.NotFound {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get page: %w", err)
+	}
+	var stored struct {
+		Index int64  `firestore:"index"`
+		Count int64  `firestore:"count"`
+		Rows  []byte `firestore:"rows"`
+	}
+	if err := ds.DataTo(&stored); err != nil {
+		return nil, fmt.Errorf("decode page: %w", err)
+	}
+	rows := stored.Rows
+	if rows == nil {
+		rows = []byte{}
+	}
+	return &Page{Index: int(stored.Index), Count: int(stored.Count), Rows: json.RawMessage(rows)}, nil
+}
+
+// Wait implements Store. Changes made through this Firestore value wake
+// waiters at once; changes from other instances are seen by polling the
+// session's version field, one document read per poll interval.
+func (f *Firestore) Wait(ctx context.Context, id string, afterVersion int64) (*Session, error) {
+	bg := context.WithoutCancel(ctx)
+	for {
+		ch := make(chan struct{})
+		f.mu.Lock()
+		f.waiters[id] = append(f.waiters[id], ch)
+		f.mu.Unlock()
+		v, err := f.version(bg, id)
+		if err != nil {
+			f.drop(id, ch)
+			return nil, err
+		}
+		if v > afterVersion || ctx.Err() != nil {
+			f.drop(id, ch)
+			return f.Get(bg, id)
+		}
+		t := time.NewTimer(f.poll)
+		select {
+		case <-ch:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		f.drop(id, ch)
+	}
+}
+
+func (f *Firestore) version(ctx context.Context, id string) (int64, error) {
+	ds, err := f.sessionRef(id).Get(ctx)
+	if grpcCode(err) == codes.NotFound {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read session version: %w", err)
+	}
+	v, err := ds.DataAt("version")
+	if err != nil {
+		return 0, fmt.Errorf("read session version: %w", err)
+	}
+	n, _ := v.(int64)
+	return n, nil
+}
+
+func (f *Firestore) notify(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ch := range f.waiters[id] {
+		close(ch)
+	}
+	delete(f.waiters, id)
+}
+
+func (f *Firestore) drop(id string, ch chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ws := f.waiters[id]
+	for i, c := range ws {
+		if c == ch {
+			f.waiters[id] = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(f.waiters[id]) == 0 {
+		delete(f.waiters, id)
+	}
+}

@@ -1,0 +1,90 @@
+package session_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/querygate/querygate/internal/session"
+	"github.com/querygate/querygate/internal/session/sessiontest"
+	"github.com/querygate/querygate/testing/firestoreemu"
+)
+
+var fsProject atomic.Int64
+
+// openEmulatorStore opens a Firestore store on its own emulated project, so
+// every store starts empty.
+func openEmulatorStore(t *testing.T, emu *firestoreemu.Emulator) *session.Firestore {
+	t.Helper()
+	opts, err := emu.ClientOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := session.OpenFirestore(t.Context(), fmt.Sprintf("querygate-test-%d", fsProject.Add(1)), "(default)", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestFirestoreConformance runs the Store suite against the npm Firestore
+// emulator. What the emulator cannot check is listed in
+// testing/firestoreemu's package comment and docs/audit.md.
+func TestFirestoreConformance(t *testing.T) {
+	emu := firestoreemu.ForTest(t)
+	sessiontest.Run(t, func(t *testing.T) session.Store { return openEmulatorStore(t, emu) })
+}
+
+func TestFirestoreLimitsAndAppendOnly(t *testing.T) {
+	emu := firestoreemu.ForTest(t)
+	st := openEmulatorStore(t, emu)
+	ctx := t.Context()
+	s := &session.Session{ID: "big", SQL: "SELECT 1", Status: session.StatusRunning}
+	s.AddEvent(session.EventReceived, s.CreatedAt, "a", map[string]any{"n": float64(1)})
+	if err := st.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("PageOverOneMiB", func(t *testing.T) {
+		rows := json.RawMessage(`["` + strings.Repeat("x", session.MaxPageBytes) + `"]`)
+		err := st.PutPage(ctx, "big", &session.Page{Index: 0, Rows: rows, Count: 1})
+		if !errors.Is(err, session.ErrDocumentTooLarge) {
+			t.Errorf("PutPage(%d bytes) err = %v, want ErrDocumentTooLarge", len(rows), err)
+		}
+		if _, err := st.GetPage(ctx, "big", 0); !errors.Is(err, session.ErrNotFound) {
+			t.Errorf("oversized page was stored: GetPage err = %v", err)
+		}
+	})
+
+	t.Run("SessionOverOneMiB", func(t *testing.T) {
+		_, err := st.Update(ctx, "big", func(x *session.Session) error {
+			x.Prompt = strings.Repeat("p", session.MaxDocumentBytes)
+			return nil
+		})
+		if !errors.Is(err, session.ErrDocumentTooLarge) {
+			t.Errorf("Update with a 1 MiB prompt err = %v, want ErrDocumentTooLarge", err)
+		}
+	})
+
+	t.Run("TimelineAppendOnly", func(t *testing.T) {
+		_, err := st.Update(ctx, "big", func(x *session.Session) error {
+			x.Timeline[0].Data = map[string]any{"n": float64(2)}
+			x.Timeline[0].Hash = session.EventHash(x.ID, x.Timeline[0])
+			return nil
+		})
+		if err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("rewriting event 1 err = %v, want append-only error", err)
+		}
+		got, err := st.Get(ctx, "big")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Version != 1 || got.Timeline[0].Data["n"] != float64(1) {
+			t.Errorf("after refused rewrite: version %d, event data %v; want 1, n=1", got.Version, got.Timeline[0].Data)
+		}
+	})
+}
