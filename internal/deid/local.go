@@ -1,0 +1,566 @@
+package deid
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"cloud.google.com/go/dlp/apiv2/dlppb"
+)
+
+// Local is the in-process de-identifier: Cloud DLP's semantics for the subset
+// documented in docs/masking.md. It is safe for concurrent use.
+type Local struct {
+	infoTypes []string // index -> name
+	itIndex   map[string]int
+	builtins  builtinSet
+	customs   []customDet
+	// inspect is the infoType transformation plan for columns that no record
+	// transformation names; whole-column (lineage) masking also uses it.
+	inspect *ittPlan
+	// fields holds record transformations by column name.
+	fields  map[string]*fieldPlan
+	workers int
+	// surrogates reverse crypto_deterministic_config tokens in free text;
+	// wholeTokens reverse whole-cell tokens without a surrogate, by column.
+	surrogates  map[string]*deterministic
+	wholeTokens map[string]*deterministic
+}
+
+type customDet struct {
+	d  detector
+	it int
+}
+
+// ittPlan is a compiled InfoTypeTransformations.
+type ittPlan struct {
+	byIT []transformer // by infoType index; nil leaves the finding as is
+	all  transformer   // the transformation with no infoTypes listed, if any
+}
+
+type fieldPlan struct {
+	prim transformer
+	itt  *ittPlan
+}
+
+// LocalOption configures NewLocal.
+type LocalOption func(*localOptions)
+
+type localOptions struct {
+	workers int
+	unwrap  KeyUnwrapper
+}
+
+// WithWorkers sets how many goroutines share the rows (default GOMAXPROCS).
+func WithWorkers(n int) LocalOption { return func(o *localOptions) { o.workers = n } }
+
+// WithKeyUnwrapper lets the local engine use kmsWrapped crypto keys.
+func WithKeyUnwrapper(u KeyUnwrapper) LocalOption { return func(o *localOptions) { o.unwrap = u } }
+
+// NewLocal compiles cfg. It rejects configurations that use DLP features the
+// local engine does not implement (ErrUnsupported) rather than ignore them.
+func NewLocal(cfg *Config, opts ...LocalOption) (*Local, error) {
+	o := localOptions{workers: runtime.GOMAXPROCS(0)}
+	for _, f := range opts {
+		f(&o)
+	}
+	if cfg == nil {
+		cfg = DefaultConfig()
+	}
+	if cfg.InspectTemplateName != "" || cfg.DeidentifyTemplateName != "" {
+		return nil, fmt.Errorf("%w: DLP templates (use inline inspectConfig/deidentifyConfig locally)", ErrUnsupported)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	l := &Local{itIndex: map[string]int{}, fields: map[string]*fieldPlan{}, workers: max(o.workers, 1),
+		surrogates: map[string]*deterministic{}, wholeTokens: map[string]*deterministic{}}
+	keys := &keyring{unwrap: o.unwrap, transient: map[string][]byte{}}
+	if err := l.compileInspect(cfg.Inspect); err != nil {
+		return nil, err
+	}
+	var err error
+	switch t := cfg.Deidentify.GetTransformation().(type) {
+	case *dlppb.DeidentifyConfig_InfoTypeTransformations:
+		if l.inspect, err = l.compileITT(ctx, t.InfoTypeTransformations, keys); err != nil {
+			return nil, err
+		}
+	case *dlppb.DeidentifyConfig_RecordTransformations:
+		rt := t.RecordTransformations
+		if len(rt.GetRecordSuppressions()) > 0 {
+			return nil, fmt.Errorf("%w: recordSuppressions", ErrUnsupported)
+		}
+		for i, ft := range rt.GetFieldTransformations() {
+			if ft.GetCondition() != nil {
+				return nil, fmt.Errorf("%w: fieldTransformations[%d].condition", ErrUnsupported, i)
+			}
+			if len(ft.GetFields()) == 0 {
+				return nil, fmt.Errorf("%w: fieldTransformations[%d] names no fields", ErrConfig, i)
+			}
+			fp := &fieldPlan{}
+			switch {
+			case ft.GetPrimitiveTransformation() != nil:
+				if fp.prim, err = compile(ctx, ft.GetPrimitiveTransformation(), keys); err != nil {
+					return nil, fmt.Errorf("fieldTransformations[%d]: %w", i, err)
+				}
+			case ft.GetInfoTypeTransformations() != nil:
+				if fp.itt, err = l.compileITT(ctx, ft.GetInfoTypeTransformations(), keys); err != nil {
+					return nil, fmt.Errorf("fieldTransformations[%d]: %w", i, err)
+				}
+			default:
+				return nil, fmt.Errorf("%w: fieldTransformations[%d] has no transformation", ErrConfig, i)
+			}
+			for _, f := range ft.GetFields() {
+				if _, dup := l.fields[f.GetName()]; dup {
+					return nil, fmt.Errorf("%w: field %q is transformed twice", ErrConfig, f.GetName())
+				}
+				l.fields[f.GetName()] = fp
+				if d, ok := fp.prim.(*deterministic); ok && d.surrogate == "" {
+					l.wholeTokens[f.GetName()] = d
+				}
+			}
+		}
+		// Columns no field transformation names are still inspected, with the
+		// default [INFO_TYPE] replacement (docs/masking.md).
+		def := DefaultConfig().Deidentify.GetInfoTypeTransformations()
+		if l.inspect, err = l.compileITT(ctx, def, keys); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("%w: deidentifyConfig transformation %T", ErrUnsupported, t)
+	}
+	return l, nil
+}
+
+func (l *Local) addInfoType(name string) int {
+	if i, ok := l.itIndex[name]; ok {
+		return i
+	}
+	l.infoTypes = append(l.infoTypes, name)
+	l.itIndex[name] = len(l.infoTypes) - 1
+	return len(l.infoTypes) - 1
+}
+
+func (l *Local) compileInspect(ic *dlppb.InspectConfig) error {
+	if ic == nil {
+		ic = DefaultConfig().Inspect
+	}
+	if len(ic.GetRuleSet()) > 0 {
+		return fmt.Errorf("%w: inspectConfig.ruleSet", ErrUnsupported)
+	}
+	if ic.GetExcludeInfoTypes() {
+		return fmt.Errorf("%w: inspectConfig.excludeInfoTypes", ErrUnsupported)
+	}
+	builtin := map[string]int{}
+	for i, n := range builtinNames {
+		builtin[n] = i
+	}
+	custom := map[string]bool{}
+	for _, c := range ic.GetCustomInfoTypes() {
+		custom[c.GetInfoType().GetName()] = true
+	}
+	names := ic.GetInfoTypes()
+	if len(names) == 0 {
+		for _, n := range builtinNames {
+			names = append(names, &dlppb.InfoType{Name: n})
+		}
+	}
+	for _, it := range names {
+		b, ok := builtin[it.GetName()]
+		if !ok {
+			if custom[it.GetName()] {
+				continue
+			}
+			return fmt.Errorf("%w: infoType %q (built-in: %v, or define it in customInfoTypes)", ErrUnsupported, it.GetName(), builtinNames)
+		}
+		l.builtins.on[b] = true
+		l.builtins.idx[b] = l.addInfoType(it.GetName())
+		l.builtins.any = true
+	}
+	for i, c := range ic.GetCustomInfoTypes() {
+		name := c.GetInfoType().GetName()
+		if name == "" {
+			return fmt.Errorf("%w: customInfoTypes[%d] has no infoType name", ErrConfig, i)
+		}
+		if len(c.GetDetectionRules()) > 0 {
+			return fmt.Errorf("%w: customInfoTypes[%d].detectionRules", ErrUnsupported, i)
+		}
+		if c.GetExclusionType() == dlppb.CustomInfoType_EXCLUSION_TYPE_EXCLUDE {
+			return fmt.Errorf("%w: customInfoTypes[%d].exclusionType", ErrUnsupported, i)
+		}
+		var d detector
+		var err error
+		switch t := c.GetType().(type) {
+		case *dlppb.CustomInfoType_Regex_:
+			d, err = newRegexDetector(t.Regex)
+		case *dlppb.CustomInfoType_Dictionary_:
+			if t.Dictionary.GetWordList() == nil {
+				return fmt.Errorf("%w: customInfoTypes[%d] dictionary from cloud storage", ErrUnsupported, i)
+			}
+			d, err = newDictDetector(t.Dictionary.GetWordList().GetWords())
+		case *dlppb.CustomInfoType_SurrogateType_:
+			// Surrogates are only used by re-identification, which finds them
+			// through the crypto transformations.
+			continue
+		default:
+			return fmt.Errorf("%w: customInfoTypes[%d] type %T", ErrUnsupported, i, t)
+		}
+		if err != nil {
+			return fmt.Errorf("customInfoTypes[%d]: %w", i, err)
+		}
+		l.customs = append(l.customs, customDet{d: d, it: l.addInfoType(name)})
+	}
+	return nil
+}
+
+func (l *Local) compileITT(ctx context.Context, itt *dlppb.InfoTypeTransformations, keys *keyring) (*ittPlan, error) {
+	p := &ittPlan{}
+	set := map[int]transformer{}
+	for i, t := range itt.GetTransformations() {
+		tr, err := compile(ctx, t.GetPrimitiveTransformation(), keys)
+		if err != nil {
+			return nil, fmt.Errorf("infoTypeTransformations[%d]: %w", i, err)
+		}
+		if d, ok := tr.(*deterministic); ok && d.surrogate != "" {
+			l.surrogates[d.surrogate] = d
+		}
+		if len(t.GetInfoTypes()) == 0 {
+			if p.all != nil {
+				return nil, fmt.Errorf("%w: two infoTypeTransformations apply to all infoTypes", ErrConfig)
+			}
+			p.all = tr
+			continue
+		}
+		for _, it := range t.GetInfoTypes() {
+			idx, ok := l.itIndex[it.GetName()]
+			if !ok {
+				// A transformation for an infoType nobody inspects can still
+				// apply whole-column through lineage.
+				idx = l.addInfoType(it.GetName())
+			}
+			if _, dup := set[idx]; dup {
+				return nil, fmt.Errorf("%w: infoType %q has two transformations", ErrConfig, it.GetName())
+			}
+			set[idx] = tr
+		}
+	}
+	p.byIT = make([]transformer, 0, len(l.infoTypes))
+	for i := range l.infoTypes {
+		t := set[i]
+		if t == nil {
+			t = p.all
+		}
+		p.byIT = append(p.byIT, t)
+	}
+	return p, nil
+}
+
+// forIT returns the transformation for infoType name (whole-column masking):
+// the configured one, else the catch-all, else replace with [INFO_TYPE].
+func (p *ittPlan) forIT(l *Local, name string) transformer {
+	if i, ok := l.itIndex[name]; ok && i < len(p.byIT) && p.byIT[i] != nil {
+		return p.byIT[i]
+	}
+	if p.all != nil {
+		return p.all
+	}
+	return replaceInfoType{}
+}
+
+// colPlan is what happens to one column in one request.
+type colPlan struct {
+	name    string
+	whole   transformer
+	wholeIT string
+	itt     *ittPlan
+}
+
+func (l *Local) plan(req *Request) ([]colPlan, []string) {
+	t := req.Table
+	plans := make([]colPlan, len(t.Headers))
+	var masked []string
+	for i, h := range t.Headers {
+		p := colPlan{name: h}
+		if fp, ok := l.fields[h]; ok {
+			p.whole, p.itt = fp.prim, fp.itt
+		} else if its := req.ColumnInfoTypes[h]; len(its) > 0 {
+			p.whole, p.wholeIT = l.inspect.forIT(l, its[0]), its[0]
+		} else {
+			p.itt = l.inspect
+		}
+		if p.whole != nil {
+			masked = append(masked, h)
+		}
+		plans[i] = p
+	}
+	return plans, masked
+}
+
+// worker holds one goroutine's reusable buffers and counters.
+type worker struct {
+	l      *Local
+	spans  []span
+	buf    []byte
+	counts []int64
+	rc     rowCtx
+}
+
+func (l *Local) newWorker(cols map[string]int) *worker {
+	return &worker{l: l, counts: make([]int64, len(l.infoTypes)), rc: rowCtx{cols: cols},
+		spans: make([]span, 0, 16), buf: make([]byte, 0, 256)}
+}
+
+// inspectString returns s with every finding transformed by p; s itself (no
+// allocation) when it holds none.
+func (w *worker) inspectString(s string, p *ittPlan) (string, bool, error) {
+	l := w.l
+	w.spans = l.builtins.scan(s, w.spans[:0])
+	if len(l.customs) > 0 {
+		n := len(w.spans)
+		for _, c := range l.customs {
+			w.spans = c.d.find(s, c.it, w.spans)
+		}
+		if len(w.spans) > n {
+			w.spans = mergeSpans(w.spans)
+		}
+	}
+	if len(w.spans) == 0 {
+		return s, false, nil
+	}
+	buf := w.buf[:0]
+	last := 0
+	changed := false
+	var err error
+	for _, sp := range w.spans {
+		w.counts[sp.it]++
+		t := p.byIT[sp.it]
+		if t == nil {
+			continue
+		}
+		changed = true
+		buf = append(buf, s[last:sp.start]...)
+		if buf, err = t.text(buf, s[sp.start:sp.end], l.infoTypes[sp.it], &w.rc); err != nil {
+			return "", false, fmt.Errorf("%s for %s: %w", t.kind(), l.infoTypes[sp.it], err)
+		}
+		last = sp.end
+	}
+	if !changed {
+		return s, false, nil
+	}
+	buf = append(buf, s[last:]...)
+	w.buf = buf
+	return string(buf), true, nil
+}
+
+// mergeSpans sorts spans and unions overlapping ones (the earlier keeps its
+// infoType), so no detected byte survives.
+func mergeSpans(sp []span) []span {
+	slices.SortFunc(sp, func(a, b span) int {
+		if a.start != b.start {
+			return a.start - b.start
+		}
+		return b.end - a.end
+	})
+	out := sp[:1]
+	for _, s := range sp[1:] {
+		last := &out[len(out)-1]
+		if s.start < last.end {
+			if s.end > last.end {
+				last.end = s.end
+			}
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// inspectValue walks a cell, inspecting every string in it. Nested values are
+// copied only when something inside changes.
+func (w *worker) inspectValue(v Value, p *ittPlan) (Value, bool, error) {
+	switch x := v.(type) {
+	case string:
+		s, ch, err := w.inspectString(x, p)
+		if err != nil || !ch {
+			return v, false, err
+		}
+		return s, true, nil
+	case []byte:
+		s, ch, err := w.inspectString(string(x), p)
+		if err != nil || !ch {
+			return v, false, err
+		}
+		return []byte(s), true, nil
+	case []any:
+		var out []any
+		for i, e := range x {
+			ne, ch, err := w.inspectValue(e, p)
+			if err != nil {
+				return nil, false, err
+			}
+			if ch && out == nil {
+				out = slices.Clone(x)
+			}
+			if out != nil {
+				out[i] = ne
+			}
+		}
+		if out == nil {
+			return v, false, nil
+		}
+		return out, true, nil
+	case map[string]any:
+		var out map[string]any
+		for k, e := range x {
+			ne, ch, err := w.inspectValue(e, p)
+			if err != nil {
+				return nil, false, err
+			}
+			if ch && out == nil {
+				out = maps.Clone(x)
+			}
+			if out != nil {
+				out[k] = ne
+			}
+		}
+		if out == nil {
+			return v, false, nil
+		}
+		return out, true, nil
+	}
+	return v, false, nil
+}
+
+// wholeValue applies t to a cell; nested values keep their shape and t applies
+// to each leaf.
+func (w *worker) wholeValue(v Value, t transformer, it string) (Value, error) {
+	switch x := v.(type) {
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			ne, err := w.wholeValue(e, t, it)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = ne
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			ne, err := w.wholeValue(e, t, it)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = ne
+		}
+		return out, nil
+	case []byte:
+		return t.cell(string(x), it, &w.rc)
+	}
+	return t.cell(v, it, &w.rc)
+}
+
+func (w *worker) row(plans []colPlan, in []Value) ([]Value, error) {
+	if len(in) != len(plans) {
+		return nil, fmt.Errorf("%w: row has %d cells for %d headers", ErrTable, len(in), len(plans))
+	}
+	w.rc.row = in
+	out := make([]Value, len(in))
+	for i, v := range in {
+		p := &plans[i]
+		var err error
+		if p.whole != nil {
+			out[i], err = w.wholeValue(v, p.whole, p.wholeIT)
+			if err != nil {
+				return nil, fmt.Errorf("column %q: %s: %w", p.name, p.whole.kind(), err)
+			}
+			continue
+		}
+		out[i], _, err = w.inspectValue(v, p.itt)
+		if err != nil {
+			return nil, fmt.Errorf("column %q: %w", p.name, err)
+		}
+	}
+	return out, nil
+}
+
+// Deidentify masks req.Table. Rows are spread over the workers; the output
+// keeps row and column order. On error nothing is returned.
+func (l *Local) Deidentify(ctx context.Context, req *Request) (*Table, *Stats, error) {
+	start := time.Now()
+	if req == nil || req.Table == nil {
+		return nil, nil, fmt.Errorf("%w: no table", ErrTable)
+	}
+	t := req.Table
+	plans, masked := l.plan(req)
+	cols := make(map[string]int, len(t.Headers))
+	for i, h := range t.Headers {
+		cols[h] = i
+	}
+	out := &Table{Headers: slices.Clone(t.Headers), Rows: make([][]Value, len(t.Rows))}
+	nw := l.workers
+	const chunk = 256
+	nchunks := (len(t.Rows) + chunk - 1) / chunk
+	nw = min(nw, nchunks)
+	workers := make([]*worker, max(nw, 1))
+	var next atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var failed atomic.Bool
+	run := func(w *worker) {
+		for !failed.Load() {
+			c := int(next.Add(1) - 1)
+			if c >= nchunks {
+				return
+			}
+			if err := ctx.Err(); err != nil {
+				errOnce.Do(func() { firstErr = err })
+				failed.Store(true)
+				return
+			}
+			for r := c * chunk; r < min((c+1)*chunk, len(t.Rows)); r++ {
+				row, err := w.row(plans, t.Rows[r])
+				if err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("row %d: %w", r, err) })
+					failed.Store(true)
+					return
+				}
+				out.Rows[r] = row
+			}
+		}
+	}
+	for i := range workers {
+		workers[i] = l.newWorker(cols)
+	}
+	if nw <= 1 {
+		run(workers[0])
+	} else {
+		var wg sync.WaitGroup
+		for _, w := range workers {
+			wg.Add(1)
+			go func() { defer wg.Done(); run(w) }()
+		}
+		wg.Wait()
+	}
+	if firstErr != nil {
+		return nil, nil, firstErr
+	}
+	st := &Stats{Rows: int64(len(t.Rows)), Cells: int64(len(t.Rows) * len(t.Headers)), Findings: map[string]int64{},
+		MaskedColumns: masked}
+	for _, w := range workers {
+		for i, n := range w.counts {
+			if n > 0 {
+				st.Findings[l.infoTypes[i]] += n
+			}
+		}
+	}
+	st.Elapsed = time.Since(start)
+	return out, st, nil
+}
