@@ -1,0 +1,239 @@
+// Package audit writes querygate's audit dataset: one BigQuery row per
+// session event, chained so that a changed, removed or inserted row is
+// detectable, and verifies those chains.
+//
+// Two chains run through the table:
+//   - The session chain: each event's hash covers the previous event of its
+//     session (session.EventHash). prev_hash and hash are copied from the
+//     session store, so the table and the store can be checked against each
+//     other.
+//   - The day chain: rows are numbered per UTC day of event_time (chain_day,
+//     chain_seq) in the order they were written, and each row's row_hash
+//     covers every other column, including the row_hash of the row written
+//     before it that day (chain_prev). Sessions are thereby chained per day:
+//     removing a whole session leaves a gap in its day's chain.
+//
+// The schema is defined once, by Schema; terraform/audit.tf declares the
+// same columns and a test holds the two equal.
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/civil"
+
+	"github.com/querygate/querygate/internal/session"
+)
+
+// Column names. Schema, Row.Save and the queries of Writer and Verify use
+// these constants, so a rename happens in one place.
+const (
+	colEventTime        = "event_time"
+	colEventTimeText    = "event_time_text"
+	colSessionID        = "session_id"
+	colSeq              = "seq"
+	colEventType        = "event_type"
+	colActor            = "actor"
+	colData             = "data"
+	colPrevHash         = "prev_hash"
+	colHash             = "hash"
+	colPrincipal        = "principal"
+	colPrincipalIssuer  = "principal_issuer"
+	colPrincipalSubject = "principal_subject"
+	colConversationID   = "conversation_id"
+	colAgentName        = "agent_name"
+	colAgentModel       = "agent_model"
+	colSQLSHA256        = "sql_sha256"
+	colChainDay         = "chain_day"
+	colChainSeq         = "chain_seq"
+	colChainPrev        = "chain_prev"
+	colRecordedAt       = "recorded_at"
+	colRowHash          = "row_hash"
+)
+
+// PartitionField is the column the table is partitioned on, by day.
+const PartitionField = colEventTime
+
+// ClusteringFields are the table's clustering columns.
+var ClusteringFields = []string{colPrincipal}
+
+// Schema returns the audit table's schema. It is the single definition:
+// EnsureTable creates the table from it and terraform/audit.tf must match it.
+func Schema() bigquery.Schema {
+	req := func(name string, t bigquery.FieldType, desc string) *bigquery.FieldSchema {
+		return &bigquery.FieldSchema{Name: name, Type: t, Required: true, Description: desc}
+	}
+	opt := func(name string, t bigquery.FieldType, desc string) *bigquery.FieldSchema {
+		return &bigquery.FieldSchema{Name: name, Type: t, Description: desc}
+	}
+	return bigquery.Schema{
+		req(colEventTime, bigquery.TimestampFieldType, "When the event happened (microseconds); the partitioning column."),
+		req(colEventTimeText, bigquery.StringFieldType, "The event time exactly as hashed, RFC 3339 with nanoseconds."),
+		req(colSessionID, bigquery.StringFieldType, "The session the event belongs to."),
+		req(colSeq, bigquery.IntegerFieldType, "The event's position in its session, from 1."),
+		req(colEventType, bigquery.StringFieldType, "Stable event type code, e.g. policy.decided."),
+		opt(colActor, bigquery.StringFieldType, "Who or what caused the event."),
+		opt(colData, bigquery.StringFieldType, "The event's data as canonical JSON. Never holds result cell values."),
+		req(colPrevHash, bigquery.StringFieldType, "Hash of the previous event of the session (64 zeros for the first)."),
+		req(colHash, bigquery.StringFieldType, "SHA-256 of the event chained to prev_hash (session.EventHash)."),
+		req(colPrincipal, bigquery.StringFieldType, "The verified requester: email, else issuer|subject. Clustering column."),
+		opt(colPrincipalIssuer, bigquery.StringFieldType, "Token issuer of the requester."),
+		opt(colPrincipalSubject, bigquery.StringFieldType, "Token subject of the requester."),
+		opt(colConversationID, bigquery.StringFieldType, "The agent's conversation id, as the agent declared it."),
+		opt(colAgentName, bigquery.StringFieldType, "Agent name, as the agent declared it."),
+		opt(colAgentModel, bigquery.StringFieldType, "Agent model, as the agent declared it."),
+		opt(colSQLSHA256, bigquery.StringFieldType, "SHA-256 of the session's SQL exactly as received."),
+		req(colChainDay, bigquery.DateFieldType, "UTC date of event_time: the day chain this row belongs to."),
+		req(colChainSeq, bigquery.IntegerFieldType, "Position of the row in its day chain, from 1, in write order."),
+		req(colChainPrev, bigquery.StringFieldType, "row_hash of the previous row of the day chain (64 zeros for the first)."),
+		req(colRecordedAt, bigquery.TimestampFieldType, "When the row was written."),
+		req(colRowHash, bigquery.StringFieldType, "SHA-256 over every other column of the row (see audit.RowHash)."),
+	}
+}
+
+// Row is one audit row: one session event plus who, what and the chains.
+type Row struct {
+	EventTime        time.Time
+	EventTimeText    string
+	SessionID        string
+	Seq              int64
+	EventType        string
+	Actor            string
+	Data             string
+	PrevHash         string
+	Hash             string
+	Principal        string
+	PrincipalIssuer  string
+	PrincipalSubject string
+	ConversationID   string
+	AgentName        string
+	AgentModel       string
+	SQLSHA256        string
+	ChainDay         civil.Date
+	ChainSeq         int64
+	ChainPrev        string
+	RecordedAt       time.Time
+	RowHash          string
+}
+
+// InsertID is the insertAll insertId of the row: session id, ":", seq. A
+// retried insert of the same event carries the same id, so BigQuery drops
+// the duplicate (best effort, for about a minute); Writer's read-before-write
+// covers retries after that.
+func (r *Row) InsertID() string { return fmt.Sprintf("%s:%d", r.SessionID, r.Seq) }
+
+var _ bigquery.ValueSaver = (*Row)(nil)
+
+// Save implements bigquery.ValueSaver.
+func (r *Row) Save() (map[string]bigquery.Value, string, error) {
+	return map[string]bigquery.Value{
+		colEventTime:        r.EventTime,
+		colEventTimeText:    r.EventTimeText,
+		colSessionID:        r.SessionID,
+		colSeq:              r.Seq,
+		colEventType:        r.EventType,
+		colActor:            r.Actor,
+		colData:             r.Data,
+		colPrevHash:         r.PrevHash,
+		colHash:             r.Hash,
+		colPrincipal:        r.Principal,
+		colPrincipalIssuer:  r.PrincipalIssuer,
+		colPrincipalSubject: r.PrincipalSubject,
+		colConversationID:   r.ConversationID,
+		colAgentName:        r.AgentName,
+		colAgentModel:       r.AgentModel,
+		colSQLSHA256:        r.SQLSHA256,
+		colChainDay:         r.ChainDay,
+		colChainSeq:         r.ChainSeq,
+		colChainPrev:        r.ChainPrev,
+		colRecordedAt:       r.RecordedAt,
+		colRowHash:          r.RowHash,
+	}, r.InsertID(), nil
+}
+
+// tsText is the text a TIMESTAMP column is hashed as: UTC, microseconds,
+// which is what BigQuery keeps.
+func tsText(t time.Time) string {
+	return t.UTC().Truncate(time.Microsecond).Format("2006-01-02T15:04:05.000000Z")
+}
+
+// RowHash returns the SHA-256 (hex) over the canonical JSON of every column
+// of r except row_hash, in schema order, with timestamps at microsecond
+// precision and dates as YYYY-MM-DD.
+func RowHash(r *Row) string {
+	canon := []any{
+		tsText(r.EventTime), r.EventTimeText, r.SessionID, r.Seq, r.EventType, r.Actor, r.Data,
+		r.PrevHash, r.Hash, r.Principal, r.PrincipalIssuer, r.PrincipalSubject, r.ConversationID,
+		r.AgentName, r.AgentModel, r.SQLSHA256, r.ChainDay.String(), r.ChainSeq, r.ChainPrev,
+		tsText(r.RecordedAt),
+	}
+	b, err := json.Marshal(canon)
+	if err != nil {
+		panic(fmt.Sprintf("audit: row not encodable: %v", err)) // strings and ints only
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// principalKey is the clustering value for p.
+func principalKey(p session.Principal) string {
+	if p.Email != "" {
+		return p.Email
+	}
+	return p.Issuer + "|" + p.Subject
+}
+
+// eventRow builds the row of event e of s, without the day chain columns.
+func eventRow(s *session.Session, e session.Event) (*Row, error) {
+	data := ""
+	if e.Data != nil {
+		b, err := json.Marshal(e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("encode event %d data: %w", e.Seq, err)
+		}
+		data = string(b)
+	}
+	t := e.Time.UTC()
+	return &Row{
+		EventTime:        t.Truncate(time.Microsecond),
+		EventTimeText:    t.Format(time.RFC3339Nano),
+		SessionID:        s.ID,
+		Seq:              e.Seq,
+		EventType:        string(e.Type),
+		Actor:            e.Actor,
+		Data:             data,
+		PrevHash:         e.PrevHash,
+		Hash:             e.Hash,
+		Principal:        principalKey(s.Principal),
+		PrincipalIssuer:  s.Principal.Issuer,
+		PrincipalSubject: s.Principal.Subject,
+		ConversationID:   s.ConversationID,
+		AgentName:        s.Agent.Name,
+		AgentModel:       s.Agent.Model,
+		SQLSHA256:        s.SQLSHA256,
+		ChainDay:         civil.DateOf(t),
+	}, nil
+}
+
+// event reconstructs the session event a row records, for rehashing.
+func (r *Row) event() (session.Event, error) {
+	t, err := time.Parse(time.RFC3339Nano, r.EventTimeText)
+	if err != nil {
+		return session.Event{}, fmt.Errorf("event_time_text %q: %w", r.EventTimeText, err)
+	}
+	var data map[string]any
+	if r.Data != "" {
+		if err := json.Unmarshal([]byte(r.Data), &data); err != nil {
+			return session.Event{}, fmt.Errorf("data: %w", err)
+		}
+	}
+	return session.Event{
+		Seq: r.Seq, Type: session.EventType(r.EventType), Time: t, Actor: r.Actor,
+		Data: data, PrevHash: r.PrevHash, Hash: r.Hash,
+	}, nil
+}

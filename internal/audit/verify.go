@@ -1,0 +1,196 @@
+package audit
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/civil"
+	"google.golang.org/api/iterator"
+
+	"github.com/querygate/querygate/internal/session"
+)
+
+// Problem is one broken link found by Verify, located by the row where the
+// chain stops holding.
+type Problem struct {
+	ChainDay  civil.Date
+	ChainSeq  int64
+	SessionID string
+	Seq       int64
+	Reason    string
+}
+
+// InsertID is the insertId the row was written with.
+func (p Problem) InsertID() string { return fmt.Sprintf("%s:%d", p.SessionID, p.Seq) }
+
+func (p Problem) String() string {
+	return fmt.Sprintf("day %s chain_seq %d: session %s event %d (insert id %s): %s",
+		p.ChainDay, p.ChainSeq, p.SessionID, p.Seq, p.InsertID(), p.Reason)
+}
+
+// Report is the outcome of Verify.
+type Report struct {
+	Rows     int
+	Days     int
+	Sessions int
+	// Problems are sorted by (chain_day, chain_seq); the first is the first
+	// broken link.
+	Problems []Problem
+}
+
+// OK reports whether every chain holds.
+func (r *Report) OK() bool { return len(r.Problems) == 0 }
+
+// Verify reads the whole audit table and recomputes both chains: each
+// row's row_hash and its link to the previous row of its day, and each
+// session's event chain (seq from 1 without gaps, prev_hash links,
+// session.EventHash of the stored columns).
+//
+// Chains detect a row that was changed, a row removed from the middle of a
+// day or of a session, a row inserted or duplicated. They cannot detect the
+// removal of the last rows of a day together with the last events of their
+// sessions; docs/audit.md says how to anchor chain heads outside the table.
+func Verify(ctx context.Context, client *bigquery.Client, dataset, table string) (*Report, error) {
+	q := client.Query(fmt.Sprintf("SELECT * FROM `%s.%s.%s` ORDER BY %s, %s",
+		client.Project(), dataset, table, colChainDay, colChainSeq))
+	it, err := q.Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("audit verify: read table: %w", err)
+	}
+	var rows []*Row
+	for {
+		m := map[string]bigquery.Value{}
+		err := it.Next(&m)
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit verify: read table: %w", err)
+		}
+		rows = append(rows, rowFromValues(m))
+	}
+	return verifyRows(rows), nil
+}
+
+func rowFromValues(m map[string]bigquery.Value) *Row {
+	str := func(k string) string { s, _ := m[k].(string); return s }
+	num := func(k string) int64 { n, _ := m[k].(int64); return n }
+	ts := func(k string) time.Time { t, _ := m[k].(time.Time); return t.UTC() }
+	day, _ := m[colChainDay].(civil.Date)
+	return &Row{
+		EventTime: ts(colEventTime), EventTimeText: str(colEventTimeText), SessionID: str(colSessionID),
+		Seq: num(colSeq), EventType: str(colEventType), Actor: str(colActor), Data: str(colData),
+		PrevHash: str(colPrevHash), Hash: str(colHash), Principal: str(colPrincipal),
+		PrincipalIssuer: str(colPrincipalIssuer), PrincipalSubject: str(colPrincipalSubject),
+		ConversationID: str(colConversationID), AgentName: str(colAgentName), AgentModel: str(colAgentModel),
+		SQLSHA256: str(colSQLSHA256), ChainDay: day, ChainSeq: num(colChainSeq), ChainPrev: str(colChainPrev),
+		RecordedAt: ts(colRecordedAt), RowHash: str(colRowHash),
+	}
+}
+
+// verifyRows checks rows, which are sorted by (chain_day, chain_seq).
+func verifyRows(rows []*Row) *Report {
+	rep := &Report{Rows: len(rows)}
+	bad := func(r *Row, format string, args ...any) {
+		rep.Problems = append(rep.Problems, Problem{
+			ChainDay: r.ChainDay, ChainSeq: r.ChainSeq, SessionID: r.SessionID, Seq: r.Seq,
+			Reason: fmt.Sprintf(format, args...),
+		})
+	}
+
+	// Day chains.
+	var day civil.Date
+	var prevSeq int64
+	prevHash := session.GenesisHash
+	bySession := map[string][]*Row{}
+	for _, r := range rows {
+		if r.ChainDay != day || rep.Days == 0 {
+			day, prevSeq, prevHash = r.ChainDay, 0, session.GenesisHash
+			rep.Days++
+		}
+		bySession[r.SessionID] = append(bySession[r.SessionID], r)
+		if got := RowHash(r); got != r.RowHash {
+			bad(r, "row changed: its columns hash to %s, row_hash says %s", got, r.RowHash)
+		}
+		switch {
+		case r.ChainSeq == prevSeq:
+			bad(r, "chain_seq %d appears twice (a duplicated row or a forked chain)", r.ChainSeq)
+		case r.ChainSeq != prevSeq+1:
+			bad(r, "rows missing before this one: chain_seq jumps from %d to %d", prevSeq, r.ChainSeq)
+		case r.ChainPrev != prevHash:
+			bad(r, "chain_prev %s is not the previous row's row_hash %s", r.ChainPrev, prevHash)
+		}
+		if civil.DateOf(r.EventTime) != r.ChainDay {
+			bad(r, "chain_day %s is not the date of event_time %s", r.ChainDay, tsText(r.EventTime))
+		}
+		if t, err := time.Parse(time.RFC3339Nano, r.EventTimeText); err != nil || !t.UTC().Truncate(time.Microsecond).Equal(r.EventTime) {
+			bad(r, "event_time %s does not match event_time_text %q", tsText(r.EventTime), r.EventTimeText)
+		}
+		prevSeq, prevHash = r.ChainSeq, r.RowHash
+	}
+
+	// Session chains.
+	rep.Sessions = len(bySession)
+	for id, rs := range bySession {
+		slices.SortStableFunc(rs, func(a, b *Row) int { return cmp.Compare(a.Seq, b.Seq) })
+		prev := session.GenesisHash
+		for i, r := range rs {
+			if i > 0 && r.Seq == rs[i-1].Seq {
+				bad(r, "session %s holds event %d twice", id, r.Seq)
+				continue
+			}
+			if want := int64(i) + 1; r.Seq != want {
+				bad(r, "session %s is missing events: expected event %d, found %d", id, want, r.Seq)
+				break
+			}
+			if r.PrevHash != prev {
+				bad(r, "prev_hash %s is not the hash of event %d (%s)", r.PrevHash, r.Seq-1, prev)
+			}
+			e, err := r.event()
+			if err != nil {
+				bad(r, "cannot rebuild the event: %v", err)
+			} else if got := session.EventHash(id, e); got != r.Hash {
+				bad(r, "event changed: it hashes to %s, hash says %s", got, r.Hash)
+			}
+			prev = r.Hash
+		}
+	}
+	slices.SortStableFunc(rep.Problems, func(a, b Problem) int {
+		if c := a.ChainDay.Compare(b.ChainDay); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ChainSeq, b.ChainSeq)
+	})
+	return rep
+}
+
+// RunVerify is `querygate audit verify`: it verifies the table, prints what
+// it checked and every problem to w, and returns an error wrapping
+// ErrChainBroken that names the first broken row when a chain is broken.
+func RunVerify(ctx context.Context, client *bigquery.Client, dataset, table string, w io.Writer) error {
+	rep, err := Verify(ctx, client, dataset, table)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "checked %d rows, %d day chains, %d sessions in %s.%s.%s\n",
+		rep.Rows, rep.Days, rep.Sessions, client.Project(), dataset, table)
+	if rep.OK() {
+		fmt.Fprintln(w, "all chains intact")
+		return nil
+	}
+	const maxShown = 50
+	for i, p := range rep.Problems {
+		if i == maxShown {
+			fmt.Fprintf(w, "... and %d more\n", len(rep.Problems)-maxShown)
+			break
+		}
+		fmt.Fprintf(w, "BROKEN %s\n", p)
+	}
+	return fmt.Errorf("%w: first broken link at %s", ErrChainBroken, rep.Problems[0])
+}

@@ -1,0 +1,152 @@
+package audit
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/querygate/querygate/internal/session"
+)
+
+// chainRows builds the rows a Writer would write for sessions, in order,
+// all on one day, without BigQuery.
+func chainRows(t *testing.T, sessions ...*session.Session) []*Row {
+	t.Helper()
+	var rows []*Row
+	seq, prev := int64(0), session.GenesisHash
+	for _, s := range sessions {
+		for _, e := range s.Timeline {
+			r, err := eventRow(s, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq++
+			r.ChainSeq, r.ChainPrev = seq, prev
+			r.RecordedAt = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+			r.RowHash = RowHash(r)
+			prev = r.RowHash
+			rows = append(rows, r)
+		}
+	}
+	return rows
+}
+
+func testSession(id string, n int) *session.Session {
+	s := &session.Session{ID: id, Principal: session.Principal{Email: "alice@example.com"}, SQLSHA256: session.SQLHash("SELECT 1")}
+	base := time.Date(2026, 11, 28, 10, 0, 0, 123456789, time.UTC)
+	for i := 0; i < n; i++ {
+		s.AddEvent(session.EventReceived, base.Add(time.Duration(i)*time.Second), "alice@example.com", map[string]any{"i": float64(i)})
+	}
+	return s
+}
+
+func TestVerifyRows(t *testing.T) {
+	t.Parallel()
+	type located struct {
+		ChainSeq  int64
+		SessionID string
+		Seq       int64
+		Reason    string // substring
+	}
+	cases := []struct {
+		name   string
+		tamper func(rows []*Row) []*Row
+		want   *located // first problem; nil = intact
+	}{
+		{name: "intact", tamper: func(r []*Row) []*Row { return r }},
+		{
+			name:   "changed actor",
+			tamper: func(r []*Row) []*Row { r[3].Actor = "mallory"; return r },
+			want:   &located{4, "s2", 1, "row changed"},
+		},
+		{
+			name: "changed data with row_hash recomputed",
+			tamper: func(r []*Row) []*Row {
+				r[1].Data = `{"i":7}`
+				r[1].RowHash = RowHash(r[1])
+				return r
+			},
+			want: &located{2, "s1", 2, "event changed"},
+		},
+		{
+			name:   "row removed",
+			tamper: func(r []*Row) []*Row { return append(r[:2], r[3:]...) },
+			want:   &located{4, "s2", 1, "chain_seq jumps from 2 to 4"},
+		},
+		{
+			name:   "row duplicated",
+			tamper: func(r []*Row) []*Row { return append(r[:3], append([]*Row{r[2]}, r[3:]...)...) },
+			want:   &located{3, "s1", 3, "appears twice"},
+		},
+		{
+			name: "whole session re-chained after removing an event",
+			tamper: func(r []*Row) []*Row {
+				// Drop s1's event 2 and rebuild the day chain so that every
+				// row_hash and chain_prev is consistent again.
+				r = append(r[:1], r[2:]...)
+				prev := session.GenesisHash
+				for i, x := range r {
+					x.ChainSeq, x.ChainPrev = int64(i)+1, prev
+					x.RowHash = RowHash(x)
+					prev = x.RowHash
+				}
+				return r
+			},
+			want: &located{2, "s1", 3, "missing events"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rows := tc.tamper(chainRows(t, testSession("s1", 3), testSession("s2", 2)))
+			rep := verifyRows(rows)
+			if tc.want == nil {
+				if !rep.OK() {
+					t.Fatalf("intact rows reported broken: %v", rep.Problems)
+				}
+				if rep.Sessions != 2 || rep.Days != 1 || rep.Rows != 5 {
+					t.Errorf("report counts = %+v, want 5 rows, 1 day, 2 sessions", rep)
+				}
+				return
+			}
+			if rep.OK() {
+				t.Fatal("tampered rows verified as intact")
+			}
+			p := rep.Problems[0]
+			got := located{p.ChainSeq, p.SessionID, p.Seq, tc.want.Reason}
+			if diff := cmp.Diff(*tc.want, got); diff != "" {
+				t.Errorf("first problem location (-want, +got):\n%s\nproblems: %v", diff, rep.Problems)
+			}
+			if !strings.Contains(p.Reason, tc.want.Reason) {
+				t.Errorf("first problem reason = %q, want it to contain %q", p.Reason, tc.want.Reason)
+			}
+		})
+	}
+}
+
+func TestSaveMatchesSchema(t *testing.T) {
+	t.Parallel()
+	r := chainRows(t, testSession("s1", 1))[0]
+	m, id, err := r.Save()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != "s1:1" {
+		t.Errorf("insert id = %q, want s1:1", id)
+	}
+	var want, got []string
+	for _, f := range Schema() {
+		want = append(want, f.Name)
+		if _, ok := m[f.Name]; !ok {
+			t.Errorf("Save lacks column %s", f.Name)
+		}
+	}
+	for k := range m {
+		got = append(got, k)
+	}
+	if len(got) != len(want) {
+		t.Errorf("Save has %d columns, schema %d", len(got), len(want))
+	}
+}
