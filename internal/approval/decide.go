@@ -1,0 +1,212 @@
+package approval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/querygate/querygate/internal/session"
+)
+
+// DecideForm is the decoded POST of the approval page.
+type DecideForm struct {
+	Token     string
+	SessionID string
+	Decision  string // approve or deny
+	Comment   string
+	CSRF      string
+}
+
+// maxComment bounds the comment, in characters.
+const maxComment = 2000
+
+// Outcome is a decision that was recorded and delivered.
+type Outcome struct {
+	SessionID string
+	Decision  string // approved or rejected
+	Approver  string
+	Comment   string
+	DecidedAt time.Time
+	// Redelivered is true when this POST only retried the delivery of a
+	// decision recorded by an earlier POST with the same link.
+	Redelivered bool
+}
+
+// DeliveryError means the decision was recorded on the session but the
+// workflow's callback did not accept it. The same link and form may be
+// posted again to retry the delivery.
+type DeliveryError struct {
+	Outcome Outcome
+	Err     error
+}
+
+func (e *DeliveryError) Error() string { return "deliver decision: " + e.Err.Error() }
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
+// errRedeliver marks an Update that found the decision already recorded by
+// this very link.
+var errRedeliver = errors.New("redeliver")
+
+// request is everything Decide needs from the HTTP request.
+type request struct {
+	Form         DecideForm
+	Nonce        string // the browser's CSRF cookie
+	IAPAssertion string
+}
+
+// decide checks every condition and, when all hold, records the decision on
+// the session atomically and posts it to the callback. Caller mistakes are
+// returned as *Refusal and change nothing; a failed callback is a
+// *DeliveryError.
+func (s *Service) decide(ctx context.Context, in request) (Outcome, error) {
+	c, key, err := s.verifyLink(ctx, in.Form.Token)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if !checkCSRF(key, c.ID, in.Nonce, in.Form.CSRF) {
+		return Outcome{}, refuseCSRF
+	}
+	if in.Form.SessionID != c.SessionID {
+		return Outcome{}, refuseWrongSession
+	}
+	now := s.now().UTC()
+	if !now.Before(c.Expiry()) {
+		return Outcome{}, refuseExpired
+	}
+	if s.iap != nil {
+		email, err := s.iap.Verify(ctx, in.IAPAssertion)
+		if err != nil || email != c.Approver {
+			slog.WarnContext(ctx, "approval IAP check failed", "session_id", c.SessionID, "error", err)
+			return Outcome{}, refuseIAP
+		}
+	}
+	var decision string
+	switch in.Form.Decision {
+	case HintApprove:
+		decision = "approved"
+	case HintDeny:
+		decision = "rejected"
+	default:
+		return Outcome{}, refuseBadForm
+	}
+	if !utf8.ValidString(in.Form.Comment) || utf8.RuneCountInString(in.Form.Comment) > maxComment {
+		return Outcome{}, refuseBadForm
+	}
+
+	ss, err := s.deps.Store.Update(ctx, c.SessionID, func(x *session.Session) error {
+		ap := x.Approval
+		if ap == nil || ap.RequestedAt.IsZero() {
+			return refuseNotPending
+		}
+		if slices.Contains(ap.UsedTokens, c.ID) {
+			if ap.Decision != "" && ap.DecidedBy == c.Approver {
+				return errRedeliver
+			}
+			return refuseUsed
+		}
+		if x.Status != session.StatusPendingApproval || ap.Decision != "" {
+			return refuseNotPending
+		}
+		if !now.Before(ap.ExpiresAt) {
+			return refuseExpired
+		}
+		if c.Approver == requester(x) {
+			return refuseSelf
+		}
+		if !slices.Contains(ap.Approvers, c.Approver) {
+			return refuseNotApprover
+		}
+		if c.SQLSHA256 != x.SQLSHA256 || c.SQLSHA256 != session.SQLHash(x.SQL) {
+			return refuseSQLChanged
+		}
+		ap.UsedTokens = append(ap.UsedTokens, c.ID)
+		ap.Decision = decision
+		ap.DecidedBy = c.Approver
+		ap.DecidedAt = now
+		ap.Comment = in.Form.Comment
+		x.AddEvent(session.EventApprovalDecided, now, c.Approver, map[string]any{
+			"decision": decision,
+			"comment":  in.Form.Comment,
+			"token_id": c.ID,
+		})
+		return nil
+	})
+	redeliver := errors.Is(err, errRedeliver)
+	switch {
+	case redeliver:
+		ss, err = s.deps.Store.Get(ctx, c.SessionID)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("get session: %w", err)
+		}
+	case errors.Is(err, session.ErrNotFound):
+		return Outcome{}, refuseNotFound
+	case err != nil:
+		var ref *Refusal
+		if errors.As(err, &ref) {
+			return Outcome{}, ref
+		}
+		return Outcome{}, fmt.Errorf("record decision: %w", err)
+	}
+	ap := ss.Approval
+	out := Outcome{
+		SessionID:   ss.ID,
+		Decision:    ap.Decision,
+		Approver:    ap.DecidedBy,
+		Comment:     ap.Comment,
+		DecidedAt:   ap.DecidedAt,
+		Redelivered: redeliver,
+	}
+	req, err := s.deps.State.Get(ctx, ss.ID)
+	if err != nil {
+		return Outcome{}, &DeliveryError{Outcome: out, Err: fmt.Errorf("load callback: %w", err)}
+	}
+	if redeliver && !req.DeliveredAt.IsZero() {
+		return Outcome{}, refuseUsed
+	}
+	if err := s.deliver(ctx, req.CallbackURL, CallbackBody{Decision: out.Decision, Approver: out.Approver, Comment: out.Comment}); err != nil {
+		return Outcome{}, &DeliveryError{Outcome: out, Err: err}
+	}
+	if err := s.deps.State.MarkDelivered(ctx, ss.ID, s.now()); err != nil {
+		// The workflow has the decision; only a later redelivery attempt
+		// would be affected, and the workflow ignores a second callback.
+		slog.ErrorContext(ctx, "record callback delivery", "session_id", ss.ID, "error", err)
+	}
+	slog.InfoContext(ctx, "approval decided", "session_id", ss.ID, "decision", out.Decision, "redelivered", redeliver)
+	return out, nil
+}
+
+// verifyLink checks the token's signature and returns its claims and the
+// key that signed it.
+func (s *Service) verifyLink(ctx context.Context, tok string) (Claims, []byte, error) {
+	if tok == "" {
+		return Claims{}, nil, refuseBadToken
+	}
+	c, err := ParseToken(ctx, s.deps.Keys, tok)
+	if err != nil {
+		slog.InfoContext(ctx, "approval link refused", "reason", err.Error())
+		return Claims{}, nil, refuseBadToken
+	}
+	key, err := s.deps.Keys.VerificationKey(ctx, kidOf(tok))
+	if err != nil {
+		return Claims{}, nil, refuseBadToken
+	}
+	return c, key, nil
+}
+
+// statusOf maps an error of decide or show to an HTTP status.
+func statusOf(err error) int {
+	var ref *Refusal
+	var de *DeliveryError
+	switch {
+	case errors.As(err, &ref):
+		return ref.Status
+	case errors.As(err, &de):
+		return http.StatusBadGateway
+	}
+	return http.StatusInternalServerError
+}

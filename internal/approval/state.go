@@ -1,0 +1,123 @@
+package approval
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Request is the server-side state of one session's approval request: what
+// the workflow must not be able to lose between the notify call and the
+// decision, and what makes notify and delivery idempotent. It lives apart
+// from the session record because the callback URL is an operational
+// detail, not audit data.
+type Request struct {
+	SessionID   string
+	CallbackURL string
+	ExpiresAt   time.Time
+	CreatedAt   time.Time
+	// Notified lists the approvers whose mail was accepted by the relay,
+	// sorted. A retried notify mails only the others.
+	Notified []string
+	// DeliveredAt is when the decision reached the callback; zero while
+	// it has not.
+	DeliveredAt time.Time
+}
+
+// StateStore persists Requests. SQLite is the embedded implementation;
+// Memory is for tests. Every method is safe for concurrent use.
+type StateStore interface {
+	// Begin stores r when the session has no request yet and returns it.
+	// When one exists it keeps its expiry, creation time and notified set,
+	// replaces the callback URL with r's (a retried workflow step may have
+	// made a new callback) and returns the stored request.
+	Begin(ctx context.Context, r Request) (Request, error)
+	// Get returns the request of the session or an error wrapping
+	// ErrNotFound.
+	Get(ctx context.Context, sessionID string) (Request, error)
+	// MarkNotified records that approver's mail was sent.
+	MarkNotified(ctx context.Context, sessionID, approver string) error
+	// MarkDelivered records that the decision reached the callback.
+	MarkDelivered(ctx context.Context, sessionID string, at time.Time) error
+	// Close releases resources.
+	Close() error
+}
+
+// Memory is an in-memory StateStore for tests.
+type Memory struct {
+	mu   sync.Mutex
+	reqs map[string]Request
+}
+
+var _ StateStore = (*Memory)(nil)
+
+// NewMemory returns an empty Memory.
+func NewMemory() *Memory { return &Memory{reqs: map[string]Request{}} }
+
+func cloneReq(r Request) Request {
+	r.Notified = slices.Clone(r.Notified)
+	return r
+}
+
+// Begin implements StateStore.
+func (m *Memory) Begin(_ context.Context, r Request) (Request, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.reqs[r.SessionID]; ok {
+		old.CallbackURL = r.CallbackURL
+		m.reqs[r.SessionID] = old
+		return cloneReq(old), nil
+	}
+	r.Notified = nil
+	r.DeliveredAt = time.Time{}
+	r.ExpiresAt, r.CreatedAt = r.ExpiresAt.UTC(), r.CreatedAt.UTC()
+	m.reqs[r.SessionID] = r
+	return cloneReq(r), nil
+}
+
+// Get implements StateStore.
+func (m *Memory) Get(_ context.Context, id string) (Request, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.reqs[id]
+	if !ok {
+		return Request{}, fmt.Errorf("session %q: %w", id, ErrNotFound)
+	}
+	return cloneReq(r), nil
+}
+
+// MarkNotified implements StateStore.
+func (m *Memory) MarkNotified(_ context.Context, id, approver string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.reqs[id]
+	if !ok {
+		return fmt.Errorf("session %q: %w", id, ErrNotFound)
+	}
+	if !slices.Contains(r.Notified, approver) {
+		r.Notified = append(r.Notified, approver)
+		slices.Sort(r.Notified)
+	}
+	m.reqs[id] = r
+	return nil
+}
+
+// MarkDelivered implements StateStore.
+func (m *Memory) MarkDelivered(_ context.Context, id string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.reqs[id]
+	if !ok {
+		return fmt.Errorf("session %q: %w", id, ErrNotFound)
+	}
+	if r.DeliveredAt.IsZero() {
+		r.DeliveredAt = at.UTC()
+	}
+	m.reqs[id] = r
+	return nil
+}
+
+// Close implements StateStore.
+func (m *Memory) Close() error { return nil }
