@@ -1,0 +1,295 @@
+// Package warehouse runs the agent's query on BigQuery with querygate's own
+// least-privilege credential and reads the result back for
+// de-identification. The same code serves the cloud (real BigQuery) and the
+// local gateway (the emulator's REST API); only the client's endpoint differs.
+package warehouse
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/iterator"
+
+	"github.com/querygate/querygate/internal/session"
+)
+
+// Query is one job to run.
+type Query struct {
+	// JobID makes the job idempotent: a retried execute step finds the job
+	// it already started instead of running the query twice.
+	JobID          string
+	SQL            string
+	DefaultProject string
+	DefaultDataset string
+	Parameters     []session.Parameter
+	MaxBytesBilled int64
+	Timeout        time.Duration
+	Labels         map[string]string
+}
+
+// Job is a finished query job.
+type Job struct {
+	ID             string
+	Location       string
+	BytesProcessed int64
+	TotalRows      int64
+	StartedAt      time.Time
+	FinishedAt     time.Time
+}
+
+// ErrQuery marks an error in the query itself (the agent's to fix), as
+// opposed to an infrastructure fault.
+var ErrQuery = errors.New("query failed")
+
+// BigQuery runs queries through cloud.google.com/go/bigquery.
+type BigQuery struct {
+	client *bigquery.Client
+}
+
+// New wraps a client.
+func New(client *bigquery.Client) *BigQuery { return &BigQuery{client: client} }
+
+// Client returns the underlying client.
+func (b *BigQuery) Client() *bigquery.Client { return b.client }
+
+// Run starts the job (or attaches to the job with the same id) and waits for
+// it to finish.
+func (b *BigQuery) Run(ctx context.Context, q Query) (*Job, error) {
+	bq := b.client.Query(q.SQL)
+	bq.JobID = q.JobID
+	bq.Labels = q.Labels
+	bq.MaxBytesBilled = q.MaxBytesBilled
+	bq.JobTimeout = q.Timeout
+	if q.DefaultDataset != "" {
+		proj, ds := q.DefaultProject, q.DefaultDataset
+		if i := strings.IndexByte(ds, '.'); i >= 0 {
+			proj, ds = ds[:i], ds[i+1:]
+		}
+		bq.DefaultProjectID, bq.DefaultDatasetID = proj, ds
+	}
+	params, err := Parameters(q.Parameters)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrQuery, err)
+	}
+	bq.Parameters = params
+	job, err := bq.Run(ctx)
+	if isDuplicate(err) {
+		job, err = b.client.JobFromID(ctx, q.JobID)
+	}
+	if err != nil {
+		return nil, classify("start query", err)
+	}
+	st, err := job.Wait(ctx)
+	if err != nil {
+		return nil, classify("wait for query", err)
+	}
+	if err := st.Err(); err != nil {
+		return nil, classify("query", err)
+	}
+	out := &Job{ID: job.ID(), Location: job.Location()}
+	if st.Statistics != nil {
+		out.StartedAt, out.FinishedAt = st.Statistics.StartTime, st.Statistics.EndTime
+		if qs, ok := st.Statistics.Details.(*bigquery.QueryStatistics); ok {
+			out.BytesProcessed = qs.TotalBytesProcessed
+		}
+	}
+	return out, nil
+}
+
+// Read streams the job's result rows to fn, stopping after maxRows rows
+// (0 means all). It returns the schema and the total row count.
+func (b *BigQuery) Read(ctx context.Context, jobID, location string, maxRows int64, fn func(row []bigquery.Value) error) (bigquery.Schema, int64, error) {
+	job, err := b.client.JobFromIDLocation(ctx, jobID, location)
+	if err != nil {
+		return nil, 0, classify("read job", err)
+	}
+	it, err := job.Read(ctx)
+	if err != nil {
+		return nil, 0, classify("read result", err)
+	}
+	var n int64
+	for maxRows == 0 || n < maxRows {
+		var row []bigquery.Value
+		err := it.Next(&row)
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, 0, classify("read result", err)
+		}
+		if err := fn(row); err != nil {
+			return nil, 0, err
+		}
+		n++
+	}
+	return it.Schema, int64(it.TotalRows), nil
+}
+
+// Fields converts a BigQuery schema to the session's field list.
+func Fields(s bigquery.Schema) []session.Field {
+	out := make([]session.Field, 0, len(s))
+	for _, f := range s {
+		mode := "NULLABLE"
+		if f.Repeated {
+			mode = "REPEATED"
+		} else if f.Required {
+			mode = "REQUIRED"
+		}
+		out = append(out, session.Field{Name: f.Name, Type: string(f.Type), Mode: mode})
+	}
+	return out
+}
+
+// Parameters converts the agent's parameters. Only scalar types are
+// accepted; a value that does not fit its declared type is an error naming
+// the parameter (never the value).
+func Parameters(ps []session.Parameter) ([]bigquery.QueryParameter, error) {
+	var out []bigquery.QueryParameter
+	for _, p := range ps {
+		var v any
+		if err := json.Unmarshal(p.Value, &v); err != nil {
+			return nil, fmt.Errorf("parameter %q: value is not JSON", p.Name)
+		}
+		typ := strings.ToUpper(p.Type)
+		switch typ {
+		case "", "STRING":
+			s, ok := v.(string)
+			if !ok && typ == "STRING" {
+				return nil, fmt.Errorf("parameter %q: want a string", p.Name)
+			}
+			if ok {
+				out = append(out, bigquery.QueryParameter{Name: p.Name, Value: s})
+				continue
+			}
+			out = append(out, bigquery.QueryParameter{Name: p.Name, Value: v})
+		case "INT64", "INTEGER":
+			var n json.Number
+			if err := json.Unmarshal(p.Value, &n); err != nil {
+				return nil, fmt.Errorf("parameter %q: want an integer", p.Name)
+			}
+			i, err := n.Int64()
+			if err != nil {
+				return nil, fmt.Errorf("parameter %q: want an integer", p.Name)
+			}
+			out = append(out, bigquery.QueryParameter{Name: p.Name, Value: i})
+		case "FLOAT64", "FLOAT":
+			f, ok := v.(float64)
+			if !ok {
+				return nil, fmt.Errorf("parameter %q: want a number", p.Name)
+			}
+			out = append(out, bigquery.QueryParameter{Name: p.Name, Value: f})
+		case "BOOL", "BOOLEAN":
+			bv, ok := v.(bool)
+			if !ok {
+				return nil, fmt.Errorf("parameter %q: want true or false", p.Name)
+			}
+			out = append(out, bigquery.QueryParameter{Name: p.Name, Value: bv})
+		default:
+			return nil, fmt.Errorf("parameter %q: type %s is not supported (use STRING, INT64, FLOAT64 or BOOL)", p.Name, p.Type)
+		}
+	}
+	return out, nil
+}
+
+// PrincipalHash labels jobs with a hash of the principal instead of an email
+// (labels are visible to anyone who can list jobs).
+func PrincipalHash(p session.Principal) string {
+	sum := sha256.Sum256([]byte(p.Issuer + "\x00" + p.Subject))
+	return hex.EncodeToString(sum[:8])
+}
+
+// JobID returns the deterministic job id of a session's query.
+func JobID(sessionID string) string {
+	return "querygate_" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
+			return r
+		}
+		return '_'
+	}, sessionID)
+}
+
+func isDuplicate(err error) bool {
+	var ge *googleapi.Error
+	return errors.As(err, &ge) && ge.Code == http.StatusConflict
+}
+
+// classify wraps err, marking the agent's own errors (bad SQL, missing
+// table, bytes over the limit) with ErrQuery.
+func classify(op string, err error) error {
+	var ge *googleapi.Error
+	if errors.As(err, &ge) && ge.Code >= 400 && ge.Code < 500 && ge.Code != http.StatusTooManyRequests && ge.Code != http.StatusConflict {
+		return fmt.Errorf("%s: %w: %s", op, ErrQuery, Scrub(ge.Message))
+	}
+	var be *bigquery.Error
+	if errors.As(err, &be) && be.Reason != "backendError" && be.Reason != "internalError" && be.Reason != "rateLimitExceeded" {
+		return fmt.Errorf("%s: %w: %s: %s", op, ErrQuery, be.Reason, Scrub(be.Message))
+	}
+	return fmt.Errorf("%s: %s", op, Scrub(err.Error()))
+}
+
+// Scrub removes what could be a data value from a BigQuery error message
+// before it reaches the agent, a log or the session: run-time errors such as
+// "Bad int64 value: 123-45-6789" quote cell contents. Quoted spans and runs
+// of three or more digits or letters-with-digits are replaced with "…".
+func Scrub(msg string) string {
+	var b strings.Builder
+	rs := []rune(msg)
+	for i := 0; i < len(rs); i++ {
+		c := rs[i]
+		if c == '\'' || c == '"' || c == '`' {
+			j := i + 1
+			for j < len(rs) && rs[j] != c {
+				j++
+			}
+			if c == '`' && j < len(rs) { // identifiers are not data
+				b.WriteString(string(rs[i : j+1]))
+				i = j
+				continue
+			}
+			b.WriteString("…")
+			i = j
+			continue
+		}
+		if c == ':' && i+1 < len(rs) {
+			// "Bad int64 value: <cell>": everything after a colon that
+			// follows the word "value" is withheld.
+			if strings.HasSuffix(strings.ToLower(string(rs[max(0, i-5):i])), "value") {
+				b.WriteString(": …")
+				break
+			}
+		}
+		if isWordRune(c) {
+			j := i
+			digits := 0
+			for j < len(rs) && (isWordRune(rs[j]) || rs[j] == '-' || rs[j] == '@' || rs[j] == '.') {
+				if rs[j] >= '0' && rs[j] <= '9' {
+					digits++
+				}
+				j++
+			}
+			word := string(rs[i:j])
+			if digits >= 3 || strings.Contains(word, "@") {
+				b.WriteString("…")
+			} else {
+				b.WriteString(word)
+			}
+			i = j - 1
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func isWordRune(r rune) bool {
+	return r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '_'
+}

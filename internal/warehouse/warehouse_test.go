@@ -1,0 +1,71 @@
+package warehouse
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/querygate/querygate/internal/session"
+)
+
+func TestScrub(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"Bad int64 value: 123-45-6789", "Bad int64 value: …"},
+		{"Could not cast literal '4111 1111 1111 1111' to type DATE", "Could not cast literal … to type DATE"},
+		{"Unrecognized name: emial at [1:8]", "Unrecognized name: emial at [1:8]"},
+		{"Table `querygate-local.demo.custmers` was not found", "Table `querygate-local.demo.custmers` was not found"},
+		{"mail alice.smith@example.com rejected", "mail … rejected"},
+	} {
+		if got := Scrub(tc.in); got != tc.want {
+			t.Errorf("Scrub(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func FuzzScrub(f *testing.F) {
+	f.Add("Bad int64 value: 123-45-6789")
+	f.Add("x 'y' \"z\" `w`")
+	f.Fuzz(func(t *testing.T, s string) {
+		out := Scrub(s)
+		// A run of 3+ digits never survives outside backticks.
+		if !strings.Contains(s, "`") {
+			run := 0
+			for _, r := range out {
+				if r >= '0' && r <= '9' {
+					run++
+					if run >= 3 {
+						t.Fatalf("Scrub(%q) = %q keeps a digit run", s, out)
+					}
+				} else {
+					run = 0
+				}
+			}
+		}
+	})
+}
+
+func TestParameters(t *testing.T) {
+	t.Parallel()
+	ps, err := Parameters([]session.Parameter{
+		{Name: "a", Type: "INT64", Value: json.RawMessage(`42`)},
+		{Name: "b", Type: "STRING", Value: json.RawMessage(`"x"`)},
+		{Name: "c", Type: "BOOL", Value: json.RawMessage(`true`)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps[0].Value != int64(42) || ps[1].Value != "x" || ps[2].Value != true {
+		t.Errorf("params = %+v", ps)
+	}
+	for _, bad := range []session.Parameter{
+		{Name: "a", Type: "INT64", Value: json.RawMessage(`"42x"`)},
+		{Name: "a", Type: "INT64", Value: json.RawMessage(`4.5`)},
+		{Name: "b", Type: "GEOGRAPHY", Value: json.RawMessage(`"x"`)},
+		{Name: "c", Type: "BOOL", Value: json.RawMessage(`1`)},
+	} {
+		if _, err := Parameters([]session.Parameter{bad}); err == nil || strings.Contains(err.Error(), string(bad.Value)) {
+			t.Errorf("Parameters(%+v) err = %v, want an error without the value", bad, err)
+		}
+	}
+}
