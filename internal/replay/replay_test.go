@@ -156,7 +156,9 @@ func TestPageHandler(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
 	record(t, st, "s1", "c1", t0, `<script>alert("x")</script>`)
-	authorize := func(r *http.Request, s *session.Session) bool { return r.Header.Get("X-Test-User") == s.Principal.Email }
+	authorize := func(r *http.Request, s *session.Session) bool {
+		return r.Header.Get("X-Test-User") == s.Principal.Email
+	}
 	h := replay.NewPageHandler(st, authorize)
 	cases := []struct {
 		name, method, path, user string
