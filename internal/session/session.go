@@ -213,6 +213,9 @@ func SQLHash(sql string) string {
 // Duration is a time.Duration that encodes as a Go duration string.
 type Duration time.Duration
 
+// Seconds returns d in seconds.
+func (d Duration) Seconds() float64 { return time.Duration(d).Seconds() }
+
 // MarshalJSON implements json.Marshaler.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 

@@ -1,0 +1,427 @@
+// Package intake is the agent-facing API: POST /v1/queries verifies the
+// caller's OIDC token, records a session and starts its workflow; the
+// sessions endpoints let the requester, the session's approvers and
+// auditors read it.
+package intake
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/querygate/querygate/internal/auth"
+	"github.com/querygate/querygate/internal/session"
+)
+
+// Orchestrator starts the workflow of a session. Implementations: the local
+// Workflows runtime and the Cloud Workflows executions API.
+type Orchestrator interface {
+	Start(ctx context.Context, args map[string]any) (executionName string, err error)
+}
+
+// Server serves the intake and sessions API.
+type Server struct {
+	Verifier     auth.Verifier
+	Groups       auth.Groups
+	Store        session.Store
+	Orchestrator Orchestrator
+	// AuditorsGroup may read every session.
+	AuditorsGroup string
+	// PublicURL is the gateway's external base URL, for session_url.
+	PublicURL string
+	Now       func() time.Time
+	Logger    *slog.Logger
+}
+
+// Register adds the API routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.Handle("POST /v1/queries", http.HandlerFunc(s.postQuery))
+	mux.Handle("GET /v1/sessions", http.HandlerFunc(s.listSessions))
+	mux.Handle("GET /v1/sessions/{id}", http.HandlerFunc(s.getSession))
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+type caller struct {
+	p      *session.Principal
+	groups []string
+}
+
+// ReaderKey identifies a principal in a session's Readers: the email, or
+// issuer and subject for identities without one.
+func ReaderKey(p *session.Principal) string {
+	if p.Email != "" {
+		return p.Email
+	}
+	return p.Issuer + "#" + p.Subject
+}
+
+// authenticate verifies the bearer token and resolves groups. It writes the
+// 401 itself.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*caller, bool) {
+	tok, err := auth.BearerToken(r)
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, "send an OIDC ID token as \"Authorization: Bearer <token>\"")
+		return nil, false
+	}
+	p, err := s.Verifier.Verify(r.Context(), tok)
+	if err != nil {
+		s.log().InfoContext(r.Context(), "token rejected", "reason", err.Error())
+		writeError(w, http.StatusUnauthorized, "the ID token is invalid, expired, or not for this audience")
+		return nil, false
+	}
+	groups := p.Groups
+	if s.Groups != nil {
+		g, err := s.Groups.GroupsOf(r.Context(), p)
+		if err != nil {
+			s.log().ErrorContext(r.Context(), "group lookup failed", "error", err.Error())
+			writeError(w, http.StatusServiceUnavailable, "group membership could not be resolved; retry later")
+			return nil, false
+		}
+		groups = g
+	}
+	p.Groups = groups
+	return &caller{p: p, groups: groups}, true
+}
+
+func (s *Server) postQuery(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeError(w, http.StatusRequestEntityTooLarge, "body is larger than "+strconv.Itoa(MaxBodyBytes)+" bytes")
+		return
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "could not read the body")
+		return
+	}
+	req, err := DecodeQueryRequest(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	now := s.now()
+	sess := &session.Session{
+		ID:             NewSessionID(),
+		ConversationID: req.ConversationID,
+		Principal:      *c.p,
+		Agent:          req.Agent,
+		Prompt:         req.Prompt,
+		SQL:            req.SQL,
+		SQLSHA256:      session.SQLHash(req.SQL),
+		DefaultDataset: req.DefaultDataset,
+		Parameters:     req.Parameters,
+		Status:         session.StatusRunning,
+		CreatedAt:      now,
+		Readers:        []string{ReaderKey(c.p)},
+	}
+	sess.AddEvent(session.EventReceived, now, ReaderKey(c.p), map[string]any{
+		"agent": req.Agent.Name, "model": req.Agent.Model, "sql_sha256": sess.SQLSHA256,
+		"groups": toAny(c.groups),
+	})
+	ctx := r.Context()
+	if err := s.Store.Create(ctx, sess); err != nil {
+		s.log().ErrorContext(ctx, "create session failed", "error", err.Error())
+		writeError(w, http.StatusInternalServerError, "the session could not be recorded")
+		return
+	}
+	log := s.log().With("session_id", sess.ID)
+	exec, err := s.Orchestrator.Start(context.WithoutCancel(ctx), map[string]any{"session_id": sess.ID})
+	if err != nil {
+		log.ErrorContext(ctx, "start workflow failed", "error", err.Error())
+		_, _ = s.Store.Update(context.WithoutCancel(ctx), sess.ID, func(x *session.Session) error {
+			x.Status = session.StatusFailed
+			x.Errors = append(x.Errors, session.ErrorEntry{Step: "intake", Message: "the workflow could not be started", Time: s.now()})
+			x.AddEvent(session.EventFailed, s.now(), "intake", map[string]any{"status": "failed", "error": "workflow start failed"})
+			return nil
+		})
+		writeError(w, http.StatusServiceUnavailable, "the query could not be started; retry later")
+		return
+	}
+	if _, err := s.Store.Update(ctx, sess.ID, func(x *session.Session) error { x.ExecutionName = exec; return nil }); err != nil {
+		log.WarnContext(ctx, "store execution name failed", "error", err.Error())
+	}
+	log.InfoContext(ctx, "query received", "principal", ReaderKey(c.p), "execution", exec)
+	cur := s.wait(ctx, sess.ID, 0, req.Wait(), true)
+	if cur == nil {
+		writeJSON(w, http.StatusAccepted, map[string]any{"session_id": sess.ID, "status": session.StatusRunning, "session_url": s.sessionURL(sess.ID)})
+		return
+	}
+	s.writeOutcome(ctx, w, cur)
+}
+
+// wait blocks until the session ends (or, with stopAtPending, awaits
+// approval) or seconds pass, and returns the latest state.
+func (s *Server) wait(ctx context.Context, id string, after int64, seconds int, stopAtPending bool) *session.Session {
+	wctx, cancel := context.WithTimeout(ctx, time.Duration(seconds)*time.Second)
+	defer cancel()
+	var cur *session.Session
+	for {
+		got, err := s.Store.Wait(wctx, id, after)
+		if err != nil {
+			return cur
+		}
+		cur = got
+		if cur.Status.Terminal() || (stopAtPending && cur.Status == session.StatusPendingApproval) || wctx.Err() != nil {
+			return cur
+		}
+		after = cur.Version
+	}
+}
+
+func (s *Server) writeOutcome(ctx context.Context, w http.ResponseWriter, cur *session.Session) {
+	switch cur.Status {
+	case session.StatusSucceeded:
+		body, err := s.sessionBody(ctx, cur, 0, false)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "the result could not be read")
+			return
+		}
+		writeJSON(w, http.StatusOK, body)
+	case session.StatusDenied, session.StatusRejected, session.StatusExpired:
+		out := map[string]any{"session_id": cur.ID, "status": cur.Status, "reasons": reasons(cur), "session_url": s.sessionURL(cur.ID)}
+		if cur.Decision != nil {
+			out["rule_ids"] = cur.Decision.RuleIDs
+		}
+		writeJSON(w, http.StatusForbidden, out)
+	case session.StatusFailed:
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"session_id": cur.ID, "status": cur.Status, "errors": errorMessages(cur), "session_url": s.sessionURL(cur.ID)})
+	default:
+		out := map[string]any{"session_id": cur.ID, "status": cur.Status, "session_url": s.sessionURL(cur.ID)}
+		if cur.Approval != nil {
+			out["approvers"] = cur.Approval.Approvers
+			out["expires_at"] = cur.Approval.ExpiresAt
+		}
+		writeJSON(w, http.StatusAccepted, out)
+	}
+}
+
+func reasons(s *session.Session) []string {
+	var out []string
+	if s.Decision != nil {
+		out = append(out, s.Decision.Reasons...)
+	}
+	switch s.Status {
+	case session.StatusRejected:
+		msg := "an approver rejected the query"
+		if s.Approval != nil && s.Approval.Comment != "" {
+			msg += ": " + s.Approval.Comment
+		}
+		out = append(out, msg)
+	case session.StatusExpired:
+		out = append(out, "no approver decided before the approval expired")
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+func errorMessages(s *session.Session) []string {
+	out := []string{}
+	for _, e := range s.Errors {
+		out = append(out, e.Message)
+	}
+	return out
+}
+
+func (s *Server) sessionURL(id string) string { return s.PublicURL + "/v1/sessions/" + id }
+
+// canRead: the requester, the session's approvers and auditors.
+func (s *Server) canRead(c *caller, sess *session.Session) bool {
+	key := ReaderKey(c.p)
+	if sess.Principal.Issuer == c.p.Issuer && sess.Principal.Subject == c.p.Subject {
+		return true
+	}
+	if slices.Contains(sess.Readers, key) {
+		return true
+	}
+	if sess.Approval != nil && c.p.Email != "" && slices.Contains(sess.Approval.Approvers, c.p.Email) {
+		return true
+	}
+	return s.AuditorsGroup != "" && slices.Contains(c.groups, s.AuditorsGroup)
+}
+
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	id := r.PathValue("id")
+	sess, err := s.Store.Get(ctx, id)
+	if errors.Is(err, session.ErrNotFound) || (err == nil && !s.canRead(c, sess)) {
+		writeError(w, http.StatusNotFound, "no such session")
+		return
+	}
+	if err != nil {
+		s.log().ErrorContext(ctx, "get session failed", "session_id", id, "error", err.Error())
+		writeError(w, http.StatusInternalServerError, "the session could not be read")
+		return
+	}
+	if ws := r.URL.Query().Get("wait_seconds"); ws != "" && !sess.Status.Terminal() {
+		n, err := strconv.Atoi(ws)
+		if err != nil || n < 0 || n > MaxWaitSeconds {
+			writeError(w, http.StatusBadRequest, "wait_seconds must be an integer between 0 and "+strconv.Itoa(MaxWaitSeconds))
+			return
+		}
+		if got := s.wait(ctx, id, sess.Version, n, false); got != nil {
+			sess = got
+		}
+	}
+	page := 0
+	if pt := r.URL.Query().Get("page_token"); pt != "" {
+		n, err := strconv.Atoi(pt)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, "page_token is not one this API issued")
+			return
+		}
+		page = n
+	}
+	body, err := s.sessionBody(ctx, sess, page, true)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "the result could not be read")
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// sessionBody renders a session; rows come verbatim from the stored page.
+func (s *Server) sessionBody(ctx context.Context, sess *session.Session, page int, full bool) (map[string]any, error) {
+	out := map[string]any{
+		"session_id":  sess.ID,
+		"status":      sess.Status,
+		"session_url": s.sessionURL(sess.ID),
+	}
+	if full {
+		out["conversation_id"] = sess.ConversationID
+		out["created_at"] = sess.CreatedAt
+		out["updated_at"] = sess.UpdatedAt
+		out["principal"] = sess.Principal
+		out["agent"] = sess.Agent
+		out["prompt"] = sess.Prompt
+		out["sql"] = sess.SQL
+		out["sql_sha256"] = sess.SQLSHA256
+		out["decision"] = sess.Decision
+		out["timeline"] = sess.Timeline
+		if sess.Approval != nil {
+			a := *sess.Approval
+			a.UsedTokens = nil
+			out["approval"] = a
+		}
+		out["execution"] = sess.Execution
+		out["errors"] = errorMessages(sess)
+		out["reasons"] = reasons(sess)
+	}
+	if sess.Execution != nil {
+		out["bytes_processed"] = sess.Execution.BytesProcessed
+	}
+	if r := sess.Result; r != nil && sess.Status == session.StatusSucceeded {
+		out["schema"] = r.Schema
+		out["total_rows"] = r.TotalRows
+		out["masked_columns"] = r.MaskedColumns
+		out["truncated"] = r.Truncated
+		rows := json.RawMessage("[]")
+		if page < r.Pages {
+			p, err := s.Store.GetPage(ctx, sess.ID, page)
+			if err != nil {
+				return nil, err
+			}
+			rows = p.Rows
+		}
+		out["rows"] = rows
+		if page+1 < r.Pages {
+			out["next_page_token"] = strconv.Itoa(page + 1)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	q := session.ListQuery{ConversationID: r.URL.Query().Get("conversation_id"), PageToken: r.URL.Query().Get("page_token"), PageSize: 50}
+	if ps := r.URL.Query().Get("page_size"); ps != "" {
+		n, err := strconv.Atoi(ps)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "page_size must be an integer between 1 and 1000")
+			return
+		}
+		q.PageSize = n
+	}
+	if !(s.AuditorsGroup != "" && slices.Contains(c.groups, s.AuditorsGroup)) {
+		q.Reader = ReaderKey(c.p)
+	}
+	res, err := s.Store.List(r.Context(), q)
+	if errors.Is(err, session.ErrBadPageToken) {
+		writeError(w, http.StatusBadRequest, "page_token is not one this API issued")
+		return
+	}
+	if err != nil {
+		s.log().ErrorContext(r.Context(), "list sessions failed", "error", err.Error())
+		writeError(w, http.StatusInternalServerError, "sessions could not be listed")
+		return
+	}
+	items := []map[string]any{}
+	for _, x := range res.Sessions {
+		item := map[string]any{"session_id": x.ID, "status": x.Status, "created_at": x.CreatedAt, "principal": x.Principal,
+			"sql": x.SQL, "prompt": x.Prompt, "conversation_id": x.ConversationID, "agent": x.Agent, "session_url": s.sessionURL(x.ID)}
+		if x.Decision != nil {
+			item["decision"] = x.Decision.Action
+		}
+		items = append(items, item)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": items, "next_page_token": res.NextPageToken})
+}
+
+// NewSessionID returns a random, URL-safe session id.
+func NewSessionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "qs_" + hex.EncodeToString(b[:])
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}

@@ -1,0 +1,260 @@
+package steps
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"sort"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/civil"
+
+	"github.com/querygate/querygate/internal/deid"
+	"github.com/querygate/querygate/internal/session"
+	"github.com/querygate/querygate/internal/warehouse"
+)
+
+// DeidentifyResult summarises the masked result.
+type DeidentifyResult struct {
+	Rows          int64    `json:"rows"`
+	Pages         int      `json:"pages"`
+	MaskedColumns []string `json:"masked_columns"`
+	Truncated     bool     `json:"truncated,omitempty"`
+}
+
+// Deidentify reads the job's rows, masks them and stores the masked pages.
+// Raw rows exist only in this function's memory. On any de-identification
+// error nothing is stored and the step fails (fail closed).
+func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, error) {
+	sess, err := s.Store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := mayExecute(sess); err != nil {
+		return nil, err
+	}
+	if r := sess.Result; r != nil {
+		return &DeidentifyResult{Rows: r.StoredRows, Pages: r.Pages, MaskedColumns: r.MaskedColumns, Truncated: r.Truncated}, nil
+	}
+	if sess.Execution == nil || sess.Execution.FinishedAt.IsZero() {
+		return nil, permanent(409, "the query has not run")
+	}
+	l := s.limits()
+	tbl := &deid.Table{}
+	var schema bigquery.Schema
+	sch, total, err := s.Warehouse.Read(ctx, sess.Execution.JobID, sess.Execution.Location, l.MaxRows, func(row []bigquery.Value) error {
+		tbl.Rows = append(tbl.Rows, nil) // filled below, once the schema is known
+		tbl.Rows[len(tbl.Rows)-1] = toCells(row)
+		return nil
+	})
+	if err != nil {
+		return nil, transient("read result", err)
+	}
+	schema = sch
+	for _, f := range schema {
+		tbl.Headers = append(tbl.Headers, f.Name)
+	}
+	for i, row := range tbl.Rows {
+		tbl.Rows[i] = nameRecords(schema, row)
+	}
+	var infoTypes map[string][]string
+	if sess.Decision != nil {
+		infoTypes = sess.Decision.ColumnInfoTypes
+	}
+	masked, stats, err := s.Deid.Deidentify(ctx, &deid.Request{Table: tbl, ColumnInfoTypes: infoTypes})
+	// Drop the raw rows as soon as masking is done.
+	tbl.Rows = nil
+	if err != nil {
+		return nil, transient("de-identify result", err)
+	}
+	pages, stored, truncated, err := encodePages(masked, l.PageRows, l.MaxBytes)
+	if err != nil {
+		return nil, transient("encode result", err)
+	}
+	truncated = truncated || total > stored
+	for _, p := range pages {
+		if err := s.Store.PutPage(ctx, id, p); err != nil {
+			return nil, transient("store result page", err)
+		}
+	}
+	maskedCols := stats.MaskedColumns
+	if maskedCols == nil {
+		maskedCols = []string{}
+	}
+	findings := map[string]int{}
+	var keys []string
+	for k, v := range stats.Findings {
+		findings[k] = int(v)
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	res := &session.Result{Schema: warehouse.Fields(schema), MaskedColumns: maskedCols, TotalRows: total, StoredRows: stored,
+		Pages: len(pages), Truncated: truncated, Findings: findings}
+	now := s.now()
+	_, err = s.Store.Update(ctx, id, func(x *session.Session) error {
+		if x.Result != nil {
+			return nil
+		}
+		x.Result = res
+		if x.Execution != nil {
+			x.Execution.TotalRows = total
+		}
+		fd := map[string]any{}
+		for _, k := range keys {
+			fd[k] = float64(findings[k])
+		}
+		x.AddEvent(session.EventResultMasked, now, "deidentify", map[string]any{
+			"rows": float64(stored), "total_rows": float64(total), "pages": float64(len(pages)),
+			"masked_columns": toAny(maskedCols), "findings": fd, "truncated": truncated,
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, transient("store result", err)
+	}
+	return &DeidentifyResult{Rows: stored, Pages: len(pages), MaskedColumns: maskedCols, Truncated: truncated}, nil
+}
+
+// toCells converts BigQuery values to the de-identifier's cell types:
+// strings for timestamps, dates, numerics and bytes, so every textual value
+// is inspected.
+func toCells(row []bigquery.Value) []deid.Value {
+	out := make([]deid.Value, len(row))
+	for i, v := range row {
+		out[i] = toCell(v)
+	}
+	return out
+}
+
+func toCell(v bigquery.Value) deid.Value {
+	switch x := v.(type) {
+	case nil, string, int64, float64, bool:
+		return x
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano)
+	case civil.Date:
+		return x.String()
+	case civil.Time:
+		return x.String()
+	case civil.DateTime:
+		return x.String()
+	case *big.Rat:
+		return trimRat(x)
+	case []byte:
+		return base64.StdEncoding.EncodeToString(x)
+	case []bigquery.Value:
+		arr := make([]any, len(x))
+		for i, e := range x {
+			arr[i] = toCell(e)
+		}
+		return arr
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func trimRat(r *big.Rat) string {
+	s := r.FloatString(9)
+	s = string(bytes.TrimRight([]byte(s), "0"))
+	return string(bytes.TrimSuffix([]byte(s), []byte(".")))
+}
+
+// nameRecords turns RECORD cells (positional) into maps keyed by field name.
+func nameRecords(schema bigquery.Schema, row []deid.Value) []deid.Value {
+	for i, f := range schema {
+		if i < len(row) && f.Type == bigquery.RecordFieldType {
+			row[i] = nameRecord(f, row[i])
+		}
+	}
+	return row
+}
+
+func nameRecord(f *bigquery.FieldSchema, v deid.Value) deid.Value {
+	arr, ok := v.([]any)
+	if !ok {
+		return v
+	}
+	if f.Repeated {
+		out := make([]any, len(arr))
+		sub := *f
+		sub.Repeated = false
+		for i, e := range arr {
+			out[i] = nameRecord(&sub, e)
+		}
+		return out
+	}
+	m := map[string]any{}
+	for i, sf := range f.Schema {
+		if i < len(arr) {
+			if sf.Type == bigquery.RecordFieldType {
+				m[sf.Name] = nameRecord(sf, arr[i])
+			} else {
+				m[sf.Name] = arr[i]
+			}
+		}
+	}
+	return m
+}
+
+// encodePages encodes rows as JSON objects in column order, pageRows per
+// page, stopping before maxBytes.
+func encodePages(t *deid.Table, pageRows int, maxBytes int64) ([]*session.Page, int64, bool, error) {
+	var pages []*session.Page
+	var buf bytes.Buffer
+	var size, stored int64
+	count := 0
+	keys := make([][]byte, len(t.Headers))
+	for i, h := range t.Headers {
+		k, _ := json.Marshal(h)
+		keys[i] = k
+	}
+	flush := func() {
+		if count == 0 {
+			return
+		}
+		buf.WriteByte(']')
+		pages = append(pages, &session.Page{Index: len(pages), Rows: json.RawMessage(bytes.Clone(buf.Bytes())), Count: count})
+		buf.Reset()
+		count = 0
+	}
+	var row bytes.Buffer
+	for _, r := range t.Rows {
+		row.Reset()
+		row.WriteByte('{')
+		for i, v := range r {
+			if i > 0 {
+				row.WriteByte(',')
+			}
+			row.Write(keys[i])
+			row.WriteByte(':')
+			b, err := json.Marshal(v)
+			if err != nil {
+				return nil, 0, false, fmt.Errorf("encode column %s: unsupported value type %T", t.Headers[i], v)
+			}
+			row.Write(b)
+		}
+		row.WriteByte('}')
+		if size+int64(row.Len()) > maxBytes {
+			flush()
+			return pages, stored, true, nil
+		}
+		if count == 0 {
+			buf.WriteByte('[')
+		} else {
+			buf.WriteByte(',')
+		}
+		buf.Write(row.Bytes())
+		size += int64(row.Len())
+		count++
+		stored++
+		if count == pageRows {
+			flush()
+		}
+	}
+	flush()
+	return pages, stored, false, nil
+}

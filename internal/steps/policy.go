@@ -1,0 +1,81 @@
+package steps
+
+import (
+	"context"
+
+	"github.com/querygate/querygate/internal/session"
+)
+
+// PolicyResult is what the workflow sees of a decision.
+type PolicyResult struct {
+	Action         string   `json:"action"`
+	ApproverGroup  string   `json:"approver_group,omitempty"`
+	TimeoutSeconds int64    `json:"timeout_seconds,omitempty"`
+	Reasons        []string `json:"reasons"`
+}
+
+// RunPolicy evaluates policy once per session; a retry returns the stored
+// decision.
+func (s *Steps) RunPolicy(ctx context.Context, id string) (*PolicyResult, error) {
+	sess, err := s.Store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if sess.Decision != nil {
+		return policyResult(sess.Decision), nil
+	}
+	dec, err := s.Policy.Evaluate(ctx, sess)
+	if err != nil {
+		return nil, transient("evaluate policy", err)
+	}
+	if dec.DecidedAt.IsZero() {
+		dec.DecidedAt = s.now()
+	}
+	switch dec.Action {
+	case "allow", "deny", "require_approval":
+	default:
+		// Fail closed on anything unexpected.
+		dec = &session.Decision{Action: "deny", Reasons: []string{"policy returned an unknown action"}, DecidedAt: s.now()}
+	}
+	sess, err = s.Store.Update(ctx, id, func(x *session.Session) error {
+		if x.Decision != nil { // a concurrent retry won
+			return nil
+		}
+		x.Decision = dec
+		x.AddEvent(session.EventPolicyDecided, dec.DecidedAt, "policy", map[string]any{
+			"action":          dec.Action,
+			"rule_ids":        toAny(dec.RuleIDs),
+			"reasons":         toAny(dec.Reasons),
+			"analysis_path":   dec.AnalysisPath,
+			"estimated_bytes": float64(dec.EstimatedBytes),
+			"approver_group":  dec.ApproverGroup,
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, transient("store decision", err)
+	}
+	return policyResult(sess.Decision), nil
+}
+
+func policyResult(d *session.Decision) *PolicyResult {
+	r := &PolicyResult{Action: d.Action, ApproverGroup: d.ApproverGroup, Reasons: d.Reasons}
+	if r.Reasons == nil {
+		r.Reasons = []string{}
+	}
+	if d.Action == "require_approval" {
+		r.TimeoutSeconds = int64(d.ApprovalTTL.Seconds())
+		if r.TimeoutSeconds <= 0 {
+			r.TimeoutSeconds = 900
+		}
+	}
+	return r
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}

@@ -1,0 +1,109 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/querygate/querygate/internal/session"
+	"github.com/querygate/querygate/internal/warehouse"
+)
+
+// RecordInput is the workflow's final word on a session.
+type RecordInput struct {
+	SessionID string
+	Outcome   session.Status
+	Error     string
+}
+
+// RecordResult is the status the session ended with.
+type RecordResult struct {
+	Status session.Status `json:"status"`
+}
+
+// maxErrorLen bounds the error text a workflow may record.
+const maxErrorLen = 500
+
+// Record ends the session: it sets the final status and makes every event
+// durable in the audit dataset. The status is committed only after the
+// audit write succeeds, and the agent sees rows only once the status is
+// succeeded, so no result is released unaudited (fail closed). It is
+// idempotent: a retry of an ended session re-writes the (deduplicated)
+// audit rows and returns the status.
+func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, error) {
+	if !in.Outcome.Terminal() {
+		return nil, permanent(http.StatusBadRequest, "outcome must be one of succeeded, denied, rejected, expired, failed")
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		sess, err := s.Store.Get(ctx, in.SessionID)
+		if err != nil {
+			return nil, err
+		}
+		if sess.Status.Terminal() {
+			if err := s.Audit.WriteSession(ctx, sess); err != nil {
+				return nil, transient("write audit", err)
+			}
+			return &RecordResult{Status: sess.Status}, nil
+		}
+		final := finalize(sess, in, s.now(), s.limits())
+		if err := s.Audit.WriteSession(ctx, final); err != nil {
+			return nil, transient("write audit", err)
+		}
+		_, err = s.Store.Update(ctx, in.SessionID, func(x *session.Session) error {
+			if x.Version != sess.Version {
+				return session.ErrConflict
+			}
+			*x = *final
+			return nil
+		})
+		if errors.Is(err, session.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, transient("store final status", err)
+		}
+		return &RecordResult{Status: final.Status}, nil
+	}
+	return nil, transient("store final status", session.ErrConflict)
+}
+
+// finalize returns a copy of sess in its final state.
+func finalize(sess *session.Session, in RecordInput, now time.Time, l Limits) *session.Session {
+	f := *sess
+	f.Timeline = append([]session.Event(nil), sess.Timeline...)
+	f.Errors = append([]session.ErrorEntry(nil), sess.Errors...)
+	status := in.Outcome
+	msg := in.Error
+	if status == session.StatusSucceeded && (f.Result == nil || f.Decision == nil) {
+		// The workflow claims success without a masked result: fail closed.
+		status, msg = session.StatusFailed, "record: no masked result was stored"
+	}
+	if msg != "" {
+		if len(msg) > maxErrorLen {
+			msg = msg[:maxErrorLen]
+		}
+		f.Errors = append(f.Errors, session.ErrorEntry{Step: "workflow", Message: warehouse.Scrub(msg), Time: now})
+	}
+	if status == session.StatusExpired && f.Approval != nil && f.Approval.Decision == "" {
+		a := *f.Approval
+		a.Decision = "expired"
+		f.Approval = &a
+		f.AddEvent(session.EventApprovalExpired, now, "workflow", map[string]any{"expires_at": a.ExpiresAt.Format(time.RFC3339)})
+	}
+	data := map[string]any{"status": string(status)}
+	typ := session.EventCompleted
+	if status == session.StatusFailed {
+		typ = session.EventFailed
+		if msg != "" {
+			data["error"] = warehouse.Scrub(msg)
+		}
+	}
+	f.AddEvent(typ, now, "record", data)
+	f.Status = status
+	if f.ExpireAt.IsZero() {
+		f.ExpireAt = f.CreatedAt.Add(l.Retention)
+	}
+	return &f
+}
+
