@@ -278,8 +278,23 @@ func (f *Firestore) Update(ctx context.Context, id string, fn func(*Session) err
 				return err
 			}
 			old := append([]Event(nil), sess.Timeline...)
+			oldExpire := sess.ExpireAt
 			if err := fn(sess); err != nil {
 				return err
+			}
+			// A changed retention is copied onto every document of the
+			// session, so TTL deletes them together.
+			var retag []*firestore.DocumentRef
+			if !sess.ExpireAt.Equal(oldExpire) {
+				for _, c := range []string{eventsCollection, pagesCollection, versionsCollection} {
+					docs, err := tx.Documents(ref.Collection(c)).GetAll()
+					if err != nil {
+						return fmt.Errorf("update session %s: read %s: %w", id, c, err)
+					}
+					for _, d := range docs {
+						retag = append(retag, d.Ref)
+					}
+				}
 			}
 			if len(sess.Timeline) < len(old) {
 				return fmt.Errorf("update session %s: timeline is append-only: %d events became %d", id, len(old), len(sess.Timeline))
@@ -309,6 +324,15 @@ func (f *Firestore) Update(ctx context.Context, id string, fn func(*Session) err
 					return err
 				}
 				if err := tx.Create(ref.Collection(eventsCollection).Doc(eventID(e.Seq)), ef); err != nil {
+					return err
+				}
+			}
+			var expire any = firestore.Delete
+			if !sess.ExpireAt.IsZero() {
+				expire = sess.ExpireAt
+			}
+			for _, r := range retag {
+				if err := tx.Update(r, []firestore.Update{{Path: "expire_at", Value: expire}}); err != nil {
 					return err
 				}
 			}

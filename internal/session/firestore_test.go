@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"cloud.google.com/go/firestore"
 
 	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/session/sessiontest"
@@ -87,4 +90,58 @@ func TestFirestoreLimitsAndAppendOnly(t *testing.T) {
 			t.Errorf("after refused rewrite: version %d, event data %v; want 1, n=1", got.Version, got.Timeline[0].Data)
 		}
 	})
+}
+
+// TestFirestoreExpireAtOnEveryDocument checks that a retention set after
+// creation reaches the documents written before it, so the TTL policy
+// deletes a session's events, pages and version markers with it.
+func TestFirestoreExpireAtOnEveryDocument(t *testing.T) {
+	emu := firestoreemu.ForTest(t)
+	opts, err := emu.ClientOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	project := fmt.Sprintf("querygate-ttl-%d", fsProject.Add(1))
+	st, err := session.OpenFirestore(t.Context(), project, "(default)", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	s := &session.Session{ID: "ttl", SQL: "SELECT 1", Status: session.StatusRunning}
+	s.AddEvent(session.EventReceived, s.CreatedAt, "a", nil)
+	if err := st.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutPage(ctx, "ttl", &session.Page{Index: 0, Rows: json.RawMessage(`[]`)}); err != nil {
+		t.Fatal(err)
+	}
+	expire := time.Date(2027, 2, 26, 10, 0, 0, 0, time.UTC)
+	if _, err := st.Update(ctx, "ttl", func(x *session.Session) error {
+		x.ExpireAt = expire
+		x.AddEvent(session.EventCompleted, x.CreatedAt, "record", nil)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	raw, err := firestore.NewClient(ctx, project, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, path := range []string{
+		"sessions/ttl", "sessions/ttl/events/0000000001", "sessions/ttl/events/0000000002",
+		"sessions/ttl/pages/000000", "sessions/ttl/versions/0000000001", "sessions/ttl/versions/0000000002",
+	} {
+		ds, err := raw.Doc(path).Get(ctx)
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			continue
+		}
+		v, err := ds.DataAt("expire_at")
+		if got, _ := v.(time.Time); err != nil || !got.Equal(expire) {
+			t.Errorf("%s expire_at = %v (%v), want %v", path, v, err, expire)
+		}
+	}
 }
