@@ -1,6 +1,9 @@
 package deid
 
-import "net/netip"
+import (
+	"math/bits"
+	"net/netip"
+)
 
 // The six built-in detectors are hand-written byte scanners: no regexp, no
 // allocation. scanBuiltins walks a cell once; at each byte that can start a
@@ -96,31 +99,49 @@ func (b *builtinSet) scan(s string, out []span) []span {
 	if !b.any {
 		return out
 	}
-	// Prefilter: every built-in value holds a digit or an '@'.
-	var seen uint16
-	for i := 0; i < len(s); i++ {
-		seen |= cls[s[i]]
+	// One pass over the cell. Bytes that cannot start a value (lower-case
+	// letters, spaces, most punctuation) are skipped by the tight loop; at a
+	// digit the shape of its first run (length, next byte) picks the only
+	// detectors that could match, so most numbers cost one short look.
+	trig := uint16(cDigit | cUpper | cPlus | cParen)
+	if b.on[biEmail] {
+		trig |= cAt
 	}
-	if seen&(cDigit|cAt) == 0 {
-		return out
+	if b.on[biIP] {
+		trig |= cColon
 	}
-	hasColon := seen&cColon != 0
-	hasAt := seen&cAt != 0
-	hasDigit := seen&cDigit != 0
 	lastEnd := 0
 	n := len(s)
+	emit := func(st, en, bi int) {
+		out = append(out, span{st, en, b.idx[bi]})
+		lastEnd = en
+	}
 	for i := 0; i < n; {
-		c := s[i]
-		k := cls[c]
-		if k&(cDigit|cUpper|cAt|cPlus|cParen|cHexLetter|cColon) == 0 {
+		i = skipQuiet(s, i, trig)
+		if i >= n {
+			break
+		}
+		k := cls[s[i]]
+		if k&cAt != 0 {
+			if st, en := matchEmail(s, i, lastEnd); en > 0 {
+				emit(st, en, biEmail)
+				i = en
+				continue
+			}
 			i++
 			continue
 		}
-		if k&cAt != 0 {
-			if hasAt && b.on[biEmail] {
-				if st, en := matchEmail(s, i, lastEnd); en > 0 {
-					out = append(out, span{st, en, b.idx[biEmail]})
-					lastEnd, i = en, en
+		if k&cColon != 0 {
+			// An IPv6 address may start with a hex letter ("fe80::1"), which
+			// the skip loop passed over: look back from its first ':'.
+			st := i
+			for st > lastEnd && i-st < 40 && (cls[s[st-1]]&(cDigit|cHexLetter) != 0 || s[st-1] == ':') {
+				st--
+			}
+			if st == 0 || leftOK(s[st-1]) {
+				if en := matchIPv6(s, st); en > 0 {
+					emit(st, en, biIP)
+					i = en
 					continue
 				}
 			}
@@ -132,22 +153,11 @@ func (b *builtinSet) scan(s string, out []span) []span {
 			i++
 			continue
 		}
-		if !hasDigit {
-			i = skipToken(s, i)
-			continue
-		}
-		if hasColon && b.on[biIP] && k&(cDigit|cHexLetter|cColon) != 0 {
-			if en := matchIPv6(s, i); en > 0 {
-				out = append(out, span{i, en, b.idx[biIP]})
-				lastEnd, i = en, en
-				continue
-			}
-		}
 		if k&cUpper != 0 {
 			if b.on[biIBAN] {
 				if en := matchIBAN(s, i); en > 0 {
-					out = append(out, span{i, en, b.idx[biIBAN]})
-					lastEnd, i = en, en
+					emit(i, en, biIBAN)
+					i = en
 					continue
 				}
 			}
@@ -155,42 +165,105 @@ func (b *builtinSet) scan(s string, out []span) []span {
 			continue
 		}
 		if k&cDigit != 0 {
-			if b.on[biIP] {
+			j := i + 1
+			for j < n && isDigit(s[j]) {
+				j++
+			}
+			d := j - i
+			var c byte
+			if j < n {
+				c = s[j]
+			}
+			sep := c == ' ' || c == '-' || c == '.'
+			if b.on[biIP] && (c == ':' || cls[c]&cHexLetter != 0) {
+				if en := matchIPv6(s, i); en > 0 {
+					emit(i, en, biIP)
+					i = en
+					continue
+				}
+			}
+			if b.on[biIP] && c == '.' && d <= 3 {
 				if en := matchIPv4(s, i); en > 0 {
-					out = append(out, span{i, en, b.idx[biIP]})
-					lastEnd, i = en, en
+					emit(i, en, biIP)
+					i = en
 					continue
 				}
 			}
-			if b.on[biSSN] {
+			if b.on[biSSN] && c == '-' && d == 3 {
 				if en := matchSSN(s, i); en > 0 {
-					out = append(out, span{i, en, b.idx[biSSN]})
-					lastEnd, i = en, en
+					emit(i, en, biSSN)
+					i = en
 					continue
 				}
 			}
-			if b.on[biCard] {
+			if b.on[biCard] && s[i] >= '2' && s[i] <= '6' && ((d == 4 && (c == ' ' || c == '-')) || (d >= 13 && d <= 19)) {
 				if en := matchCard(s, i); en > 0 {
-					out = append(out, span{i, en, b.idx[biCard]})
-					lastEnd, i = en, en
+					emit(i, en, biCard)
+					i = en
 					continue
 				}
 			}
+			if b.on[biPhone] && ((d == 3 && sep) || d == 10 || (d == 1 && s[i] == '1' && sep)) {
+				if en := matchPhone(s, i); en > 0 {
+					emit(i, en, biPhone)
+					i = en
+					continue
+				}
+			}
+			i = skipToken(s, i)
+			continue
 		}
-		if b.on[biPhone] && k&(cDigit|cPlus|cParen) != 0 {
+		// '+' or '('.
+		if b.on[biPhone] {
 			if en := matchPhone(s, i); en > 0 {
-				out = append(out, span{i, en, b.idx[biPhone]})
-				lastEnd, i = en, en
+				emit(i, en, biPhone)
+				i = en
 				continue
 			}
 		}
-		if k&(cPlus|cParen|cColon) != 0 {
-			i++
-			continue
-		}
-		i = skipToken(s, i)
+		i++
 	}
 	return out
+}
+
+const (
+	ones = 0x0101010101010101
+	high = 0x8080808080808080
+)
+
+// skipQuiet returns the index of the first byte at or after i whose class
+// intersects trig. Runs of lower-case ASCII letters and spaces, most of any
+// text, are skipped eight bytes at a time (SWAR); anything else falls back to
+// the class table.
+func skipQuiet(s string, i int, trig uint16) int {
+	n := len(s)
+	for i+8 <= n {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if w&high == 0 {
+			// High bit of each byte: set when the byte is in 'a'..'z'.
+			ge := w + (0x80-'a')*ones
+			gt := w + (0x80-'z'-1)*ones
+			lower := ge &^ gt & high
+			// Set when the byte is not ' ' (exact per-byte zero test).
+			x := w ^ (' ' * ones)
+			nonSpace := ((x&^high)+(^high&(ones*0x7f)) | x) & high
+			quiet := lower | (high &^ nonSpace)
+			if quiet == high {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(^quiet&high) >> 3
+		}
+		if cls[s[i]]&trig != 0 {
+			return i
+		}
+		i++
+	}
+	for i < n && cls[s[i]]&trig == 0 {
+		i++
+	}
+	return i
 }
 
 // skipToken returns the index after the alphanumeric run starting at i
@@ -348,26 +421,32 @@ func matchSSN(s string, i int) int {
 }
 
 // matchCard matches 13 to 19 digits, optionally grouped by one consistent
-// separator (' ' or '-'), starting with 2-6 and passing Luhn.
+// separator (' ' or '-'), starting with 2-6 and passing Luhn. The longest
+// valid prefix ending at a group boundary wins, so a card followed by
+// " 2024-01-01" is still found.
 func matchCard(s string, i int) int {
 	if s[i] < '2' || s[i] > '6' {
 		return 0
 	}
 	var sep byte
 	var digits [19]byte
+	var ends [19]int // ends[k]: index after the group that holds digit k-1
+	var endAt [19]bool
 	nd := 0
 	j := i
-	end := 0
 	for j < len(s) {
 		c := s[j]
 		if isDigit(c) {
-			if nd == 19 {
-				return 0
+			if nd == len(digits) {
+				break
 			}
 			digits[nd] = c - '0'
 			nd++
 			j++
 			continue
+		}
+		if nd > 0 {
+			ends[nd-1], endAt[nd-1] = j, true
 		}
 		if (c == ' ' || c == '-') && j+1 < len(s) && isDigit(s[j+1]) && (sep == 0 || sep == c) {
 			sep = c
@@ -376,25 +455,33 @@ func matchCard(s string, i int) int {
 		}
 		break
 	}
-	end = j
-	if nd < 13 || !rightOK(s, end) {
-		return 0
+	if j >= len(s) && nd > 0 {
+		ends[nd-1], endAt[nd-1] = j, true
 	}
+	for n := nd; n >= 13; n-- {
+		if !endAt[n-1] || !rightOK(s, ends[n-1]) {
+			continue
+		}
+		if luhn(digits[:n]) {
+			return ends[n-1]
+		}
+	}
+	return 0
+}
+
+func luhn(d []byte) bool {
 	sum := 0
-	for k := 0; k < nd; k++ {
-		d := int(digits[nd-1-k])
+	for k := 0; k < len(d); k++ {
+		v := int(d[len(d)-1-k])
 		if k%2 == 1 {
-			d *= 2
-			if d > 9 {
-				d -= 9
+			v *= 2
+			if v > 9 {
+				v -= 9
 			}
 		}
-		sum += d
+		sum += v
 	}
-	if sum%10 != 0 {
-		return 0
-	}
-	return end
+	return sum%10 == 0
 }
 
 // matchPhone matches international numbers ('+', 8 to 15 digits) and North

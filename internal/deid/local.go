@@ -30,6 +30,21 @@ type Local struct {
 	// wholeTokens reverse whole-cell tokens without a surrogate, by column.
 	surrogates  map[string]*deterministic
 	wholeTokens map[string]*deterministic
+	// rowNeeded: some transformation reads other columns (record
+	// transformations, a context field), so JSON Lines take the full decode.
+	rowNeeded bool
+}
+
+func (l *Local) needsRow() bool { return l.rowNeeded }
+
+func usesContext(t transformer) bool {
+	switch x := t.(type) {
+	case *deterministic:
+		return x.context != ""
+	case *dateShift:
+		return x.context != ""
+	}
+	return false
 }
 
 type customDet struct {
@@ -134,6 +149,10 @@ func NewLocal(cfg *Config, opts ...LocalOption) (*Local, error) {
 		}
 	default:
 		return nil, fmt.Errorf("%w: deidentifyConfig transformation %T", ErrUnsupported, t)
+	}
+	l.rowNeeded = len(l.fields) > 0 || usesContext(l.inspect.all)
+	for _, t := range l.inspect.byIT {
+		l.rowNeeded = l.rowNeeded || usesContext(t)
 	}
 	return l, nil
 }
@@ -467,28 +486,28 @@ func (w *worker) wholeValue(v Value, t transformer, it string) (Value, error) {
 	return t.cell(v, it, &w.rc)
 }
 
-func (w *worker) row(plans []colPlan, in []Value) ([]Value, error) {
+// row de-identifies one row into out (len(plans) cells).
+func (w *worker) row(plans []colPlan, in, out []Value) error {
 	if len(in) != len(plans) {
-		return nil, fmt.Errorf("%w: row has %d cells for %d headers", ErrTable, len(in), len(plans))
+		return fmt.Errorf("%w: row has %d cells for %d headers", ErrTable, len(in), len(plans))
 	}
 	w.rc.row = in
-	out := make([]Value, len(in))
 	for i, v := range in {
 		p := &plans[i]
 		var err error
 		if p.whole != nil {
 			out[i], err = w.wholeValue(v, p.whole, p.wholeIT)
 			if err != nil {
-				return nil, fmt.Errorf("column %q: %s: %w", p.name, p.whole.kind(), err)
+				return fmt.Errorf("column %q: %s: %w", p.name, p.whole.kind(), err)
 			}
 			continue
 		}
 		out[i], _, err = w.inspectValue(v, p.itt)
 		if err != nil {
-			return nil, fmt.Errorf("column %q: %w", p.name, err)
+			return fmt.Errorf("column %q: %w", p.name, err)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Deidentify masks req.Table. Rows are spread over the workers; the output
@@ -525,9 +544,12 @@ func (l *Local) Deidentify(ctx context.Context, req *Request) (*Table, *Stats, e
 				failed.Store(true)
 				return
 			}
-			for r := c * chunk; r < min((c+1)*chunk, len(t.Rows)); r++ {
-				row, err := w.row(plans, t.Rows[r])
-				if err != nil {
+			lo, hi := c*chunk, min((c+1)*chunk, len(t.Rows))
+			// One backing array per chunk instead of one allocation per row.
+			cells := make([]Value, (hi-lo)*len(plans))
+			for r := lo; r < hi; r++ {
+				row := cells[(r-lo)*len(plans) : (r-lo+1)*len(plans) : (r-lo+1)*len(plans)]
+				if err := w.row(plans, t.Rows[r], row); err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("row %d: %w", r, err) })
 					failed.Store(true)
 					return
