@@ -75,6 +75,9 @@ func TestDecideApproveAndDeny(t *testing.T) {
 			if err != nil || !req.DeliveredAt.Equal(t0.Add(5*time.Minute)) {
 				t.Errorf("state = %+v, %v; want delivered", req, err)
 			}
+			if again := b.Get(link); again.Status != 409 || again.Code() != "link_used" {
+				t.Errorf("GET spent link: status %d code %q, want 409 link_used", again.Status, again.Code())
+			}
 		})
 	}
 }
@@ -436,7 +439,7 @@ func TestPageContent(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Approve this query?",
-		"<b>carol@example.com</b>",
+		"This link was sent to <b>carol@example.com</b>",
 		"alice@example.com",
 		"claude-code (m1)",
 		"How many customers per country? &lt;b&gt;bold&lt;/b&gt;",

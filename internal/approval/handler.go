@@ -74,6 +74,15 @@ func (s *Service) servePage(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, ref)
 		return
 	}
+	if slices.Contains(ss.Approval.UsedTokens, c.ID) {
+		// Decided with this link: show the form again only while the
+		// delivery is outstanding, so the approver can retry it.
+		req, err := s.deps.State.Get(ctx, ss.ID)
+		if err != nil || !req.DeliveredAt.IsZero() {
+			writeRefusal(w, refuseUsed)
+			return
+		}
+	}
 	nonce := browserNonce(r)
 	if nonce == "" {
 		nonce = newNonce()

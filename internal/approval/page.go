@@ -55,13 +55,14 @@ button{font:inherit;font-weight:600;padding:.7em 1.6em;border-radius:6px;border:
 .note{color:#57606a;font-size:.9em}
 .refusal h1{color:#b42318}
 .ok h1{color:#1a7f37}
+.ok.rejected h1{color:#b42318}
 </style>`
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>querygate approval</title>` + pageStyle + `</head><body><main id="approval" data-session="{{.SessionID}}">
 <h1>{{if eq .Hint "deny"}}Deny this query?{{else}}Approve this query?{{end}}</h1>
-<p class="note">Signed in by link as <b>{{.Approver}}</b>. Nothing is decided until you press a button.</p>
+<p class="note">This link was sent to <b>{{.Approver}}</b>. Nothing is decided until you press a button.</p>
 <dl>
 <dt>Requester</dt><dd id="requester">{{.Requester}}</dd>
 <dt>Agent</dt><dd>{{.Agent}}</dd>
@@ -94,7 +95,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 var messageTmpl = template.Must(template.New("message").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>querygate approval: {{.Title}}</title>` + pageStyle + `</head><body>
-<main id="result" class="{{if .Outcome}}ok{{else}}refusal{{end}}" data-code="{{.Code}}" data-status="{{.Status}}">
+<main id="result" class="{{if .Outcome}}ok {{.Code}}{{else}}refusal{{end}}" data-code="{{.Code}}" data-status="{{.Status}}">
 <h1>{{.Title}}</h1>
 <p>{{.Detail}}</p>
 {{with .Outcome}}<dl>
