@@ -247,7 +247,7 @@ func skipQuiet(s string, i int, trig uint16) int {
 			lower := ge &^ gt & high
 			// Set when the byte is not ' ' (exact per-byte zero test).
 			x := w ^ (' ' * ones)
-			nonSpace := ((x&^high)+(^high&(ones*0x7f)) | x) & high
+			nonSpace := ((x &^ high) + (^high & (ones * 0x7f)) | x) & high
 			quiet := lower | (high &^ nonSpace)
 			if quiet == high {
 				i += 8

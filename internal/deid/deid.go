@@ -54,4 +54,5 @@ type Deidentifier interface {
 
 var (
 	_ Deidentifier = (*Local)(nil)
+	_ Deidentifier = (*DLP)(nil)
 )

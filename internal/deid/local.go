@@ -136,8 +136,12 @@ func NewLocal(cfg *Config, opts ...LocalOption) (*Local, error) {
 					return nil, fmt.Errorf("%w: field %q is transformed twice", ErrConfig, f.GetName())
 				}
 				l.fields[f.GetName()] = fp
-				if d, ok := fp.prim.(*deterministic); ok && d.surrogate == "" {
-					l.wholeTokens[f.GetName()] = d
+				if d, ok := fp.prim.(*deterministic); ok {
+					if d.surrogate == "" {
+						l.wholeTokens[f.GetName()] = d
+					} else {
+						l.surrogates[d.surrogate] = d
+					}
 				}
 			}
 		}
