@@ -395,6 +395,10 @@ func (x *execution) execFor(ev *evalEnv, st *step) (action, error) {
 	}
 	sort.Strings(outer)
 	f := &frame{Kind: fFor, SB: st.block, SI: st.index, Items: items, Outer: outer, Next: st.next}
+	ev.vars[st.forValue] = deepCopy(items[0])
+	if st.forIndex != "" {
+		ev.vars[st.forIndex] = int64(0)
+	}
 	return action{kind: aPush, push: []*frame{f, {Kind: fBlock, Block: st.body}}}, nil
 }
 

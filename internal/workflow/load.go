@@ -390,10 +390,12 @@ func (l *loader) step(st *step, n *yaml.Node, sub string, inFor bool) {
 		return
 	}
 	attrs := map[string]*yaml.Node{}
+	unsupported := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
 		if !stepAttrs[k.Value] {
 			l.problem(k.Line, k.Value, "not supported by the local runtime (step %s)", st.name)
+			unsupported = true
 			continue
 		}
 		attrs[k.Value] = n.Content[i+1]
@@ -464,7 +466,7 @@ func (l *loader) step(st *step, n *yaml.Node, sub string, inFor bool) {
 		allow("for", "next")
 		l.forStep(st, attrs["for"], sub)
 	default:
-		if attrs["next"] == nil {
+		if attrs["next"] == nil && !unsupported {
 			l.problem(n.Line, "step", "step %s does nothing", st.name)
 		}
 		st.kind = kNextOnly
