@@ -324,6 +324,15 @@ func matchEmail(s string, at, lo int) (int, int) {
 	for en > at+1 && (s[en-1] == '.' || s[en-1] == '-') {
 		en--
 	}
+	for lastDot >= en {
+		lastDot--
+		for lastDot > at && s[lastDot] != '.' {
+			lastDot--
+		}
+		if lastDot <= at {
+			lastDot = -1
+		}
+	}
 	if lastDot < 0 || lastDot >= en-2 {
 		return 0, 0
 	}
