@@ -585,7 +585,6 @@ func init() {
 			}
 			return out, nil
 		}},
-		"get_type": {1, 1, func(_ *evalEnv, a []any) (any, error) { return typeName(a[0]), nil }},
 		"string": {1, 1, func(_ *evalEnv, a []any) (any, error) {
 			switch v := a[0].(type) {
 			case string:

@@ -675,8 +675,10 @@ func (x *execution) handleExcept(t *frame, v any) {
 }
 
 // defaultRetryPredicate is http.default_retry_predicate: 429, 502, 503, 504,
-// connection errors and timeouts; the non-idempotent variant retries only
-// 429 and 503.
+// ConnectionError, ConnectionFailedError and TimeoutError. The
+// non-idempotent variant retries only 429, 503 and ConnectionFailedError
+// (nothing reached the endpoint). Both as documented in the stdlib
+// reference.
 func defaultRetryPredicate(v any, nonIdempotent bool) bool {
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -690,14 +692,15 @@ func defaultRetryPredicate(v any, nonIdempotent bool) bool {
 			return !nonIdempotent
 		}
 	}
-	if nonIdempotent {
-		return false
-	}
 	tags, _ := m["tags"].([]any)
 	for _, t := range tags {
 		switch t {
-		case "ConnectionError", "ConnectionFailedError", "TimeoutError":
+		case "ConnectionFailedError":
 			return true
+		case "ConnectionError", "TimeoutError":
+			if !nonIdempotent {
+				return true
+			}
 		}
 	}
 	return false

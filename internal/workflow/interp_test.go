@@ -350,3 +350,34 @@ func TestStartRejectsLargeArgument(t *testing.T) {
 		t.Errorf("Start with a 32 KB+ argument: %v, want ErrArgumentTooLarge", err)
 	}
 }
+
+func TestDefaultRetryPredicate(t *testing.T) {
+	t.Parallel()
+	httpErr := func(code int64) any { return map[string]any{"code": code, "tags": []any{"HttpError"}} }
+	tagged := func(tag string) any { return map[string]any{"tags": []any{tag}} }
+	cases := []struct {
+		name                 string
+		err                  any
+		idempotent, nonIdemp bool
+	}{
+		{"429", httpErr(429), true, true},
+		{"500", httpErr(500), false, false},
+		{"502", httpErr(502), true, false},
+		{"503", httpErr(503), true, true},
+		{"504", httpErr(504), true, false},
+		{"404", httpErr(404), false, false},
+		{"ConnectionError", tagged("ConnectionError"), true, false},
+		{"ConnectionFailedError", tagged("ConnectionFailedError"), true, true},
+		{"TimeoutError", tagged("TimeoutError"), true, false},
+		{"KeyError", tagged("KeyError"), false, false},
+		{"string", "boom", false, false},
+	}
+	for _, tc := range cases {
+		if got := defaultRetryPredicate(tc.err, false); got != tc.idempotent {
+			t.Errorf("default_retry_predicate(%s) = %v, want %v", tc.name, got, tc.idempotent)
+		}
+		if got := defaultRetryPredicate(tc.err, true); got != tc.nonIdemp {
+			t.Errorf("default_retry_predicate_non_idempotent(%s) = %v, want %v", tc.name, got, tc.nonIdemp)
+		}
+	}
+}
