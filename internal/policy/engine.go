@@ -1,0 +1,663 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/querygate/querygate/internal/sqlscan"
+)
+
+// Input is one request to evaluate.
+type Input struct {
+	SQL    string
+	Groups []string
+	Email  string
+	// DefaultProject and DefaultDataset qualify unqualified table names;
+	// empty means the policy's defaults.
+	DefaultProject, DefaultDataset string
+}
+
+// Decision is the outcome of Evaluate.
+type Decision struct {
+	Action string // ActionAllow, ActionDeny or ActionRequireApproval
+	// RuleIDs and Reasons are parallel: the rules that decided the action
+	// (builtin.* for checks the engine always makes) and why, for a person.
+	RuleIDs, Reasons []string
+	// Matched lists every rule that matched, deciding or not.
+	Matched []RuleMatch
+	// ApproverGroup and ApprovalTTL are set for ActionRequireApproval.
+	ApproverGroup string
+	ApprovalTTL   time.Duration
+	AnalysisPath  string
+	// EstimatedBytes comes from the cloud dry run when there is a DryRunner,
+	// otherwise it is a local estimate from table sizes (EstimateSource).
+	EstimatedBytes int64
+	EstimateSource string
+	// MaxBytesBilled and JobTimeout must be set on the BigQuery job.
+	MaxBytesBilled int64
+	JobTimeout     time.Duration
+	// ColumnInfoTypes maps each output column whose lineage reaches a
+	// sensitive column to that column's infoTypes; the de-identifier masks
+	// them. The key "*" means every output column (parser fallback with a
+	// star, where column names are unknown).
+	ColumnInfoTypes map[string][]string
+	// ColumnInfoTypesByIndex is the same by result position.
+	ColumnInfoTypesByIndex map[int][]string
+	Analysis               *sqlscan.Analysis
+}
+
+// RuleMatch is one rule that matched a request.
+type RuleMatch struct {
+	ID, Action, Reason string
+}
+
+// Estimate sources.
+const (
+	EstimateDryRun     = "dry_run"
+	EstimateTableSizes = "table_sizes"
+)
+
+// Profiler classifies the columns of a table nobody classified, by sampling
+// rows through the de-identifier's inspector (like DLP data profiles). It
+// returns column name -> infoTypes found.
+type Profiler func(ctx context.Context, ref sqlscan.TableRef) (map[string][]string, error)
+
+// EngineOption configures an Engine.
+type EngineOption func(*Engine)
+
+// WithProfiler enables automatic profiling with a cache of ttl (0: the
+// policy's profiling.ttl, else 24h). Profiling only runs when the policy
+// enables it.
+func WithProfiler(p Profiler, ttl time.Duration) EngineOption {
+	return func(e *Engine) { e.profiler, e.profileTTL = p, ttl }
+}
+
+// WithDryRunner makes the engine dry-run every analyzable request in
+// BigQuery and cross-check the result with the analysis.
+func WithDryRunner(d DryRunner) EngineOption {
+	return func(e *Engine) { e.dryRunner = d }
+}
+
+// WithClock replaces time.Now, for tests of the profile cache.
+func WithClock(now func() time.Time) EngineOption {
+	return func(e *Engine) { e.now = now }
+}
+
+// Engine evaluates requests against one policy. It is safe for concurrent use.
+type Engine struct {
+	policy     *Policy
+	catalog    sqlscan.Catalog
+	profiler   Profiler
+	profileTTL time.Duration
+	dryRunner  DryRunner
+	now        func() time.Time
+
+	mu       sync.Mutex
+	profiles map[sqlscan.TableRef]profileEntry
+}
+
+type profileEntry struct {
+	at     time.Time
+	result map[string][]string
+}
+
+// NewEngine returns an engine for p (the default policy when nil) reading
+// schemas from cat.
+func NewEngine(p *Policy, cat sqlscan.Catalog, opts ...EngineOption) *Engine {
+	if p == nil {
+		p = Default()
+	}
+	e := &Engine{policy: p, catalog: cat, now: time.Now, profiles: map[sqlscan.TableRef]profileEntry{}}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.profileTTL <= 0 {
+		e.profileTTL = time.Duration(p.Profiling.TTL)
+	}
+	if e.profileTTL <= 0 {
+		e.profileTTL = 24 * time.Hour
+	}
+	return e
+}
+
+// Policy returns the engine's policy.
+func (e *Engine) Policy() *Policy { return e.policy }
+
+// facts are what rules match on.
+type facts struct {
+	in            Input
+	analysis      *sqlscan.Analysis
+	sensitive     map[sqlscan.TableRef]map[string][]string // lower column -> infoTypes
+	colInfo       map[string][]string
+	starSensitive []string // descriptions of stars over sensitive tables
+	estimated     int64
+}
+
+// Evaluate decides a request. It returns an error only when ctx ends; every
+// failure to understand the request is a deny decision with a reason.
+func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
+	if in.DefaultProject == "" {
+		in.DefaultProject = e.policy.Defaults.DefaultProject
+	}
+	if in.DefaultDataset == "" {
+		in.DefaultDataset = e.policy.Defaults.DefaultDataset
+	}
+	d := &Decision{
+		MaxBytesBilled: int64(e.policy.Defaults.MaxBytesBilled),
+		JobTimeout:     time.Duration(e.policy.Defaults.JobTimeout),
+	}
+	a, err := sqlscan.Analyze(ctx, in.SQL, sqlscan.Options{
+		DefaultProject: in.DefaultProject, DefaultDataset: in.DefaultDataset, Catalog: e.catalog,
+	})
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		var pe *sqlscan.ParseError
+		switch {
+		case errors.As(err, &pe):
+			return deny(d, "builtin.parse_error", "The GoogleSQL parser rejected the SQL: "+pe.Message+". Fix the syntax and resubmit."), nil
+		case errors.Is(err, sqlscan.ErrNoStatements):
+			return deny(d, "builtin.empty", "The request contains no SQL statement."), nil
+		default:
+			return deny(d, "builtin.analysis_error", "querygate could not analyze the SQL, so it fails closed: "+err.Error()), nil
+		}
+	}
+	d.Analysis = a
+	d.AnalysisPath = a.Path
+	f := &facts{in: in, analysis: a}
+	if err := e.classify(ctx, f); err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return deny(d, "builtin.profiling_error", "querygate could not classify the columns of a table, so it fails closed: "+err.Error()), nil
+	}
+	d.ColumnInfoTypes, d.ColumnInfoTypesByIndex = columnInfoTypes(a.OutputColumns, f.sensitive)
+	f.colInfo = d.ColumnInfoTypes
+	f.starSensitive = starsOverSensitive(a, f.sensitive)
+
+	d.EstimatedBytes, d.EstimateSource = localEstimate(a), EstimateTableSizes
+	if e.dryRunner != nil {
+		res, err := e.dryRunner.DryRun(ctx, DryRunInput{SQL: in.SQL, DefaultProject: in.DefaultProject, DefaultDataset: in.DefaultDataset})
+		if err != nil {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+			return deny(d, "builtin.dry_run_error", "The BigQuery dry run failed: "+err.Error()), nil
+		}
+		if problems := CrossCheck(a, res); len(problems) > 0 {
+			return deny(d, "builtin.dry_run_mismatch", "BigQuery's dry run disagrees with querygate's analysis, so it fails closed: "+strings.Join(problems, "; ")+"."), nil
+		}
+		d.EstimatedBytes, d.EstimateSource = res.TotalBytesProcessed, EstimateDryRun
+	}
+	f.estimated = d.EstimatedBytes
+
+	var allows, approvals, denies []RuleMatch
+	var allowRules, approvalRules []*Rule
+	for i := range e.policy.Rules {
+		r := &e.policy.Rules[i]
+		ok, details := r.Match.matches(f)
+		if !ok {
+			continue
+		}
+		reason := r.Reason
+		if reason == "" {
+			reason = r.Description
+		}
+		if reason == "" {
+			reason = "matched rule " + r.ID
+		}
+		if len(details) > 0 {
+			reason += " (" + strings.Join(details, "; ") + ")"
+		}
+		m := RuleMatch{ID: r.ID, Action: r.Action, Reason: reason}
+		d.Matched = append(d.Matched, m)
+		switch r.Action {
+		case ActionAllow:
+			allows = append(allows, m)
+			allowRules = append(allowRules, r)
+		case ActionRequireApproval:
+			approvals = append(approvals, m)
+			approvalRules = append(approvalRules, r)
+		default:
+			denies = append(denies, m)
+		}
+	}
+	for _, r := range allowRules {
+		if r.MaxBytesBilled > 0 && (d.MaxBytesBilled == 0 || int64(r.MaxBytesBilled) < d.MaxBytesBilled) {
+			d.MaxBytesBilled = int64(r.MaxBytesBilled)
+		}
+	}
+	switch {
+	case len(denies) > 0:
+		d.Action = ActionDeny
+		addAll(d, denies)
+	case len(allows) == 0:
+		groups := "no groups"
+		if len(in.Groups) > 0 {
+			groups = "groups " + strings.Join(in.Groups, ", ")
+		}
+		deny(d, "builtin.no_grant", fmt.Sprintf("No allow rule of the policy matches this request (principal %q, %s).", in.Email, groups))
+	case len(approvals) > 0:
+		d.Action = ActionRequireApproval
+		addAll(d, approvals)
+		for _, r := range approvalRules {
+			if d.ApproverGroup == "" {
+				d.ApproverGroup = r.ApproverGroup
+			}
+			if ttl := time.Duration(r.ApprovalTTL); ttl > 0 && (d.ApprovalTTL == 0 || ttl < d.ApprovalTTL) {
+				d.ApprovalTTL = ttl
+			}
+		}
+		if d.ApproverGroup == "" {
+			d.ApproverGroup = e.policy.Defaults.ApproverGroup
+		}
+		if d.ApprovalTTL == 0 {
+			d.ApprovalTTL = time.Duration(e.policy.Defaults.ApprovalTTL)
+		}
+		if d.ApprovalTTL == 0 {
+			d.ApprovalTTL = 15 * time.Minute
+		}
+	default:
+		d.Action = ActionAllow
+		addAll(d, allows)
+	}
+	if d.Action != ActionDeny && d.MaxBytesBilled > 0 && d.EstimatedBytes > d.MaxBytesBilled {
+		d.ApproverGroup, d.ApprovalTTL = "", 0
+		d.RuleIDs, d.Reasons = nil, nil
+		deny(d, "builtin.max_bytes_billed", fmt.Sprintf(
+			"The query would process about %d bytes (%s), more than the %d bytes this policy bills at most. Filter on partition columns or select fewer columns.",
+			d.EstimatedBytes, d.EstimateSource, d.MaxBytesBilled))
+	}
+	return d, nil
+}
+
+func addAll(d *Decision, ms []RuleMatch) {
+	for _, m := range ms {
+		d.RuleIDs = append(d.RuleIDs, m.ID)
+		d.Reasons = append(d.Reasons, m.Reason)
+	}
+}
+
+func deny(d *Decision, id, reason string) *Decision {
+	d.Action = ActionDeny
+	d.RuleIDs = append(d.RuleIDs, id)
+	d.Reasons = append(d.Reasons, reason)
+	return d
+}
+
+// localEstimate sums the sizes of every table the script reaches. This is
+// an estimate, and an upper bound: BigQuery bills only the columns read and
+// prunes partitions, which a size from tables.get cannot see. The emulator's
+// dry run does not estimate at all (it runs the query and reports SELECT),
+// so the local gateway relies on this.
+func localEstimate(a *sqlscan.Analysis) int64 {
+	var total int64
+	for _, m := range a.Tables {
+		if m != nil && !strings.EqualFold(m.Type, "VIEW") {
+			total += m.NumBytes
+		}
+	}
+	return total
+}
+
+// classify finds the sensitive columns of every table the analysis reaches.
+func (e *Engine) classify(ctx context.Context, f *facts) error {
+	f.sensitive = map[sqlscan.TableRef]map[string][]string{}
+	refs := make([]sqlscan.TableRef, 0, len(f.analysis.Tables))
+	for ref := range f.analysis.Tables {
+		refs = append(refs, ref)
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
+	for _, ref := range refs {
+		meta := f.analysis.Tables[ref]
+		cols := map[string][]string{}
+		for _, k := range []sensitiveKey{
+			{project: ref.Project, dataset: ref.Dataset, table: ref.Table},
+		} {
+			for c, it := range e.policy.sensitive[k] {
+				cols[c] = append(cols[c], it...)
+			}
+		}
+		if ref.Project == f.in.DefaultProject {
+			for c, it := range e.policy.sensitive[sensitiveKey{dataset: ref.Dataset, table: ref.Table}] {
+				cols[c] = append(cols[c], it...)
+			}
+		}
+		if meta != nil {
+			for _, c := range meta.Columns {
+				if tags := policyTags(c); len(tags) > 0 {
+					name := strings.ToLower(c.Name)
+					for _, t := range tags {
+						if it, ok := e.policy.PolicyTags[t]; ok {
+							cols[name] = append(cols[name], it...)
+						} else {
+							cols[name] = append(cols[name], "POLICY_TAG")
+						}
+					}
+				}
+			}
+		}
+		isView := meta != nil && strings.EqualFold(meta.Type, "VIEW")
+		if len(cols) == 0 && !isView && meta != nil && e.profiler != nil && e.policy.Profiling.Enabled {
+			prof, err := e.profile(ctx, ref)
+			if err != nil {
+				return fmt.Errorf("profile %s: %w", ref, err)
+			}
+			for c, it := range prof {
+				if len(it) > 0 {
+					cols[strings.ToLower(c)] = append(cols[strings.ToLower(c)], it...)
+				}
+			}
+		}
+		if len(cols) > 0 {
+			for c := range cols {
+				cols[c] = uniqueSorted(cols[c])
+			}
+			f.sensitive[ref] = cols
+		}
+	}
+	return nil
+}
+
+// policyTags returns the policy tags of a column and its nested fields: a
+// tag on any field makes the whole top-level column sensitive, since lineage
+// is traced per top-level column.
+func policyTags(c sqlscan.Column) []string {
+	out := append([]string(nil), c.PolicyTags...)
+	for _, f := range c.Fields {
+		out = append(out, policyTags(f)...)
+	}
+	return out
+}
+
+func (e *Engine) profile(ctx context.Context, ref sqlscan.TableRef) (map[string][]string, error) {
+	e.mu.Lock()
+	if p, ok := e.profiles[ref]; ok && e.now().Sub(p.at) < e.profileTTL {
+		e.mu.Unlock()
+		return p.result, nil
+	}
+	e.mu.Unlock()
+	res, err := e.profiler(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.profiles[ref] = profileEntry{at: e.now(), result: res}
+	e.mu.Unlock()
+	return res, nil
+}
+
+func uniqueSorted(in []string) []string {
+	set := map[string]bool{}
+	for _, s := range in {
+		set[s] = true
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// lineageInfoTypes returns the infoTypes a lineage reaches.
+func lineageInfoTypes(lin []sqlscan.ColumnRef, sensitive map[sqlscan.TableRef]map[string][]string) []string {
+	var out []string
+	for _, r := range lin {
+		cols, ok := sensitive[r.Table]
+		if !ok {
+			continue
+		}
+		if r.Column == sqlscan.AllColumns {
+			for _, it := range cols {
+				out = append(out, it...)
+			}
+			continue
+		}
+		out = append(out, cols[strings.ToLower(r.Column)]...)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return uniqueSorted(out)
+}
+
+func columnInfoTypes(outs []sqlscan.OutputColumn, sensitive map[sqlscan.TableRef]map[string][]string) (map[string][]string, map[int][]string) {
+	byName := map[string][]string{}
+	byIndex := map[int][]string{}
+	for _, c := range outs {
+		it := lineageInfoTypes(c.Lineage, sensitive)
+		if len(it) == 0 {
+			continue
+		}
+		byName[c.Name] = uniqueSorted(append(byName[c.Name], it...))
+		byIndex[c.Index] = it
+	}
+	return byName, byIndex
+}
+
+func starsOverSensitive(a *sqlscan.Analysis, sensitive map[sqlscan.TableRef]map[string][]string) []string {
+	var out []string
+	for i, st := range a.Statements {
+		for _, s := range st.Star {
+			for _, t := range s.Tables {
+				if len(sensitive[t]) > 0 {
+					out = append(out, fmt.Sprintf("statement %d: %s over %s", i+1, s.Form, t))
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+// matches evaluates every condition and returns details of what matched.
+func (m *Match) matches(f *facts) (bool, []string) {
+	var details []string
+	in, a := f.in, f.analysis
+	if len(m.Groups) > 0 && !anyIn(in.Groups, m.Groups) {
+		return false, nil
+	}
+	if len(m.ExceptGroups) > 0 && anyIn(in.Groups, m.ExceptGroups) {
+		return false, nil
+	}
+	if len(m.Emails) > 0 && !containsFold(m.Emails, in.Email) {
+		return false, nil
+	}
+	if len(m.Kinds) > 0 {
+		hit := ""
+		for i, st := range a.Statements {
+			if kindIn(st, m.Kinds) {
+				hit = fmt.Sprintf("statement %d is %s", i+1, st.Kind)
+				break
+			}
+		}
+		if hit == "" {
+			return false, nil
+		}
+		details = append(details, hit)
+	}
+	if len(m.OnlyKinds) > 0 {
+		for _, st := range a.Statements {
+			if !kindIn(st, m.OnlyKinds) {
+				return false, nil
+			}
+		}
+	}
+	if len(m.KindsOtherThan) > 0 {
+		hit := ""
+		for i, st := range a.Statements {
+			if !kindIn(st, m.KindsOtherThan) {
+				hit = fmt.Sprintf("statement %d is %s", i+1, st.Kind)
+				break
+			}
+		}
+		if hit == "" {
+			return false, nil
+		}
+		details = append(details, hit)
+	}
+	tables := allTables(a)
+	if len(m.Tables) > 0 {
+		hit := ""
+		for _, t := range tables {
+			if tableMatches(t, m.Tables, in.DefaultProject) {
+				hit = "reads " + t.String()
+				break
+			}
+		}
+		if hit == "" {
+			return false, nil
+		}
+		details = append(details, hit)
+	}
+	if len(m.OnlyTables) > 0 {
+		for _, t := range tables {
+			if !tableMatches(t, m.OnlyTables, in.DefaultProject) {
+				return false, nil
+			}
+		}
+	}
+	if m.SensitiveOutput != nil {
+		if (len(f.colInfo) > 0) != *m.SensitiveOutput {
+			return false, nil
+		}
+		if *m.SensitiveOutput {
+			details = append(details, "sensitive output columns: "+describeColumns(f.colInfo))
+		}
+	}
+	if len(m.InfoTypes) > 0 {
+		var hit []string
+		for col, its := range f.colInfo {
+			if anyIn(its, m.InfoTypes) {
+				hit = append(hit, col)
+			}
+		}
+		if len(hit) == 0 {
+			return false, nil
+		}
+		sort.Strings(hit)
+		details = append(details, "columns carrying "+strings.Join(m.InfoTypes, "/")+": "+strings.Join(hit, ", "))
+	}
+	if m.StarOverSensitive != nil {
+		if (len(f.starSensitive) > 0) != *m.StarOverSensitive {
+			return false, nil
+		}
+		if *m.StarOverSensitive {
+			details = append(details, strings.Join(f.starSensitive, "; "))
+		}
+	}
+	if m.EstimatedBytesOver != nil {
+		if f.estimated <= int64(*m.EstimatedBytesOver) {
+			return false, nil
+		}
+		details = append(details, fmt.Sprintf("estimated %d bytes > %d", f.estimated, int64(*m.EstimatedBytesOver)))
+	}
+	if m.MissingLimit != nil {
+		missing := false
+		for i, st := range a.Statements {
+			if st.Depth == 0 && st.Kind == sqlscan.KindQuery && !st.HasLimit {
+				missing = true
+				if *m.MissingLimit {
+					details = append(details, fmt.Sprintf("statement %d has no LIMIT", i+1))
+				}
+				break
+			}
+		}
+		if missing != *m.MissingLimit {
+			return false, nil
+		}
+	}
+	if m.AnalysisPath != "" {
+		if a.Path != m.AnalysisPath {
+			return false, nil
+		}
+		if a.AnalyzerError != "" {
+			details = append(details, "analyzer: "+a.AnalyzerError)
+		}
+	}
+	return true, details
+}
+
+func describeColumns(ci map[string][]string) string {
+	cols := make([]string, 0, len(ci))
+	for c, it := range ci {
+		cols = append(cols, c+" ("+strings.Join(it, ", ")+")")
+	}
+	sort.Strings(cols)
+	return strings.Join(cols, ", ")
+}
+
+func allTables(a *sqlscan.Analysis) []sqlscan.TableRef {
+	seen := map[sqlscan.TableRef]bool{}
+	var out []sqlscan.TableRef
+	for _, st := range a.Statements {
+		for _, list := range [][]sqlscan.TableRef{st.Tables, st.ViaViews} {
+			for _, t := range list {
+				if !seen[t] {
+					seen[t] = true
+					out = append(out, t)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func kindIn(st sqlscan.Statement, list []string) bool {
+	for _, k := range list {
+		if strings.EqualFold(k, st.Kind) || strings.EqualFold(k, st.Class) {
+			return true
+		}
+	}
+	return false
+}
+
+// tableMatches matches a table against patterns of the form
+// [project.]dataset.table, each part a glob; a pattern without a project
+// means the request's default project.
+func tableMatches(t sqlscan.TableRef, patterns []string, defProject string) bool {
+	for _, p := range patterns {
+		parts := strings.Split(p, ".")
+		if len(parts) == 2 {
+			parts = append([]string{defProject}, parts...)
+		}
+		if len(parts) != 3 {
+			continue
+		}
+		ok1, _ := path.Match(parts[0], t.Project)
+		ok2, _ := path.Match(parts[1], t.Dataset)
+		ok3, _ := path.Match(parts[2], t.Table)
+		if ok1 && ok2 && ok3 {
+			return true
+		}
+	}
+	return false
+}
+
+func anyIn(have, want []string) bool {
+	for _, h := range have {
+		for _, w := range want {
+			if h == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}

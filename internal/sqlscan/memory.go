@@ -1,0 +1,62 @@
+package sqlscan
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// MemoryCatalog is an in-memory Catalog, for tests and for local runs
+// without a warehouse. It answers wildcard references (table names ending
+// in '*') with the schema of the last matching table, in name order, and the
+// summed sizes, as BigQuery does.
+type MemoryCatalog struct {
+	mu     sync.RWMutex
+	tables map[TableRef]*TableMeta
+}
+
+var _ Catalog = (*MemoryCatalog)(nil)
+
+// NewMemoryCatalog returns a catalog holding tables.
+func NewMemoryCatalog(tables ...*TableMeta) *MemoryCatalog {
+	c := &MemoryCatalog{tables: map[TableRef]*TableMeta{}}
+	for _, t := range tables {
+		c.Put(t)
+	}
+	return c
+}
+
+// Put adds or replaces a table.
+func (c *MemoryCatalog) Put(t *TableMeta) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tables[t.Ref] = t
+}
+
+// Table implements Catalog.
+func (c *MemoryCatalog) Table(ctx context.Context, ref TableRef) (*TableMeta, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if t, ok := c.tables[ref]; ok {
+		return t, nil
+	}
+	if ref.IsWildcard() {
+		prefix := strings.TrimSuffix(ref.Table, "*")
+		var last *TableMeta
+		var bytes, rows int64
+		for r, t := range c.tables {
+			if r.Project == ref.Project && r.Dataset == ref.Dataset && strings.HasPrefix(r.Table, prefix) {
+				bytes += t.NumBytes
+				rows += t.NumRows
+				if last == nil || r.Table > last.Ref.Table {
+					last = t
+				}
+			}
+		}
+		if last != nil {
+			return &TableMeta{Ref: ref, Columns: last.Columns, Type: "TABLE", NumBytes: bytes, NumRows: rows}, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: %w", ref, ErrTableNotFound)
+}
