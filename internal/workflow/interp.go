@@ -47,7 +47,7 @@ type frame struct {
 	SI int `json:"si,omitempty"`
 
 	// try
-	Retries int   `json:"retries,omitempty"`
+	Retries int    `json:"retries,omitempty"`
 	Phase   string `json:"phase,omitempty"`
 	Err     any    `json:"err,omitempty"`
 	WakeAt  int64  `json:"wake_at,omitempty"` // unix nanoseconds

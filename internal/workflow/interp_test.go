@@ -22,8 +22,8 @@ func runYAML(t *testing.T, src string, args map[string]any, env map[string]strin
 	clock := newFakeClock()
 	rt, err := NewRuntime(Options{
 		Workflow: wf, Store: NewMemoryStateStore(), Env: env, HTTPClient: client,
-		IDToken:  func(context.Context, string) (string, error) { return "tok", nil },
-		Project:  "p", Location: "l", Name: "w", CallbackBase: "http://127.0.0.1:1",
+		IDToken: func(context.Context, string) (string, error) { return "tok", nil },
+		Project: "p", Location: "l", Name: "w", CallbackBase: "http://127.0.0.1:1",
 		Now: clock.Now, Sleep: clock.Sleep,
 	})
 	if err != nil {

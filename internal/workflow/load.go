@@ -60,8 +60,8 @@ type block struct {
 	inFor  bool
 	// forBody marks the body of a for step: next cannot leave it.
 	forBody bool
-	steps  []*step
-	byName map[string]int
+	steps   []*step
+	byName  map[string]int
 }
 
 type stepKind int
@@ -149,16 +149,16 @@ type tmpl struct {
 // Call targets of the standard library that call steps may use, with the
 // argument names each accepts and those it requires.
 var callTargets = map[string]struct{ allowed, required []string }{
-	"http.get":     {[]string{"url", "headers", "query", "auth", "timeout"}, []string{"url"}},
-	"http.delete":  {[]string{"url", "headers", "query", "auth", "timeout", "body"}, []string{"url"}},
-	"http.post":    {[]string{"url", "headers", "query", "auth", "timeout", "body"}, []string{"url"}},
-	"http.put":     {[]string{"url", "headers", "query", "auth", "timeout", "body"}, []string{"url"}},
-	"http.patch":   {[]string{"url", "headers", "query", "auth", "timeout", "body"}, []string{"url"}},
-	"http.request": {[]string{"method", "url", "headers", "query", "auth", "timeout", "body"}, []string{"method", "url"}},
-	"sys.log":      {[]string{"text", "json", "data", "severity"}, nil},
-	"sys.sleep":    {[]string{"seconds"}, []string{"seconds"}},
-	"sys.now":      {nil, nil},
-	"sys.get_env":  {[]string{"name", "default"}, []string{"name"}},
+	"http.get":                        {[]string{"url", "headers", "query", "auth", "timeout"}, []string{"url"}},
+	"http.delete":                     {[]string{"url", "headers", "query", "auth", "timeout", "body"}, []string{"url"}},
+	"http.post":                       {[]string{"url", "headers", "query", "auth", "timeout", "body"}, []string{"url"}},
+	"http.put":                        {[]string{"url", "headers", "query", "auth", "timeout", "body"}, []string{"url"}},
+	"http.patch":                      {[]string{"url", "headers", "query", "auth", "timeout", "body"}, []string{"url"}},
+	"http.request":                    {[]string{"method", "url", "headers", "query", "auth", "timeout", "body"}, []string{"method", "url"}},
+	"sys.log":                         {[]string{"text", "json", "data", "severity"}, nil},
+	"sys.sleep":                       {[]string{"seconds"}, []string{"seconds"}},
+	"sys.now":                         {nil, nil},
+	"sys.get_env":                     {[]string{"name", "default"}, []string{"name"}},
 	"events.create_callback_endpoint": {[]string{"http_callback_method"}, nil},
 	"events.await_callback":           {[]string{"callback", "timeout"}, []string{"callback"}},
 }
