@@ -182,3 +182,22 @@ func TestDecideRequiresIAP(t *testing.T) {
 		t.Errorf("approval = %+v", s.Approval)
 	}
 }
+
+func FuzzIAPVerify(f *testing.F) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	v := &IAPVerifier{Audience: testAud, Keys: StaticIAPKeys{"kid1": &key.PublicKey}, Now: func() time.Time { return t0 }}
+	f.Add("eyJhbGciOiJFUzI1NiIsImtpZCI6ImtpZDEifQ.e30.AAAA")
+	f.Add("a.b.c")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, assertion string) {
+		// Without the private key nothing the fuzzer makes may verify.
+		if email, err := v.Verify(context.Background(), assertion); err == nil {
+			t.Fatalf("forged assertion verified as %q", email)
+		} else if !errors.Is(err, ErrBadIAPAssertion) {
+			t.Fatalf("error %v does not wrap ErrBadIAPAssertion", err)
+		}
+	})
+}
