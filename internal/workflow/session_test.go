@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -217,6 +216,11 @@ func newHarness(t *testing.T, script map[string][]fakeResp, store StateStore) *h
 
 func (h *harness) runtime(t *testing.T) *Runtime {
 	t.Helper()
+	return h.runtimeWithSleep(t, h.clock.Sleep)
+}
+
+func (h *harness) runtimeWithSleep(t *testing.T, sleep func(context.Context, time.Duration) error) *Runtime {
+	t.Helper()
 	rt, err := NewRuntime(Options{
 		Workflow:   h.wf,
 		Store:      h.store,
@@ -232,7 +236,7 @@ func (h *harness) runtime(t *testing.T) *Runtime {
 		VerifyCaller:   verifyCaller,
 		AllowedCallers: []string{approverEmail},
 		Now:            h.clock.Now,
-		Sleep:          h.clock.Sleep,
+		Sleep:          sleep,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -609,4 +613,51 @@ func TestSessionYAMLValidates(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
+
+// TestSessionRestartDuringBackoff stops the runtime while a retry waits in
+// its backoff: the resumed execution waits out the persisted deadline and
+// retries, without calling the failed function an extra time.
+func TestSessionRestartDuringBackoff(t *testing.T) {
+	t.Parallel()
+	store, err := NewSQLiteStateStore(filepath.Join(t.TempDir(), "workflows.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	h := newHarness(t, map[string][]fakeResp{
+		"execute": {{503, map[string]any{"error": "busy"}}, {200, map[string]any{"job_id": "job-3", "total_rows": 0, "bytes_processed": 0}}},
+	}, store)
+	sleeping := make(chan time.Duration, 1)
+	rt1 := h.runtimeWithSleep(t, func(ctx context.Context, d time.Duration) error {
+		sleeping <- d
+		<-ctx.Done() // the process stops during the backoff
+		return ctx.Err()
+	})
+	name, err := rt1.Start(context.Background(), map[string]any{"session_id": "s-backoff"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := <-sleeping; d != time.Second {
+		t.Errorf("first backoff = %v, want 1s", d)
+	}
+	rt1.Close()
+	if diff := cmp.Diff([]string{"policy", "execute"}, h.fn.Calls()); diff != "" {
+		t.Fatalf("calls before restart (-want, +got):\n%s", diff)
+	}
+
+	rt2 := h.runtime(t)
+	if err := rt2.Resume(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st := waitDone(t, rt2, name)
+	if diff := cmp.Diff([]string{"policy", "execute", "execute", "deidentify", "record"}, h.fn.Calls()); diff != "" {
+		t.Errorf("calls (-want, +got):\n%s", diff)
+	}
+	// The clock did not move: the remaining wait is the whole persisted 1 s.
+	if diff := cmp.Diff([]time.Duration{time.Second}, h.clock.Sleeps()); diff != "" {
+		t.Errorf("sleeps after resume (-want, +got):\n%s", diff)
+	}
+	if got := recordBody(t, h.fn)["outcome"]; got != "succeeded" || st.State != StateSucceeded {
+		t.Errorf("outcome %v, state %s", got, st.State)
+	}
+}
