@@ -19,22 +19,22 @@ import (
 
 // CheckReport is the JSON form of `querygate policy check --json`.
 type CheckReport struct {
-	Action                 string              `json:"action"`
-	RuleIDs                []string            `json:"rule_ids"`
-	Reasons                []string            `json:"reasons"`
-	Matched                []RuleMatch         `json:"matched,omitempty"`
-	ApproverGroup          string              `json:"approver_group,omitempty"`
-	ApprovalTTL            string              `json:"approval_ttl,omitempty"`
-	AnalysisPath           string              `json:"analysis_path,omitempty"`
-	AnalyzerError          string              `json:"analyzer_error,omitempty"`
-	EstimatedBytes         int64               `json:"estimated_bytes"`
-	EstimateSource         string              `json:"estimate_source,omitempty"`
-	MaxBytesBilled         int64               `json:"max_bytes_billed"`
-	JobTimeout             string              `json:"job_timeout,omitempty"`
-	Statements             []CheckStatement    `json:"statements,omitempty"`
-	OutputColumns          []CheckColumn       `json:"output_columns,omitempty"`
-	ColumnInfoTypes        map[string][]string `json:"column_info_types"`
-	MissingTables          []string            `json:"missing_tables,omitempty"`
+	Action          string              `json:"action"`
+	RuleIDs         []string            `json:"rule_ids"`
+	Reasons         []string            `json:"reasons"`
+	Matched         []RuleMatch         `json:"matched,omitempty"`
+	ApproverGroup   string              `json:"approver_group,omitempty"`
+	ApprovalTTL     string              `json:"approval_ttl,omitempty"`
+	AnalysisPath    string              `json:"analysis_path,omitempty"`
+	AnalyzerError   string              `json:"analyzer_error,omitempty"`
+	EstimatedBytes  int64               `json:"estimated_bytes"`
+	EstimateSource  string              `json:"estimate_source,omitempty"`
+	MaxBytesBilled  int64               `json:"max_bytes_billed"`
+	JobTimeout      string              `json:"job_timeout,omitempty"`
+	Statements      []CheckStatement    `json:"statements,omitempty"`
+	OutputColumns   []CheckColumn       `json:"output_columns,omitempty"`
+	ColumnInfoTypes map[string][]string `json:"column_info_types"`
+	MissingTables   []string            `json:"missing_tables,omitempty"`
 }
 
 // CheckStatement is one statement in a CheckReport.

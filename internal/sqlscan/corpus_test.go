@@ -32,10 +32,10 @@ type corpusCase struct {
 	StarTables [][]string `yaml:"star_tables"`
 	// Path is analyzer, parser_fallback, parser (no analyzable statement)
 	// or parse_error.
-	Path    string              `yaml:"path"`
-	HasLimit *bool              `yaml:"has_limit"`
-	Columns []string            `yaml:"columns"`
-	Lineage map[string][]string `yaml:"lineage"`
+	Path     string              `yaml:"path"`
+	HasLimit *bool               `yaml:"has_limit"`
+	Columns  []string            `yaml:"columns"`
+	Lineage  map[string][]string `yaml:"lineage"`
 }
 
 const corpusDir = "../../testing/sql"

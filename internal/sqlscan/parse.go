@@ -434,7 +434,9 @@ func (w *stmtWalker) target(n ast.Node) (*TableRef, bool) {
 		*ast.CreateSnapshotTableStatementNode, *ast.CreateViewStatementNode,
 		*ast.CreateMaterializedViewStatementNode, *ast.AuxLoadDataStatementNode,
 		*ast.DropMaterializedViewStatementNode, *ast.DropSnapshotTableStatementNode:
-		if nm, ok := n.(interface{ Name() *ast.PathExpressionNode }); ok {
+		if nm, ok := n.(interface {
+			Name() *ast.PathExpressionNode
+		}); ok {
 			return q(nm.Name()), true
 		}
 	case *ast.AlterTableStatementNode:
@@ -457,10 +459,14 @@ func (w *stmtWalker) target(n ast.Node) (*TableRef, bool) {
 	}); ok && fd.FunctionDeclaration() != nil {
 		return q(fd.FunctionDeclaration().Name()), false
 	}
-	if nm, ok := n.(interface{ Name() *ast.PathExpressionNode }); ok {
+	if nm, ok := n.(interface {
+		Name() *ast.PathExpressionNode
+	}); ok {
 		return q(nm.Name()), false
 	}
-	if al, ok := n.(interface{ Path() *ast.PathExpressionNode }); ok {
+	if al, ok := n.(interface {
+		Path() *ast.PathExpressionNode
+	}); ok {
 		return q(al.Path()), false
 	}
 	return nil, false

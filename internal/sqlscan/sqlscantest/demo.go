@@ -7,7 +7,9 @@ import "github.com/querygate/querygate/internal/sqlscan"
 // DefaultProject is the project of the local gateway.
 const DefaultProject = "querygate-local"
 
-func col(name, typ string) sqlscan.Column { return sqlscan.Column{Name: name, Type: typ, Mode: "NULLABLE"} }
+func col(name, typ string) sqlscan.Column {
+	return sqlscan.Column{Name: name, Type: typ, Mode: "NULLABLE"}
+}
 
 func ref(project, dataset, table string) sqlscan.TableRef {
 	return sqlscan.TableRef{Project: project, Dataset: dataset, Table: table}
