@@ -95,7 +95,7 @@ func TestDLPBatches200kCells(t *testing.T) {
 	if ok < 4 {
 		t.Errorf("%d accepted requests, want at least 4: %v", ok, calls)
 	}
-	t.Logf("%d requests, first %v", len(calls), calls[0])
+	t.Logf("%d requests: %v", len(calls), calls)
 	if len(out.Rows) != len(tbl.Rows) {
 		t.Fatalf("%d rows back, want %d", len(out.Rows), len(tbl.Rows))
 	}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -356,6 +357,7 @@ func (w *worker) inspectString(s string, p *ittPlan) (string, bool, error) {
 	if len(w.spans) == 0 {
 		return s, false, nil
 	}
+	w.spans = alsoElsewhere(s, w.spans)
 	buf := w.buf[:0]
 	last := 0
 	changed := false
@@ -379,6 +381,32 @@ func (w *worker) inspectString(s string, p *ittPlan) (string, bool, error) {
 	buf = append(buf, s[last:]...)
 	w.buf = buf
 	return string(buf), true, nil
+}
+
+// alsoElsewhere adds every other occurrence of a detected value that the
+// detectors skipped (say "x4111111111111111", where the card is glued to a
+// word), so a value found once never survives elsewhere in the same cell.
+// It runs only on cells that already have findings.
+func alsoElsewhere(s string, sp []span) []span {
+	n := len(sp)
+	for k := 0; k < n; k++ {
+		v := s[sp[k].start:sp[k].end]
+		for from := 0; from < len(s); {
+			j := strings.Index(s[from:], v)
+			if j < 0 {
+				break
+			}
+			j += from
+			if j != sp[k].start {
+				sp = append(sp, span{j, j + len(v), sp[k].it})
+			}
+			from = j + 1
+		}
+	}
+	if len(sp) > n {
+		sp = mergeSpans(sp)
+	}
+	return sp
 }
 
 // mergeSpans sorts spans and unions overlapping ones (the earlier keeps its
