@@ -63,6 +63,10 @@ type Runtime struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// maxSteps, when positive, fails an execution after that many machine
+	// steps. Only the fuzz target sets it, to stop endless loops.
+	maxSteps int
+
 	mu      sync.Mutex // guards execs, changed, closed
 	execs   map[string]*execution
 	changed chan struct{}
@@ -284,8 +288,13 @@ func (x *execution) failNow(ctx context.Context, v any) {
 // On close nothing is written: the last persisted step is where a resumed
 // execution continues.
 func (x *execution) run(ctx context.Context) {
-	for {
+	for n := 1; ; n++ {
 		if ctx.Err() != nil {
+			return
+		}
+		if x.rt.maxSteps > 0 && n > x.rt.maxSteps {
+			x.finish(StateFailed, raiseTag("ResourceLimitError", "more than %d steps", x.rt.maxSteps).Value)
+			_ = x.persist(ctx)
 			return
 		}
 		if err := x.stepOnce(ctx); err != nil {

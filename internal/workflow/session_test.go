@@ -613,7 +613,6 @@ func TestSessionYAMLValidates(t *testing.T) {
 	}
 }
 
-
 // TestSessionRestartDuringBackoff stops the runtime while a retry waits in
 // its backoff: the resumed execution waits out the persisted deadline and
 // retries, without calling the failed function an extra time.
