@@ -381,3 +381,100 @@ func TestDefaultRetryPredicate(t *testing.T) {
 		}
 	}
 }
+
+func TestSwitchAndBuiltinCalls(t *testing.T) {
+	t.Parallel()
+	src := `
+main:
+  params: [args]
+  steps:
+    - s1:
+        switch:
+          - condition: '${args.x == {"a": [1, 2.0, null, true, "s"]}}'
+            assign:
+              - deep_equal: true
+            next: s2
+          - condition: true
+            assign:
+              - deep_equal: false
+    - s2:
+        switch:
+          - condition: ${false}
+            raise: "not taken"
+          - condition: ${len(keys(args)) == 1}
+            steps:
+              - inner:
+                  assign:
+                    - via_steps: "yes"
+    - nap:
+        call: sys.sleep
+        args:
+          seconds: 2.5
+    - log:
+        call: sys.log
+        args:
+          severity: WARNING
+          text: ${"hello " + string(args.x.a[1])}
+    - env:
+        call: sys.get_env
+        args:
+          name: PROJECT
+        result: project
+    - now:
+        call: sys.now
+        result: t
+    - s3:
+        switch:
+          - condition: ${t > 0}
+            raise:
+              code: 9
+    - unreachable:
+        return: "no"
+`
+	st, clock := runYAML(t, src, map[string]any{"x": map[string]any{"a": []any{1, 2, nil, true, "s"}}}, map[string]string{"PROJECT": "demo"}, nil)
+	if st.State != StateFailed {
+		t.Fatalf("state = %s, result %v", st.State, st.Result)
+	}
+	if diff := cmp.Diff(map[string]any{"code": int64(9)}, st.Error); diff != "" {
+		t.Errorf("error (-want, +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]time.Duration{2500 * time.Millisecond}, clock.Sleeps()); diff != "" {
+		t.Errorf("sys.sleep (-want, +got):\n%s", diff)
+	}
+}
+
+func TestSwitchVariablesVisible(t *testing.T) {
+	t.Parallel()
+	src := `
+main:
+  params: [args]
+  steps:
+    - s1:
+        switch:
+          - condition: '${args.x == {"a": [1, 2.0, null, true, "s"]}}'
+            assign:
+              - deep_equal: true
+            next: s2
+          - condition: true
+            assign:
+              - deep_equal: false
+    - s2:
+        switch:
+          - condition: ${len(keys(args)) == 1}
+            steps:
+              - inner:
+                  assign:
+                    - via_steps: "yes"
+    - env:
+        call: sys.get_env
+        args:
+          name: PROJECT
+        result: project
+    - done:
+        return: ${[deep_equal, via_steps, project]}
+`
+	st, _ := runYAML(t, src, map[string]any{"x": map[string]any{"a": []any{1, 2, nil, true, "s"}}}, map[string]string{"PROJECT": "demo"}, nil)
+	if diff := cmp.Diff([]any{true, "yes", "demo"}, st.Result); diff != "" {
+		t.Errorf("result (-want, +got):\n%s (error %v)", diff, st.Error)
+	}
+}
