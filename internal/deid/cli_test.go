@@ -141,3 +141,18 @@ func TestRunCLIMatchesTableEngine(t *testing.T) {
 		}
 	}
 }
+
+// Lines longer than a read block, and a last line without a newline.
+func TestRunCLILongLines(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("plain words ", 40_000) // 480 KB, more than one block
+	in := `{"a":"` + long + `jane@example.com"}` + "\n" + `{"b":"x 10.0.0.1"}` + "\n" + `{"c":"last 123-45-6789"}`
+	want := `{"a":"` + long + `[EMAIL_ADDRESS]"}` + "\n" + `{"b":"x [IP_ADDRESS]"}` + "\n" + `{"c":"last [US_SOCIAL_SECURITY_NUMBER]"}` + "\n"
+	out, _, err := runCLI(t, nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != want {
+		t.Errorf("output differs: got %d bytes, want %d; tail %q", len(out), len(want), out[max(0, len(out)-80):])
+	}
+}

@@ -468,6 +468,7 @@ func appendJSONValue(dst []byte, v Value) ([]byte, error) {
 
 type jsonBatch struct {
 	lines  [][]byte
+	size   int   // input bytes
 	first  int64 // line number of lines[0], 1-based
 	out    []byte
 	err    error
@@ -483,7 +484,7 @@ type jsonBatch struct {
 func (l *Local) Stream(ctx context.Context, r io.Reader, w io.Writer) (*Stats, error) {
 	start := time.Now()
 	st := &Stats{Findings: map[string]int64{}}
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := r
 	const batchBytes = 256 << 10
 	nw := l.workers
 	batches := make(chan *jsonBatch, nw*2)
@@ -505,34 +506,56 @@ func (l *Local) Stream(ctx context.Context, r io.Reader, w io.Writer) (*Stats, e
 	go func() {
 		defer close(batches)
 		defer close(ordered)
+		// Read blocks of about batchBytes straight into a buffer the batch owns,
+		// cut at the last newline; the tail carries into the next block. One
+		// allocation per batch, none per line.
 		var line int64
+		var carry []byte
 		for {
-			b := &jsonBatch{first: line + 1, done: make(chan struct{})}
-			size := 0
-			for size < batchBytes {
-				ln, err := br.ReadBytes('\n')
-				if len(ln) > 0 {
-					line++
-					b.lines = append(b.lines, ln)
-					size += len(ln)
-				}
-				if err != nil {
-					if err != io.EOF {
-						readErr = err
-					}
-					if len(b.lines) > 0 {
-						batches <- b
-						ordered <- b
-					}
-					return
-				}
-			}
-			if err := ctx.Err(); err != nil {
+			buf := make([]byte, batchBytes+len(carry))
+			copy(buf, carry)
+			n, err := io.ReadFull(br, buf[len(carry):])
+			data := buf[:len(carry)+n]
+			eof := err == io.EOF || err == io.ErrUnexpectedEOF
+			if err != nil && !eof {
 				readErr = err
 				return
 			}
-			batches <- b
-			ordered <- b
+			if !eof {
+				cut := bytes.LastIndexByte(data, '\n')
+				if cut < 0 {
+					// A line longer than the block: read more before cutting.
+					carry = data
+					continue
+				}
+				carry = data[cut+1:]
+				data = data[:cut+1]
+			} else {
+				carry = nil
+			}
+			b := &jsonBatch{first: line + 1, done: make(chan struct{}), size: len(data)}
+			for len(data) > 0 {
+				i := bytes.IndexByte(data, '\n')
+				var ln []byte
+				if i < 0 {
+					ln, data = data, nil
+				} else {
+					ln, data = data[:i], data[i+1:]
+				}
+				line++
+				b.lines = append(b.lines, ln)
+			}
+			if len(b.lines) > 0 {
+				if err := ctx.Err(); err != nil {
+					readErr = err
+					return
+				}
+				batches <- b
+				ordered <- b
+			}
+			if eof {
+				return
+			}
 		}
 	}()
 	bw := bufio.NewWriterSize(w, 1<<20)
@@ -575,7 +598,7 @@ func (l *Local) Stream(ctx context.Context, r io.Reader, w io.Writer) (*Stats, e
 func (l *Local) runBatch(js *jsonScanner, b *jsonBatch) {
 	w := js.w
 	clear(w.counts)
-	out := make([]byte, 0, 64<<10)
+	out := make([]byte, 0, b.size+b.size/8+64)
 	for i, ln := range b.lines {
 		ln = bytes.TrimRight(ln, "\r\n")
 		if len(bytes.TrimSpace(ln)) == 0 {
