@@ -8,11 +8,23 @@ import (
 	"regexp"
 )
 
-// csrfCookie holds a random per-browser nonce. The form's hidden field is
-// HMAC(key, token id, nonce): a cross-site POST can neither read the cookie
-// nor (with SameSite=Strict) make the browser send it, and a field copied
-// from another browser does not match this browser's nonce.
+// csrfCookie prefixes the cookie that holds a random per-browser nonce for
+// one link. The form's hidden field is HMAC(key, token id, nonce): a
+// cross-site POST can neither read the cookie nor (with SameSite=Strict)
+// make the browser send it, and a field copied from another browser does
+// not match this browser's nonce. One cookie per link keeps two approval
+// pages open side by side from overwriting each other's nonce, which
+// would happen with one shared cookie because a Strict cookie is not sent
+// on the cross-site navigation from a webmail.
 const csrfCookie = "qg_approval_csrf"
+
+// cookieName returns the CSRF cookie name for a token id.
+func cookieName(tokenID string) string {
+	if len(tokenID) > 16 {
+		tokenID = tokenID[:16]
+	}
+	return csrfCookie + "_" + tokenID
+}
 
 var nonceRE = regexp.MustCompile(`^[A-Za-z0-9_-]{22,64}$`)
 
@@ -33,10 +45,10 @@ func csrfValue(key []byte, tokenID, nonce string) string {
 	return b64.EncodeToString(h.Sum(nil))
 }
 
-// browserNonce returns the nonce of the request's cookie, or "" when it has
-// none or a malformed one.
-func browserNonce(r *http.Request) string {
-	c, err := r.Cookie(csrfCookie)
+// browserNonce returns the nonce of the request's cookie for the token id,
+// or "" when it has none or a malformed one.
+func browserNonce(r *http.Request, tokenID string) string {
+	c, err := r.Cookie(cookieName(tokenID))
 	if err != nil || !nonceRE.MatchString(c.Value) {
 		return ""
 	}

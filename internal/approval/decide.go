@@ -55,7 +55,7 @@ var errRedeliver = errors.New("redeliver")
 // request is everything Decide needs from the HTTP request.
 type request struct {
 	Form         DecideForm
-	Nonce        string // the browser's CSRF cookie
+	HTTP         *http.Request // for the CSRF cookie
 	IAPAssertion string
 }
 
@@ -68,7 +68,7 @@ func (s *Service) decide(ctx context.Context, in request) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	if !checkCSRF(key, c.ID, in.Nonce, in.Form.CSRF) {
+	if !checkCSRF(key, c.ID, browserNonce(in.HTTP, c.ID), in.Form.CSRF) {
 		return Outcome{}, refuseCSRF
 	}
 	if in.Form.SessionID != c.SessionID {

@@ -2,6 +2,7 @@ package approval
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -237,9 +238,15 @@ func TestRefusals(t *testing.T) {
 				if gp := b.Get(e.svc.link(tok)); gp.Status != 403 || gp.Code() != "self_approval" {
 					t.Errorf("GET self link: status %d code %q", gp.Status, gp.Code())
 				}
+				// The page refused to set a CSRF cookie for this link, so
+				// plant a valid one: the refusal must come from the
+				// self-approval check, not from CSRF.
 				c2, _ := ParseToken(context.Background(), e.keys, tok)
+				nonce := newNonce()
+				u, _ := url.Parse(e.srv.URL + "/approval")
+				b.c.Jar.SetCookies(u, []*http.Cookie{{Name: cookieName(c2.ID), Value: nonce, Path: "/approval"}})
 				f := url.Values{"token": {tok}, "session_id": {"s1"}, "decision": {"approve"},
-					"csrf": {csrfValue(e.keys.Key, c2.ID, cookieNonce(t, e, b))}}
+					"csrf": {csrfValue(e.keys.Key, c2.ID, nonce)}}
 				return b.Post(e.srv.URL+"/approval/decide", f)
 			},
 			wantStatus: 403, wantCode: "self_approval", wantText: "You cannot approve your own query",
@@ -392,18 +399,6 @@ func claimsOf(t *testing.T, e *env, tok string) Claims {
 	return c
 }
 
-func cookieNonce(t *testing.T, e *env, b *browser) string {
-	t.Helper()
-	u, _ := url.Parse(e.srv.URL + "/approval")
-	for _, c := range b.c.Jar.Cookies(u) {
-		if c.Name == csrfCookie {
-			return c.Value
-		}
-	}
-	t.Fatal("browser has no CSRF cookie")
-	return ""
-}
-
 func (e *env) links2(t *testing.T, rcpt, id string) string {
 	a, _ := e.links(rcpt, id)
 	return a
@@ -432,7 +427,7 @@ func TestPageContent(t *testing.T) {
 		}
 	}
 	setCookie := p.Header.Get("Set-Cookie")
-	for _, want := range []string{csrfCookie + "=", "HttpOnly", "SameSite=Strict", "Path=/approval"} {
+	for _, want := range []string{csrfCookie + "_", "HttpOnly", "SameSite=Strict", "Path=/approval"} {
 		if !strings.Contains(setCookie, want) {
 			t.Errorf("Set-Cookie %q lacks %q", setCookie, want)
 		}
@@ -463,5 +458,29 @@ func TestPageContent(t *testing.T) {
 	d := b.Get(deny)
 	if !strings.Contains(d.Body, "Deny this query?") || strings.Index(d.Body, `id="deny"`) > strings.Index(d.Body, `id="approve"`) {
 		t.Error("deny link: page does not stress Deny")
+	}
+}
+
+// TestTwoPagesSideBySide opens two links in one browser before deciding on
+// either: each page's form must still verify.
+func TestTwoPagesSideBySide(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.heldSession("s1", demoSQL)
+	e.heldSession("s2", demoSQL+" LIMIT 1")
+	e.notify("s1")
+	e.notify("s2")
+	l1, _ := e.links("bob@example.com", "s1")
+	l2, _ := e.links("bob@example.com", "s2")
+	b := newBrowser(t)
+	p1, p2 := b.Get(l1), b.Get(l2)
+	if r := b.submit(e, p1, "approve", ""); r.Status != 200 {
+		t.Errorf("first page: status %d code %q", r.Status, r.Code())
+	}
+	if r := b.submit(e, p2, "deny", ""); r.Status != 200 {
+		t.Errorf("second page: status %d code %q", r.Status, r.Code())
+	}
+	if got := []string{e.get("s1").Approval.Decision, e.get("s2").Approval.Decision}; !cmp.Equal(got, []string{"approved", "rejected"}) {
+		t.Errorf("decisions = %v", got)
 	}
 }

@@ -83,18 +83,20 @@ func (s *Service) servePage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	nonce := browserNonce(r)
+	nonce := browserNonce(r, c.ID)
 	if nonce == "" {
 		nonce = newNonce()
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name:     csrfCookie,
+		Name:     cookieName(c.ID),
 		Value:    nonce,
 		Path:     s.cookiePath(),
 		HttpOnly: true,
 		Secure:   s.secureCookies(),
 		SameSite: http.SameSiteStrictMode,
-		MaxAge:   24 * 60 * 60,
+		// Relative, so the browser's clock does not matter; the link's
+		// own expiry is enforced server-side.
+		MaxAge: max(1, int(c.Expiry().Sub(s.now())/time.Second)),
 	})
 	pageHeaders(w)
 	v := pageView{
@@ -160,7 +162,7 @@ func (s *Service) serveDecide(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, refuseBadForm)
 		return
 	}
-	in := request{Form: form, Nonce: browserNonce(r), IAPAssertion: r.Header.Get(IAPHeader)}
+	in := request{Form: form, HTTP: r, IAPAssertion: r.Header.Get(IAPHeader)}
 	out, err := s.decide(ctx, in)
 	if err != nil {
 		var de *DeliveryError
