@@ -316,14 +316,15 @@ func (x *execution) awaitCallback(ctx context.Context, st *step, args map[string
 		return nil, raiseTag("ValueError", "events.await_callback: callback does not belong to this execution")
 	}
 	a := x.rec.Await
+	x.mu.Unlock()
 	if a == nil || a.CallbackID != id || a.Block != st.block || a.Index != st.index {
 		a = &AwaitState{CallbackID: id, Block: st.block, Index: st.index,
 			Deadline: x.rt.now().Add(time.Duration(timeout * float64(time.Second)))}
-		x.rec.Await = a
 	}
-	x.mu.Unlock()
-	// Persist before blocking: the execution is visible as awaiting, and a
-	// restart re-enters this step with the same deadline.
+	// Persist before blocking: the execution becomes visible as awaiting
+	// only once that is durable, and a restart re-enters this step with the
+	// same deadline.
+	x.awaitPending = a
 	if err := x.persist(ctx); err != nil {
 		return nil, err
 	}

@@ -83,11 +83,13 @@ type execution struct {
 	rec *ExecutionRecord
 
 	// Owned by the interpreter goroutine.
-	frames     []*frame
-	cur        string
-	consume    string // callback whose first queued request the running step used
-	finalState State
-	finalValue any
+	frames  []*frame
+	cur     string
+	consume string // callback whose first queued request the running step used
+	// awaitPending is the await marker the next persist writes.
+	awaitPending *AwaitState
+	finalState   State
+	finalValue   any
 }
 
 // NewRuntime checks the options and returns a runtime. Call Resume to pick
@@ -266,8 +268,8 @@ func (r *Runtime) resumeOne(ctx context.Context, name string) error {
 	x.frames = frames
 	x.cur = rec.CurrentStep
 	r.execs[name] = x
-	r.launch(x)
 	r.logger.InfoContext(ctx, "workflow execution resumed", "execution", name, "step", rec.CurrentStep)
+	r.launch(x)
 	return nil
 }
 
@@ -336,6 +338,10 @@ func (x *execution) persist(ctx context.Context) error {
 	rec.Machine = mb
 	rec.CurrentStep = x.cur
 	rec.UpdatedAt = x.rt.now()
+	if x.awaitPending != nil {
+		rec.Await = x.awaitPending
+		x.awaitPending = nil
+	}
 	if x.consume != "" {
 		if cb := rec.Callbacks[x.consume]; cb != nil && len(cb.Queue) > 0 {
 			cb.Queue = cb.Queue[1:]
