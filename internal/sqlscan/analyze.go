@@ -111,6 +111,9 @@ func (a *analyzer) run(sql, defProject, defDataset string, depth int) (*Analysis
 
 // resolve fetches a table's schema once and expands views.
 func (a *analyzer) resolve(ref TableRef, depth int) error {
+	if a.visiting[ref] {
+		return fmt.Errorf("view %s: its definition refers to itself", ref)
+	}
 	if _, ok := a.metas[ref]; ok {
 		return nil
 	}
