@@ -318,15 +318,11 @@ func (e *Engine) classify(ctx context.Context, f *facts) error {
 	for _, ref := range refs {
 		meta := f.analysis.Tables[ref]
 		cols := map[string][]string{}
-		for _, k := range []sensitiveKey{
-			{project: ref.Project, dataset: ref.Dataset, table: ref.Table},
-		} {
-			for c, it := range e.policy.sensitive[k] {
-				cols[c] = append(cols[c], it...)
+		for k, kc := range e.policy.sensitive {
+			if !k.covers(ref, f.in.DefaultProject) {
+				continue
 			}
-		}
-		if ref.Project == f.in.DefaultProject {
-			for c, it := range e.policy.sensitive[sensitiveKey{dataset: ref.Dataset, table: ref.Table}] {
+			for c, it := range kc {
 				cols[c] = append(cols[c], it...)
 			}
 		}
@@ -364,6 +360,27 @@ func (e *Engine) classify(ctx context.Context, f *facts) error {
 		}
 	}
 	return nil
+}
+
+// covers reports whether a sensitive_columns key applies to ref. Names
+// compare case-insensitively (BigQuery datasets can be case-insensitive),
+// and a wildcard reference is covered by every table it can match.
+func (k sensitiveKey) covers(ref sqlscan.TableRef, defProject string) bool {
+	project := k.project
+	if project == "" {
+		project = defProject
+	}
+	if !strings.EqualFold(project, ref.Project) || !strings.EqualFold(k.dataset, ref.Dataset) {
+		return false
+	}
+	if strings.EqualFold(k.table, ref.Table) {
+		return true
+	}
+	if ref.IsWildcard() {
+		prefix := strings.ToLower(strings.TrimSuffix(ref.Table, "*"))
+		return strings.HasPrefix(strings.ToLower(k.table), prefix)
+	}
+	return false
 }
 
 // policyTags returns the policy tags of a column and its nested fields: a
@@ -621,8 +638,8 @@ func kindIn(st sqlscan.Statement, list []string) bool {
 }
 
 // tableMatches matches a table against patterns of the form
-// [project.]dataset.table, each part a glob; a pattern without a project
-// means the request's default project.
+// [project.]dataset.table, each part a glob, case-insensitively; a pattern
+// without a project means the request's default project.
 func tableMatches(t sqlscan.TableRef, patterns []string, defProject string) bool {
 	for _, p := range patterns {
 		parts := strings.Split(p, ".")
@@ -632,9 +649,9 @@ func tableMatches(t sqlscan.TableRef, patterns []string, defProject string) bool
 		if len(parts) != 3 {
 			continue
 		}
-		ok1, _ := path.Match(parts[0], t.Project)
-		ok2, _ := path.Match(parts[1], t.Dataset)
-		ok3, _ := path.Match(parts[2], t.Table)
+		ok1, _ := path.Match(strings.ToLower(parts[0]), strings.ToLower(t.Project))
+		ok2, _ := path.Match(strings.ToLower(parts[1]), strings.ToLower(t.Dataset))
+		ok3, _ := path.Match(strings.ToLower(parts[2]), strings.ToLower(t.Table))
 		if ok1 && ok2 && ok3 {
 			return true
 		}

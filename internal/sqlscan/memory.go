@@ -9,8 +9,8 @@ import (
 
 // MemoryCatalog is an in-memory Catalog, for tests and for local runs
 // without a warehouse. It answers wildcard references (table names ending
-// in '*') with the schema of the last matching table, in name order, and the
-// summed sizes, as BigQuery does.
+// in '*') with the schema of the last matching table (views excluded), in
+// name order, and the summed sizes, as BigQuery does.
 type MemoryCatalog struct {
 	mu     sync.RWMutex
 	tables map[TableRef]*TableMeta
@@ -46,7 +46,7 @@ func (c *MemoryCatalog) Table(ctx context.Context, ref TableRef) (*TableMeta, er
 		var last *TableMeta
 		var bytes, rows int64
 		for r, t := range c.tables {
-			if r.Project == ref.Project && r.Dataset == ref.Dataset && strings.HasPrefix(r.Table, prefix) {
+			if r.Project == ref.Project && r.Dataset == ref.Dataset && strings.HasPrefix(r.Table, prefix) && !strings.EqualFold(t.Type, "VIEW") {
 				bytes += t.NumBytes
 				rows += t.NumRows
 				if last == nil || r.Table > last.Ref.Table {
