@@ -76,6 +76,11 @@ func (a *analyzer) run(sql, defProject, defDataset string, depth int) (*Analysis
 	if err := a.ctx.Err(); err != nil {
 		return nil, nil, err
 	}
+	if i := strings.IndexByte(sql, 0); i >= 0 {
+		// go-zetasql hands the text to C as a NUL-terminated string: the
+		// parser would see only what precedes the NUL, BigQuery all of it.
+		return nil, nil, &ParseError{Message: fmt.Sprintf("the SQL contains a NUL byte at offset %d", i)}
+	}
 	script, err := zetasql.ParseScript(sql, a.w.parser, zetasql.ErrorMessageOneLine)
 	if err != nil {
 		return nil, nil, &ParseError{Message: strings.TrimPrefix(err.Error(), "INVALID_ARGUMENT: ")}
