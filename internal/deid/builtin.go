@@ -1,8 +1,10 @@
 package deid
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"net/netip"
+	"unsafe"
 )
 
 // The six built-in detectors are hand-written byte scanners: no regexp, no
@@ -148,9 +150,10 @@ func (b *builtinSet) scan(s string, out []span) []span {
 			i++
 			continue
 		}
-		// Everything else must start a token.
+		// Everything else must start a token. Inside an alphanumeric run no
+		// byte can, so a bad start skips the whole run.
 		if i > 0 && !leftOK(s[i-1]) {
-			i++
+			i = skipNumeric(s, i+1)
 			continue
 		}
 		if k&cUpper != 0 {
@@ -210,7 +213,9 @@ func (b *builtinSet) scan(s string, out []span) []span {
 					continue
 				}
 			}
-			i = skipToken(s, i)
+			// Nothing matched: skip the whole numeric token ("2024-06-27",
+			// "1.2.3"); a value cannot start after '-' or '.' anyway.
+			i = skipNumeric(s, j)
 			continue
 		}
 		// '+' or '('.
@@ -232,36 +237,49 @@ const (
 )
 
 // skipQuiet returns the index of the first byte at or after i whose class
-// intersects trig. Runs of lower-case ASCII letters and spaces, most of any
-// text, are skipped eight bytes at a time (SWAR); anything else falls back to
-// the class table.
+// intersects trig. Every trigger byte lies in '('..'Z' (0x28-0x5A), so eight
+// bytes at a time (SWAR) it looks only for bytes in that range, which skips
+// lower-case letters, spaces and most punctuation in one step; a byte in the
+// range is then checked against the class table.
 func skipQuiet(s string, i int, trig uint16) int {
 	n := len(s)
 	for i+8 <= n {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if w&high == 0 {
-			// High bit of each byte: set when the byte is in 'a'..'z'.
-			ge := w + (0x80-'a')*ones
-			gt := w + (0x80-'z'-1)*ones
-			lower := ge &^ gt & high
-			// Set when the byte is not ' ' (exact per-byte zero test).
-			x := w ^ (' ' * ones)
-			nonSpace := ((x &^ high) + (^high & (ones * 0x7f)) | x) & high
-			quiet := lower | (high &^ nonSpace)
-			if quiet == high {
-				i += 8
-				continue
+		w := load64(s, i)
+		// Clear the top bits so per-byte additions cannot carry; a non-ASCII
+		// byte may then look in range, which only costs a table check.
+		v := w &^ high
+		inRange := (v + (0x80-0x28)*ones) &^ (v + (0x80-0x5b)*ones) & high
+		for inRange != 0 {
+			j := i + bits.TrailingZeros64(inRange)>>3
+			if cls[s[j]]&trig != 0 {
+				return j
 			}
-			i += bits.TrailingZeros64(^quiet&high) >> 3
+			inRange &= inRange - 1
 		}
-		if cls[s[i]]&trig != 0 {
-			return i
-		}
-		i++
+		i += 8
 	}
 	for i < n && cls[s[i]]&trig == 0 {
 		i++
+	}
+	return i
+}
+
+// load64 reads s[i:i+8] little-endian in one load; the caller guarantees
+// i+8 <= len(s).
+func load64(s string, i int) uint64 {
+	return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+}
+
+// skipNumeric returns the end of the run of alphanumerics and of '-' or '.'
+// followed by an alphanumeric, starting at i.
+func skipNumeric(s string, i int) int {
+	for i < len(s) {
+		c := s[i]
+		if isAlnum(c) || ((c == '-' || c == '.') && i+1 < len(s) && isAlnum(s[i+1])) {
+			i++
+			continue
+		}
+		break
 	}
 	return i
 }
