@@ -364,7 +364,9 @@ deidentifyConfig:
     - primitiveTransformation: {replaceWithInfoTypeConfig: {}}
 `
 	got := deidText(t, cfg, "EMP-123456 on bluebird and Red Falcon, not bluebirds; mail a@b.io")
-	want := "[EMPLOYEE_ID] on [PROJECT_CODENAME] and [PROJECT_CODENAME], not bluebirds; mail [EMAIL_ADDRESS]"
+	// "bluebirds" is not a dictionary match on its own, but once "bluebird"
+	// is found in the cell every occurrence of that text is masked.
+	want := "[EMPLOYEE_ID] on [PROJECT_CODENAME] and [PROJECT_CODENAME], not [PROJECT_CODENAME]s; mail [EMAIL_ADDRESS]"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -393,5 +395,22 @@ func TestLineageColumnsAreMaskedWhole(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]int64{"EMAIL_ADDRESS": 1}, st.Findings); diff != "" {
 		t.Errorf("findings (-want, +got):\n%s", diff)
+	}
+}
+
+func TestDictionaryWholeWordsOnly(t *testing.T) {
+	t.Parallel()
+	cfg := `
+inspectConfig:
+  customInfoTypes:
+  - infoType: {name: PROJECT_CODENAME}
+    dictionary: {wordList: {words: [Bluebird]}}
+deidentifyConfig:
+  infoTypeTransformations:
+    transformations:
+    - primitiveTransformation: {replaceWithInfoTypeConfig: {}}
+`
+	if got := deidText(t, cfg, "bluebirds and xbluebird only"); got != "bluebirds and xbluebird only" {
+		t.Errorf("got %q, want no match inside words", got)
 	}
 }
