@@ -48,7 +48,7 @@ resource "google_bigquery_table" "audit_events" {
     { name = "actor", type = "STRING", mode = "NULLABLE", description = "Who or what caused the event." },
     { name = "data", type = "STRING", mode = "NULLABLE", description = "The event's data as canonical JSON. Never holds result cell values." },
     { name = "prev_hash", type = "STRING", mode = "REQUIRED", description = "Hash of the previous event of the session (64 zeros for the first)." },
-    { name = "hash", type = "STRING", mode = "REQUIRED", description = "SHA-256 of the event chained to prev_hash (session.EventHash)." },
+    { name = "event_hash", type = "STRING", mode = "REQUIRED", description = "SHA-256 of the event chained to prev_hash (session.EventHash)." },
     { name = "principal", type = "STRING", mode = "REQUIRED", description = "The verified requester: email, else issuer|subject. Clustering column." },
     { name = "principal_issuer", type = "STRING", mode = "NULLABLE", description = "Token issuer of the requester." },
     { name = "principal_subject", type = "STRING", mode = "NULLABLE", description = "Token subject of the requester." },

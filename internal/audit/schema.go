@@ -41,7 +41,7 @@ const (
 	colActor            = "actor"
 	colData             = "data"
 	colPrevHash         = "prev_hash"
-	colHash             = "hash"
+	colHash             = "event_hash"
 	colPrincipal        = "principal"
 	colPrincipalIssuer  = "principal_issuer"
 	colPrincipalSubject = "principal_subject"
