@@ -18,7 +18,7 @@ const contentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; fr
 
 // NewPageHandler serves GET /sessions/{id}: the session's timeline, its
 // decision, approval, execution and masked rows, as server-rendered HTML.
-// Mount it at "/sessions/".
+// Mount it at "/sessions/" or as "GET /sessions/{id}".
 //
 // authorize decides who may see a session; the caller passes one that
 // allows the requester, that session's approvers and the auditors group,
@@ -45,8 +45,13 @@ func (h *pageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	id, ok := strings.CutPrefix(r.URL.Path, "/sessions/")
-	if !ok || id == "" || strings.Contains(id, "/") {
+	// Mounted as "GET /sessions/{id}" the mux has the id; mounted at
+	// "/sessions/" it is the rest of the path.
+	id := r.PathValue("id")
+	if id == "" {
+		id, _ = strings.CutPrefix(r.URL.Path, "/sessions/")
+	}
+	if id == "" || strings.Contains(id, "/") {
 		http.NotFound(w, r)
 		return
 	}

@@ -256,3 +256,16 @@ func TestLimitsExpireAtAndValidate(t *testing.T) {
 		t.Errorf("Validate = %v, want three problems", err)
 	}
 }
+
+func TestPageHandlerWithPathPattern(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	record(t, st, "s1", "", t0, "p")
+	mux := http.NewServeMux()
+	mux.Handle("GET /sessions/{id}", replay.NewPageHandler(st, func(*http.Request, *session.Session) bool { return true }))
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/sessions/s1", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "<h1>Session s1</h1>") {
+		t.Errorf("GET /sessions/s1 through a {id} pattern = %d\n%s", rec.Code, rec.Body)
+	}
+}
