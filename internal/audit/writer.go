@@ -119,7 +119,11 @@ func isConflict(err error) bool {
 // table already holds an event of s with another hash.
 //
 // Results must not be released until WriteSession returned nil (fail
-// closed).
+// closed). Pass a session as stored: append the events to the session store
+// first, then WriteSession, then mark the session terminal. Written the
+// other way round, a crash between the audit write and the store update
+// makes the retry rebuild those events with new times, and WriteSession
+// then fails with ErrDiverged for them, on every retry.
 func (w *Writer) WriteSession(ctx context.Context, s *session.Session) error {
 	if len(s.Timeline) == 0 {
 		return nil
