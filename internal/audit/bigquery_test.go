@@ -14,8 +14,10 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -28,6 +30,7 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/querygate/querygate/internal/bqlocal"
+	"github.com/querygate/querygate/internal/logging"
 	"github.com/querygate/querygate/internal/session"
 )
 
@@ -276,5 +279,39 @@ func TestWriteSessionDetectsDivergence(t *testing.T) {
 	forged.AddEvent(session.EventReceived, s.Timeline[0].Time, "mallory@example.com", nil)
 	if err := w.WriteSession(ctx, forged); !errors.Is(err, ErrDiverged) {
 		t.Errorf("WriteSession of a rewritten session err = %v, want ErrDiverged", err)
+	}
+}
+
+// TestWriteSessionLogsChainHead checks the head of the day chain is logged
+// after each write: the copy outside the table that shows a removed tail.
+func TestWriteSessionLogsChainHead(t *testing.T) {
+	w, _ := newTable(t)
+	var buf strings.Builder
+	ctx := logging.WithLogger(t.Context(), slog.New(slog.NewJSONHandler(&buf, nil)))
+	for _, s := range []*session.Session{testSession("s1", 2), testSession("s2", 3)} {
+		if err := w.WriteSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var heads []string
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec struct {
+			Msg      string `json:"msg"`
+			Day      string `json:"chain_day"`
+			ChainSeq int64  `json:"chain_seq"`
+			Session  string `json:"session_id"`
+			Seq      int64  `json:"seq"`
+			RowHash  string `json:"row_hash"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Msg == "audit chain head" && len(rec.RowHash) == 64 {
+			heads = append(heads, fmt.Sprintf("%s/%d %s:%d", rec.Day, rec.ChainSeq, rec.Session, rec.Seq))
+		}
+	}
+	want := []string{"2026-11-28/2 s1:2", "2026-11-28/5 s2:3"}
+	if diff := cmp.Diff(want, heads); diff != "" {
+		t.Errorf("logged chain heads (-want, +got):\n%s", diff)
 	}
 }

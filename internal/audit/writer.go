@@ -13,6 +13,7 @@ import (
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
 
+	"github.com/querygate/querygate/internal/logging"
 	"github.com/querygate/querygate/internal/session"
 )
 
@@ -134,6 +135,7 @@ func (w *Writer) WriteSession(ctx context.Context, s *session.Session) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 
+	var written []*Row
 	have, err := w.storedHashes(ctx, s)
 	if err != nil {
 		return err
@@ -164,6 +166,17 @@ func (w *Writer) WriteSession(ctx context.Context, s *session.Session) error {
 			return fmt.Errorf("audit session %s event %d: insert: %w", s.ID, e.Seq, err)
 		}
 		w.heads[r.ChainDay] = chainHead{seq: r.ChainSeq, hash: r.RowHash}
+		written = append(written, r)
+	}
+	// The log is a second, independent copy of each day chain's head: the
+	// chains alone cannot show that the newest rows of a day were removed,
+	// a logged head that the table no longer reaches can.
+	for i, r := range written {
+		if i == len(written)-1 || written[i+1].ChainDay != r.ChainDay {
+			logging.FromContext(ctx).InfoContext(ctx, "audit chain head",
+				"chain_day", r.ChainDay.String(), "chain_seq", r.ChainSeq, "row_hash", r.RowHash,
+				"session_id", r.SessionID, "seq", r.Seq)
+		}
 	}
 	return nil
 }

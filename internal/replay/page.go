@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
-	"log/slog"
 	"net/http"
 	"strings"
 
+	"github.com/querygate/querygate/internal/logging"
 	"github.com/querygate/querygate/internal/session"
 )
 
@@ -62,19 +62,19 @@ func (h *pageHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		slog.ErrorContext(ctx, "session page: read session", "session_id", id, "error", err.Error())
+		logging.FromContext(ctx).ErrorContext(ctx, "session page: read session", "session_id", id, "error", err.Error())
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	v, err := Load(ctx, h.st, id)
 	if err != nil {
-		slog.ErrorContext(ctx, "session page: load session", "session_id", id, "error", err.Error())
+		logging.FromContext(ctx).ErrorContext(ctx, "session page: load session", "session_id", id, "error", err.Error())
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	var buf bytes.Buffer
 	if err := pageTemplate.Execute(&buf, pageData(v)); err != nil {
-		slog.ErrorContext(ctx, "session page: render", "session_id", id, "error", err.Error())
+		logging.FromContext(ctx).ErrorContext(ctx, "session page: render", "session_id", id, "error", err.Error())
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
