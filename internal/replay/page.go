@@ -96,7 +96,7 @@ type pageTable struct {
 }
 
 // pageData lays out each page as a table in the result schema's column
-// order. Cell text is the JSON of the masked value.
+// order.
 func pageData(v *View) pageView {
 	pv := pageView{View: v}
 	if v.Session.Result != nil {
@@ -111,7 +111,7 @@ func pageData(v *View) pageView {
 			for _, o := range objs {
 				row := make([]string, len(pv.Columns))
 				for i, c := range pv.Columns {
-					row[i] = string(o[c])
+					row[i] = cellText(o[c])
 				}
 				t.Cells = append(t.Cells, row)
 			}
@@ -185,3 +185,13 @@ dt{font-weight:bold}
 </body>
 </html>
 `))
+
+// cellText shows a JSON string as its text and any other value (numbers,
+// null, arrays, records) as its JSON; the exact bytes are on the page too.
+func cellText(v json.RawMessage) string {
+	var s string
+	if len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	return string(v)
+}

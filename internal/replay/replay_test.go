@@ -167,7 +167,7 @@ func TestPageHandler(t *testing.T) {
 	}{
 		{"requester", "GET", "/sessions/s1", "alice@example.com", 200, []string{
 			"<h1>Session s1</h1>", "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;", "<h2>Decision: require_approval</h2>",
-			"<td>+1.5s</td><td>policy.decided</td>", "<td>&#34;[PERSON_NAME]&#34;</td><td>1.50</td>", "Hash chain intact.",
+			"<td>+1.5s</td><td>policy.decided</td>", "<td>[PERSON_NAME]</td><td>1.50</td>", "<td>Jörg</td><td>2</td>", "Hash chain intact.",
 		}},
 		{"not allowed", "GET", "/sessions/s1", "mallory@example.com", 404, []string{"session not found"}},
 		{"missing", "GET", "/sessions/nope", "alice@example.com", 404, []string{"session not found"}},
