@@ -8,11 +8,12 @@ import (
 )
 
 // The six built-in detectors are hand-written byte scanners: no regexp, no
-// allocation. scanBuiltins walks a cell once; at each byte that can start a
-// value (a digit, '+', '(', an upper-case letter, '@', a hex digit when the
-// cell has a ':') it tries the matching detectors in place, and after a
-// match resumes past it. A failed numeric attempt skips the whole token, so
-// the work stays linear in the cell length.
+// allocation. builtinSet.scan walks a cell once; at each byte that can start
+// a value (a digit, '+', '(' or an upper-case letter at a token start) or
+// anchor one ('@' for e-mail, ':' for IPv6) it tries only the detectors that
+// could match there, and resumes past a match or past the failed token, so
+// the work stays linear in the cell length. Local lookback around '@' and
+// ':' is bounded (64 and 40 bytes).
 
 // Built-in detector ids, in the order their infoType names are registered.
 const (
