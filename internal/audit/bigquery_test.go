@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/civil"
 	"github.com/goccy/bigquery-emulator/server"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/api/iterator"
@@ -313,5 +314,61 @@ func TestWriteSessionLogsChainHead(t *testing.T) {
 	want := []string{"2026-11-28/2 s1:2", "2026-11-28/5 s2:3"}
 	if diff := cmp.Diff(want, heads); diff != "" {
 		t.Errorf("logged chain heads (-want, +got):\n%s", diff)
+	}
+}
+
+// TestVerifyDays writes a session that spans midnight and one on each day,
+// removes a row of the first day, and checks that only a range covering
+// that day reports it, while the second day alone verifies (the spanning
+// session is checked from its first event in range).
+func TestVerifyDays(t *testing.T) {
+	w, table := newTable(t)
+	ctx := t.Context()
+	at := func(d, h int) time.Time { return time.Date(2026, 11, d, h, 0, 0, 0, time.UTC) }
+	mk := func(id string, times ...time.Time) *session.Session {
+		s := &session.Session{ID: id, Principal: session.Principal{Email: "alice@example.com"}}
+		for _, tm := range times {
+			s.AddEvent(session.EventReceived, tm, "alice@example.com", nil)
+		}
+		return s
+	}
+	for _, s := range []*session.Session{mk("d1", at(27, 9), at(27, 10)), mk("span", at(27, 23), at(28, 1)), mk("d2", at(28, 9), at(28, 10))} {
+		if err := w.WriteSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	day1, day2 := civil.Date{Year: 2026, Month: 11, Day: 27}, civil.Date{Year: 2026, Month: 11, Day: 28}
+	for _, tc := range []struct {
+		from, to civil.Date
+		rows     int
+	}{{day1, day2, 6}, {day2, day2, 3}, {day1, day1, 3}, {civil.Date{}, civil.Date{}, 6}} {
+		rep, err := VerifyDays(ctx, testClient, testDataset, table, tc.from, tc.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK() || rep.Rows != tc.rows {
+			t.Errorf("VerifyDays(%s, %s) on an intact table: %d rows, problems %v; want %d rows, none", tc.from, tc.to, rep.Rows, rep.Problems, tc.rows)
+		}
+	}
+
+	q := testClient.Query(fmt.Sprintf("DELETE FROM `%s.%s.%s` WHERE session_id = 'd1' AND seq = 2", testProject, testDataset, table))
+	job, err := q.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := job.Wait(ctx); err != nil || st.Err() != nil {
+		t.Fatalf("DELETE: %v %v", err, st)
+	}
+	rep, err := VerifyDays(ctx, testClient, testDataset, table, day2, day2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Errorf("day 2 alone reports problems of day 1: %v", rep.Problems)
+	}
+	var out strings.Builder
+	err = RunVerifyDays(ctx, testClient, testDataset, table, day1, day2, &out)
+	if want := "day 2026-11-27 chain_seq 3: session span event 1 (insert id span:1): rows missing before this one"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("RunVerifyDays over both days err = %v, want it to name %q\n%s", err, want, out.String())
 	}
 }

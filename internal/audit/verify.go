@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"cloud.google.com/go/bigquery"
@@ -57,8 +58,33 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 }
 // removal of the last rows of a day together with the last events of their
 // sessions; docs/audit.md says how to anchor chain heads outside the table.
 func Verify(ctx context.Context, client *bigquery.Client, dataset, table string) (*Report, error) {
-	q := client.Query(fmt.Sprintf("SELECT * FROM `%s.%s.%s` ORDER BY %s, %s",
-		client.Project(), dataset, table, colChainDay, colChainSeq))
+	return VerifyDays(ctx, client, dataset, table, civil.Date{}, civil.Date{})
+}
+
+// VerifyDays is Verify restricted to the day chains from through to
+// (inclusive, UTC; a zero date leaves that end open), reading only those
+// partitions. Each day chain is checked whole. A session that began before
+// from is checked from its first event in range, whose prev_hash is taken
+// as given.
+func VerifyDays(ctx context.Context, client *bigquery.Client, dataset, table string, from, to civil.Date) (*Report, error) {
+	var where []string
+	var params []bigquery.QueryParameter
+	if from.IsValid() {
+		where = append(where, fmt.Sprintf("%s >= @from AND %s >= @from_ts", colChainDay, colEventTime))
+		params = append(params, bigquery.QueryParameter{Name: "from", Value: from},
+			bigquery.QueryParameter{Name: "from_ts", Value: from.In(time.UTC)})
+	}
+	if to.IsValid() {
+		where = append(where, fmt.Sprintf("%s <= @to AND %s < @to_ts", colChainDay, colEventTime))
+		params = append(params, bigquery.QueryParameter{Name: "to", Value: to},
+			bigquery.QueryParameter{Name: "to_ts", Value: to.AddDays(1).In(time.UTC)})
+	}
+	sql := fmt.Sprintf("SELECT * FROM `%s.%s.%s`", client.Project(), dataset, table)
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	q := client.Query(sql + fmt.Sprintf(" ORDER BY %s, %s", colChainDay, colChainSeq))
+	q.Parameters = params
 	it, err := q.Read(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("audit verify: read table: %w", err)
@@ -75,7 +101,7 @@ func Verify(ctx context.Context, client *bigquery.Client, dataset, table string)
 		}
 		rows = append(rows, rowFromValues(m))
 	}
-	return verifyRows(rows), nil
+	return verifyRows(rows, from.IsValid()), nil
 }
 
 func rowFromValues(m map[string]bigquery.Value) *Row {
@@ -95,7 +121,8 @@ func rowFromValues(m map[string]bigquery.Value) *Row {
 }
 
 // verifyRows checks rows, which are sorted by (chain_day, chain_seq).
-func verifyRows(rows []*Row) *Report {
+// When partial, sessions may have begun before the first row.
+func verifyRows(rows []*Row, partial bool) *Report {
 	rep := &Report{Rows: len(rows)}
 	bad := func(r *Row, format string, args ...any) {
 		rep.Problems = append(rep.Problems, Problem{
@@ -139,13 +166,16 @@ func verifyRows(rows []*Row) *Report {
 	rep.Sessions = len(bySession)
 	for id, rs := range bySession {
 		slices.SortStableFunc(rs, func(a, b *Row) int { return cmp.Compare(a.Seq, b.Seq) })
-		prev := session.GenesisHash
+		prev, first := session.GenesisHash, int64(1)
+		if partial && rs[0].Seq > 1 {
+			prev, first = rs[0].PrevHash, rs[0].Seq
+		}
 		for i, r := range rs {
 			if i > 0 && r.Seq == rs[i-1].Seq {
 				bad(r, "session %s holds event %d twice", id, r.Seq)
 				continue
 			}
-			if want := int64(i) + 1; r.Seq != want {
+			if want := first + int64(i); r.Seq != want {
 				bad(r, "session %s is missing events: expected event %d, found %d", id, want, r.Seq)
 				break
 			}
@@ -174,7 +204,13 @@ func verifyRows(rows []*Row) *Report {
 // it checked and every problem to w, and returns an error wrapping
 // ErrChainBroken that names the first broken row when a chain is broken.
 func RunVerify(ctx context.Context, client *bigquery.Client, dataset, table string, w io.Writer) error {
-	rep, err := Verify(ctx, client, dataset, table)
+	return RunVerifyDays(ctx, client, dataset, table, civil.Date{}, civil.Date{}, w)
+}
+
+// RunVerifyDays is RunVerify over the day chains from through to (see
+// VerifyDays): `querygate audit verify --from --to`.
+func RunVerifyDays(ctx context.Context, client *bigquery.Client, dataset, table string, from, to civil.Date, w io.Writer) error {
+	rep, err := VerifyDays(ctx, client, dataset, table, from, to)
 	if err != nil {
 		return err
 	}
