@@ -76,6 +76,9 @@ func (a *analyzer) run(sql, defProject, defDataset string, depth int) (*Analysis
 	if err := a.ctx.Err(); err != nil {
 		return nil, nil, err
 	}
+	if err := checkLimits(sql); err != nil {
+		return nil, nil, err
+	}
 	if i := strings.IndexByte(sql, 0); i >= 0 {
 		// go-zetasql hands the text to C as a NUL-terminated string: the
 		// parser would see only what precedes the NUL, BigQuery all of it.
@@ -85,9 +88,15 @@ func (a *analyzer) run(sql, defProject, defDataset string, depth int) (*Analysis
 	if err != nil {
 		return nil, nil, &ParseError{Message: strings.TrimPrefix(err.Error(), "INVALID_ARGUMENT: ")}
 	}
-	stmts := collect(sql, scriptStatements(script), 0, defProject, defDataset)
+	stmts, err := collect(sql, scriptStatements(script), 0, defProject, defDataset)
+	if err != nil {
+		return nil, nil, err
+	}
 	if len(stmts) == 0 {
 		return nil, nil, ErrNoStatements
+	}
+	if len(stmts) > MaxStatements {
+		return nil, nil, &ParseError{Message: fmt.Sprintf("the script has %d statements, more than the %d allowed", len(stmts), MaxStatements)}
 	}
 	for _, ps := range stmts {
 		for _, ref := range ps.st.Tables {
@@ -112,6 +121,39 @@ func (a *analyzer) run(sql, defProject, defDataset string, depth int) (*Analysis
 		res.Statements = append(res.Statements, st)
 	}
 	return res, lastTypes, nil
+}
+
+// Resource limits checked before the text reaches ZetaSQL, whose parser and
+// analyzer recurse on the C++ stack: about 20,000 nested subqueries crash the
+// process. BigQuery itself rejects queries longer than 1 MB.
+const (
+	MaxSQLBytes   = 1 << 20
+	MaxNesting    = 500
+	MaxStatements = 1000
+)
+
+// checkLimits rejects oversized input. Nesting counts brackets without
+// regard to quoting, so a string literal full of brackets can be rejected;
+// that errs on the side of refusing.
+func checkLimits(sql string) error {
+	if len(sql) > MaxSQLBytes {
+		return &ParseError{Message: fmt.Sprintf("the SQL is %d bytes, more than the %d allowed", len(sql), MaxSQLBytes)}
+	}
+	depth := 0
+	for i := 0; i < len(sql); i++ {
+		switch sql[i] {
+		case '(', '[':
+			depth++
+			if depth > MaxNesting {
+				return &ParseError{Message: fmt.Sprintf("the SQL nests brackets more than %d levels deep", MaxNesting)}
+			}
+		case ')', ']':
+			if depth > 0 {
+				depth--
+			}
+		}
+	}
+	return nil
 }
 
 // resolve fetches a table's schema once and expands views.
@@ -235,9 +277,14 @@ func (a *analyzer) statement(sql string, ps *parsedStatement, defProject, defDat
 				}
 			}
 		default:
-			st.Path = PathAnalyzer
 			l := newLineage(a.names)
 			l.walk(out.Statement())
+			if l.tooDeep {
+				st.Path = PathParserFallback
+				st.AnalyzerError = errTooDeep.Message
+				break
+			}
+			st.Path = PathAnalyzer
 			st.OutputColumns, typs = l.outputColumns(out.Statement())
 			// Parse-tree candidates the analyzer did not need and the catalog
 			// does not know were not tables (e.g. a correlated array path).

@@ -46,6 +46,23 @@ func TestAnalyzeErrors(t *testing.T) {
 	if _, err := sqlscan.Analyze(ctx, "SELECT x FROM demo.bad_view", demoOpts(cat)); !errors.As(err, &pe) || !strings.Contains(err.Error(), "bad_view") {
 		t.Errorf("unparsable view = %v", err)
 	}
+	for _, deep := range []string{
+		strings.Repeat("SELECT * FROM (", 20000) + "SELECT 1" + strings.Repeat(")", 20000),
+		"SELECT " + strings.Repeat("[", 600) + "1" + strings.Repeat("]", 600),
+		"SELECT '" + strings.Repeat("x", sqlscan.MaxSQLBytes) + "'",
+		"SELECT 1" + strings.Repeat("+1", 300000),
+		"SELECT " + strings.Repeat("NOT ", 200000) + "TRUE",
+		strings.Repeat("SELECT 1;", sqlscan.MaxStatements+1),
+		strings.Repeat("BEGIN ", 50000) + "SELECT 1;" + strings.Repeat("END;", 50000),
+	} {
+		if _, err := sqlscan.Analyze(ctx, deep, demoOpts(cat)); !errors.As(err, &pe) {
+			t.Errorf("oversized input (%d bytes) = %v, want a ParseError", len(deep), err)
+		}
+	}
+	nested := strings.Repeat("SELECT * FROM (", 200) + "SELECT 1 AS one" + strings.Repeat(")", 200)
+	if a, err := sqlscan.Analyze(ctx, nested, demoOpts(cat)); err != nil || a.OutputColumns[0].Name != "one" {
+		t.Errorf("200 nested subqueries: %v", err)
+	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	if _, err := sqlscan.Analyze(cctx, "SELECT 1", demoOpts(cat)); !errors.Is(err, context.Canceled) {

@@ -21,6 +21,8 @@ type lineage struct {
 	// recursive is the stack of enclosing recursive scans' columns.
 	recursive [][]*resolved_ast.Column
 	scans     []TableRef // every table scanned, in order
+	depth     int
+	tooDeep   bool
 }
 
 func newLineage(names map[string]TableRef) *lineage {
@@ -47,11 +49,18 @@ func colIDs(cols []*resolved_ast.Column) []int {
 
 // refs returns the columns an expression reads. A subquery contributes its
 // output columns (and the IN operand); its inner filters do not.
-func refs(n resolved_ast.Node) []int {
+func (l *lineage) refs(n resolved_ast.Node) []int {
 	var out []int
+	depth := 0
 	var visit func(resolved_ast.Node)
 	visit = func(n resolved_ast.Node) {
-		if isNil(n) {
+		if isNil(n) || l.tooDeep {
+			return
+		}
+		depth++
+		defer func() { depth-- }()
+		if depth > maxTreeDepth {
+			l.tooDeep = true
 			return
 		}
 		switch x := n.(type) {
@@ -75,7 +84,13 @@ func refs(n resolved_ast.Node) []int {
 
 // walk records the edges of every node under n.
 func (l *lineage) walk(n resolved_ast.Node) {
-	if isNil(n) {
+	if isNil(n) || l.tooDeep {
+		return
+	}
+	l.depth++
+	defer func() { l.depth-- }()
+	if l.depth > maxTreeDepth {
+		l.tooDeep = true
 		return
 	}
 	switch x := n.(type) {
@@ -89,7 +104,7 @@ func (l *lineage) walk(n resolved_ast.Node) {
 			l.base[c.ColumnID()] = ColumnRef{Table: ref, Column: c.Name()}
 		}
 	case *resolved_ast.ComputedColumnNode:
-		l.edge(x.Column(), refs(x.Expr())...)
+		l.edge(x.Column(), l.refs(x.Expr())...)
 	case *resolved_ast.SetOperationScanNode:
 		cols := x.ColumnList()
 		for _, item := range x.InputItemList() {
@@ -151,14 +166,14 @@ func (l *lineage) walk(n resolved_ast.Node) {
 			}
 		}
 	case *resolved_ast.ArrayScanNode:
-		l.edge(x.ElementColumn(), refs(x.ArrayExpr())...)
+		l.edge(x.ElementColumn(), l.refs(x.ArrayExpr())...)
 	case *resolved_ast.PivotScanNode:
 		exprs := x.PivotExprList()
-		forRefs := refs(x.ForExpr())
+		forRefs := l.refs(x.ForExpr())
 		for _, pc := range x.PivotColumnList() {
 			var r []int
 			if i := pc.PivotExprIndex(); i >= 0 && i < len(exprs) {
-				r = refs(exprs[i])
+				r = l.refs(exprs[i])
 			}
 			l.edge(pc.Column(), append(r, forRefs...)...)
 		}
@@ -179,7 +194,7 @@ func (l *lineage) walk(n resolved_ast.Node) {
 			if s := a.Scan(); !isNil(s) {
 				in = append(in, colIDs(s.ColumnList())...)
 			}
-			in = append(in, refs(a.Expr())...)
+			in = append(in, l.refs(a.Expr())...)
 		}
 		for _, c := range x.ColumnList() {
 			l.edge(c, in...)

@@ -1,6 +1,7 @@
 package sqlscan
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 
@@ -136,7 +137,14 @@ type stmtWalker struct {
 	tables                 refSet
 	stars                  []StarUse
 	nested                 []ast.Node // statements in statement lists, analyzed separately
+	depth                  int
+	tooDeep                bool
 }
+
+// maxTreeDepth bounds the recursion over parse and resolved trees. A flat
+// chain such as 1+1+...+1 parses into a tree as deep as it is long, and a
+// Go stack frame per level would overflow long before BigQuery's 1 MB limit.
+const maxTreeDepth = 4000
 
 func (w *stmtWalker) table(names []string) TableRef {
 	ref := qualify(names, w.defProject, w.defDataset)
@@ -158,7 +166,13 @@ func (w *stmtWalker) children(n ast.Node, sc *scope) refSet {
 // columns rows produced under n can carry. It records every table reference
 // and star use on the way.
 func (w *stmtWalker) walk(n ast.Node, sc *scope) refSet {
-	if !present(n) {
+	if !present(n) || w.tooDeep {
+		return nil
+	}
+	w.depth++
+	defer func() { w.depth-- }()
+	if w.depth > maxTreeDepth {
+		w.tooDeep = true
 		return nil
 	}
 	switch x := n.(type) {
@@ -498,9 +512,15 @@ type parsedStatement struct {
 	st   Statement
 }
 
+// errTooDeep is returned when a tree exceeds maxTreeDepth.
+var errTooDeep = &ParseError{Message: fmt.Sprintf("the SQL is nested more than %d levels deep", maxTreeDepth)}
+
 // collect flattens a statement list into statements, depth first, with
 // nested statements after their parent.
-func collect(sql string, list []ast.Node, depth int, defProject, defDataset string) []*parsedStatement {
+func collect(sql string, list []ast.Node, depth int, defProject, defDataset string) ([]*parsedStatement, error) {
+	if depth > maxTreeDepth/8 {
+		return nil, errTooDeep
+	}
 	var out []*parsedStatement
 	for _, n := range list {
 		if !present(n) {
@@ -534,15 +554,22 @@ func collect(sql string, list []ast.Node, depth int, defProject, defDataset stri
 			}
 		}
 		w.walk(n, &scope{})
+		if w.tooDeep {
+			return nil, errTooDeep
+		}
 		st.Tables = w.tables
 		st.Star = w.stars
 		st.HasLimit = hasLimit(n)
 		out = append(out, &parsedStatement{node: n, st: st})
 		if len(w.nested) > 0 {
-			out = append(out, collect(sql, w.nested, depth+1, defProject, defDataset)...)
+			inner, err := collect(sql, w.nested, depth+1, defProject, defDataset)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, inner...)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // scriptStatements returns the top-level statements of a parsed script.
