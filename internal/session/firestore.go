@@ -12,6 +12,8 @@ import (
 	"google.golang.org/api/option"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/querygate/querygate/internal/logging"
 )
 
 // Firestore is the Store used in the cloud. Layout, per session id:
@@ -461,10 +463,43 @@ func (f *Firestore) GetPage(ctx context.Context, id string, index int) (*Page, e
 	return &Page{Index: int(stored.Index), Count: int(stored.Count), Rows: json.RawMessage(rows)}, nil
 }
 
-// Wait implements Store. Changes made through this Firestore value wake
-// waiters at once; changes from other instances are seen by polling the
-// session's version field, one document read per poll interval.
+// Wait implements Store. It listens to the session document (a Firestore
+// snapshot listener), so a change written by any instance wakes it at once.
+// If the listener fails, it falls back to polling the version field.
 func (f *Firestore) Wait(ctx context.Context, id string, afterVersion int64) (*Session, error) {
+	bg := context.WithoutCancel(ctx)
+	if ctx.Err() != nil {
+		return f.Get(bg, id)
+	}
+	it := f.sessionRef(id).Snapshots(ctx)
+	defer it.Stop()
+	for {
+		ds, err := it.Next()
+		if ctx.Err() != nil {
+			// Reads ignore ctx's end: when the wait is over, the current
+			// state is the answer.
+			return f.Get(bg, id)
+		}
+		if err != nil {
+			logging.FromContext(ctx).WarnContext(ctx, "session store: listener failed, polling", "session_id", id, "error", err.Error())
+			return f.waitPoll(ctx, id, afterVersion)
+		}
+		if !ds.Exists() {
+			return nil, ErrNotFound
+		}
+		v, err := ds.DataAt("version")
+		if err != nil {
+			return nil, fmt.Errorf("read session version: %w", err)
+		}
+		if n, _ := v.(int64); n > afterVersion {
+			return f.Get(bg, id)
+		}
+	}
+}
+
+// waitPoll is Wait by polling the session's version field. Changes made
+// through this Firestore value wake it at once.
+func (f *Firestore) waitPoll(ctx context.Context, id string, afterVersion int64) (*Session, error) {
 	bg := context.WithoutCancel(ctx)
 	for {
 		ch := make(chan struct{})

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,5 +144,55 @@ func TestFirestoreExpireAtOnEveryDocument(t *testing.T) {
 		if got, _ := v.(time.Time); err != nil || !got.Equal(expire) {
 			t.Errorf("%s expire_at = %v (%v), want %v", path, v, err, expire)
 		}
+	}
+}
+
+// TestFirestoreWaitSeesOtherInstance waits on one store value while another
+// (a second Cloud Run instance) updates the session. Polling is set to an
+// hour, so only the snapshot listener can end the wait before its context.
+func TestFirestoreWaitSeesOtherInstance(t *testing.T) {
+	emu := firestoreemu.ForTest(t)
+	opts, err := emu.ClientOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	project := fmt.Sprintf("querygate-wait-%d", fsProject.Add(1))
+	a, err := session.OpenFirestore(t.Context(), project, "(default)", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	session.SetFirestorePoll(a, time.Hour)
+	opts2, err := emu.ClientOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := session.OpenFirestore(t.Context(), project, "(default)", opts2...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := a.Create(t.Context(), &session.Session{ID: "w", Status: session.StatusPendingApproval}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	started := make(chan struct{})
+	go func() {
+		<-started
+		if _, err := b.Update(context.Background(), "w", func(s *session.Session) error { s.Status = session.StatusRunning; return nil }); err != nil {
+			t.Error(err)
+		}
+	}()
+	close(started)
+	got, err := a.Wait(ctx, "w", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Wait returned only when its context ended: the other instance's update did not wake it")
+	}
+	if got.Version != 2 || got.Status != session.StatusRunning {
+		t.Errorf("Wait = v%d %s, want v2 running", got.Version, got.Status)
 	}
 }
