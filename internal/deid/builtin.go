@@ -200,14 +200,14 @@ func (b *builtinSet) scan(s string, out []span) []span {
 					continue
 				}
 			}
-			if b.on[biCard] && s[i] >= '2' && s[i] <= '6' && ((d == 4 && (c == ' ' || c == '-')) || (d >= 13 && d <= 19)) {
+			if b.on[biCard] && s[i] >= '2' && s[i] <= '6' && ((d == 4 && (c == ' ' || c == '-') && digitsAt(s, j+1, 3)) || (d >= 13 && d <= 19)) {
 				if en := matchCard(s, i); en > 0 {
 					emit(i, en, biCard)
 					i = en
 					continue
 				}
 			}
-			if b.on[biPhone] && ((d == 3 && sep) || d == 10 || (d == 1 && s[i] == '1' && sep)) {
+			if b.on[biPhone] && ((d == 3 && sep && digitsAt(s, j+1, 3)) || d == 10 || (d == 1 && s[i] == '1' && sep)) {
 				if en := matchPhone(s, i); en > 0 {
 					emit(i, en, biPhone)
 					i = en
@@ -269,6 +269,19 @@ func skipQuiet(s string, i int, trig uint16) int {
 // i+8 <= len(s).
 func load64(s string, i int) uint64 {
 	return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+}
+
+// digitsAt reports whether s[i:i+n] are all digits.
+func digitsAt(s string, i, n int) bool {
+	if i+n > len(s) {
+		return false
+	}
+	for k := i; k < i+n; k++ {
+		if !isDigit(s[k]) {
+			return false
+		}
+	}
+	return true
 }
 
 // skipNumeric returns the end of the run of alphanumerics and of '-' or '.'
