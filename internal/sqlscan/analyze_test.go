@@ -2,6 +2,7 @@ package sqlscan_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -260,5 +261,37 @@ func TestConcurrentAnalyze(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+func TestAnalysisJSON(t *testing.T) {
+	t.Parallel()
+	a, err := sqlscan.Analyze(context.Background(), "SELECT email FROM demo.customer_contacts", demoOpts(sqlscantest.Demo()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatalf("Marshal: %v", err)
+	}
+	var back sqlscan.Analysis
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("Unmarshal: %v", err)
+	}
+	if diff := cmp.Diff(a, &back); diff != "" {
+		t.Errorf("round trip (-want, +got):\n%s", diff)
+	}
+	if !strings.Contains(string(b), `"querygate-local.demo.customers":`) {
+		t.Errorf("tables are not keyed by name: %s", b)
+	}
+	for _, s := range []string{"example.com:proj.ds.t", "p.region-us.INFORMATION_SCHEMA.JOBS"} {
+		var r sqlscan.TableRef
+		if err := r.UnmarshalText([]byte(s)); err != nil || r.String() != s {
+			t.Errorf("UnmarshalText(%q) = %+v, %v", s, r, err)
+		}
+	}
+	var r sqlscan.TableRef
+	if err := r.UnmarshalText([]byte("just.two")); err == nil {
+		t.Error("two-part reference accepted")
 	}
 }

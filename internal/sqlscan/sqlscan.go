@@ -9,6 +9,7 @@ package sqlscan
 
 import (
 	"context"
+	"fmt"
 	"strings"
 )
 
@@ -21,6 +22,29 @@ type TableRef struct {
 // String returns project.dataset.table.
 func (r TableRef) String() string {
 	return r.Project + "." + r.Dataset + "." + r.Table
+}
+
+// MarshalText encodes the reference as project.dataset.table, so that
+// references (and maps keyed by them) encode as JSON strings.
+func (r TableRef) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText decodes project.dataset.table. A domain-scoped project
+// (example.com:project) keeps its dots; the table keeps any dots after the
+// dataset (INFORMATION_SCHEMA.TABLES).
+func (r *TableRef) UnmarshalText(b []byte) error {
+	parts := strings.Split(string(b), ".")
+	k := 0
+	for i := 0; i < len(parts)-2; i++ {
+		if strings.Contains(parts[i], ":") {
+			k = i
+			break
+		}
+	}
+	if len(parts)-k < 3 {
+		return fmt.Errorf("table reference %q is not project.dataset.table", b)
+	}
+	*r = TableRef{Project: strings.Join(parts[:k+1], "."), Dataset: parts[k+1], Table: strings.Join(parts[k+2:], ".")}
+	return nil
 }
 
 // IsWildcard reports whether the table name ends with '*' (a wildcard table).
