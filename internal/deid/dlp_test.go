@@ -268,3 +268,24 @@ func TestDeidentifierConformance(t *testing.T) {
 		}
 	}
 }
+
+// Concurrency is bounded: with slow answers, the fake never sees more than
+// Concurrency requests at once (and does see more than one).
+func TestDLPBoundsConcurrency(t *testing.T) {
+	t.Parallel()
+	d, srv := newFakeDLP(t, deid.DLPOptions{Concurrency: 3, CellsPerRequest: 200})
+	srv.Inject(func(int, *dlppb.DeidentifyContentRequest) error {
+		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	tbl, _ := bigTable(400) // 4,000 cells at 200 a request: 20 requests
+	if _, _, err := d.Deidentify(context.Background(), &deid.Request{Table: tbl}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(srv.Calls()); n != 20 {
+		t.Errorf("%d requests, want 20", n)
+	}
+	if m := srv.MaxInFlight(); m > 3 || m < 2 {
+		t.Errorf("max in flight = %d, want 2..3", m)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	mrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -121,6 +122,17 @@ func compile(ctx context.Context, pt *dlppb.PrimitiveTransformation, keys *keyri
 		return newBucketing(t.BucketingConfig)
 	case *dlppb.PrimitiveTransformation_FixedSizeBucketingConfig:
 		return newFixedBucketing(t.FixedSizeBucketingConfig)
+	case *dlppb.PrimitiveTransformation_TimePartConfig:
+		if t.TimePartConfig.GetPartToExtract() == dlppb.TimePartConfig_TIME_PART_UNSPECIFIED {
+			return nil, fmt.Errorf("%w: timePartConfig.partToExtract is required", ErrConfig)
+		}
+		return timePart{part: t.TimePartConfig.GetPartToExtract()}, nil
+	case *dlppb.PrimitiveTransformation_ReplaceDictionaryConfig:
+		words := t.ReplaceDictionaryConfig.GetWordList().GetWords()
+		if len(words) == 0 {
+			return nil, fmt.Errorf("%w: replaceDictionaryConfig needs a wordList", ErrConfig)
+		}
+		return replaceDictionary{words: words}, nil
 	case nil:
 		return nil, fmt.Errorf("%w: empty primitiveTransformation", ErrConfig)
 	default:
@@ -463,6 +475,82 @@ func (d *dateShift) cell(v Value, _ string, rc *rowCtx) (Value, error) {
 		return d.shiftString(x, rc)
 	}
 	return nil, fmt.Errorf("%w: dateShiftConfig applies to dates and timestamps only", ErrTransform)
+}
+
+// ---- time part
+
+// timePart extracts one part of a date or timestamp, with DLP's ranges:
+// YEAR 0-9999, MONTH 1-12, DAY_OF_MONTH 1-31, DAY_OF_WEEK 1-7 (Monday is 1,
+// as ISO 8601), WEEK_OF_YEAR 1-53 (ISO week), HOUR_OF_DAY 0-23.
+type timePart struct{ part dlppb.TimePartConfig_TimePart }
+
+func (timePart) kind() string { return "timePartConfig" }
+
+func (p timePart) of(t time.Time) int64 {
+	switch p.part {
+	case dlppb.TimePartConfig_YEAR:
+		return int64(t.Year())
+	case dlppb.TimePartConfig_MONTH:
+		return int64(t.Month())
+	case dlppb.TimePartConfig_DAY_OF_MONTH:
+		return int64(t.Day())
+	case dlppb.TimePartConfig_DAY_OF_WEEK:
+		return int64((int(t.Weekday())+6)%7 + 1)
+	case dlppb.TimePartConfig_WEEK_OF_YEAR:
+		_, w := t.ISOWeek()
+		return int64(w)
+	}
+	return int64(t.Hour())
+}
+
+func parseTime(s string) (time.Time, bool) {
+	for _, l := range dateLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (p timePart) text(dst []byte, s, _ string, _ *rowCtx) ([]byte, error) {
+	t, ok := parseTime(s)
+	if !ok {
+		return dst, fmt.Errorf("%w: timePartConfig applies to dates and timestamps only", ErrTransform)
+	}
+	return strconv.AppendInt(dst, p.of(t), 10), nil
+}
+
+func (p timePart) cell(v Value, _ string, _ *rowCtx) (Value, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case time.Time:
+		return p.of(x), nil
+	case string:
+		if t, ok := parseTime(x); ok {
+			return p.of(t), nil
+		}
+	}
+	return nil, fmt.Errorf("%w: timePartConfig applies to dates and timestamps only", ErrTransform)
+}
+
+// ---- replace from dictionary
+
+type replaceDictionary struct{ words []string }
+
+func (replaceDictionary) kind() string { return "replaceDictionaryConfig" }
+
+func (r replaceDictionary) pick() string { return r.words[mrand.IntN(len(r.words))] }
+
+func (r replaceDictionary) text(dst []byte, _, _ string, _ *rowCtx) ([]byte, error) {
+	return append(dst, r.pick()...), nil
+}
+
+func (r replaceDictionary) cell(v Value, _ string, _ *rowCtx) (Value, error) {
+	if v == nil {
+		return nil, nil
+	}
+	return r.pick(), nil
 }
 
 // ---- bucketing

@@ -414,3 +414,47 @@ deidentifyConfig:
 		t.Errorf("got %q, want no match inside words", got)
 	}
 }
+
+// TimePartConfig doc: extract YEAR [0-9999], MONTH [1-12], DAY_OF_MONTH
+// [1-31], DAY_OF_WEEK [1-7], WEEK_OF_YEAR [1-53], HOUR_OF_DAY [0-23].
+// ReplaceDictionaryConfig doc: each value becomes a word from the list.
+func TestTimePartAndReplaceDictionary(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadConfig([]byte(`
+deidentifyConfig:
+  recordTransformations:
+    fieldTransformations:
+    - fields: [{name: y}]
+      primitiveTransformation: {timePartConfig: {partToExtract: YEAR}}
+    - fields: [{name: dow}]
+      primitiveTransformation: {timePartConfig: {partToExtract: DAY_OF_WEEK}}
+    - fields: [{name: week}]
+      primitiveTransformation: {timePartConfig: {partToExtract: WEEK_OF_YEAR}}
+    - fields: [{name: hour}]
+      primitiveTransformation: {timePartConfig: {partToExtract: HOUR_OF_DAY}}
+    - fields: [{name: name}]
+      primitiveTransformation: {replaceDictionaryConfig: {wordList: {words: [Alpha, Beta]}}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLocal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := time.Date(2024, 3, 1, 17, 30, 0, 0, time.UTC) // a Friday, ISO week 9
+	out, _, err := l.Deidentify(context.Background(), &Request{Table: &Table{
+		Headers: []string{"y", "dow", "week", "hour", "name"},
+		Rows:    [][]Value{{"2020-03-01", ts, ts, ts, "Jane Doe"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Value{int64(2020), int64(5), int64(9), int64(17)}
+	if diff := cmp.Diff(want, out.Rows[0][:4]); diff != "" {
+		t.Errorf("time parts (-want, +got):\n%s", diff)
+	}
+	if w := out.Rows[0][4]; w != "Alpha" && w != "Beta" {
+		t.Errorf("dictionary replacement = %v", w)
+	}
+}

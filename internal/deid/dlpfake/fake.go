@@ -52,8 +52,10 @@ type Server struct {
 	dlppb.UnimplementedDlpServiceServer
 	Limits Limits
 
-	mu    sync.Mutex
-	calls []Call
+	mu          sync.Mutex
+	calls       []Call
+	inFlight    int
+	maxInFlight int
 	// inject, when set, is consulted before a request is processed; a non-nil
 	// error is returned as is (for injecting transient or limit errors).
 	inject func(n int, req *dlppb.DeidentifyContentRequest) error
@@ -71,6 +73,13 @@ func (s *Server) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Call(nil), s.calls...)
+}
+
+// MaxInFlight reports the most requests the fake has served at once.
+func (s *Server) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
 }
 
 // Start serves a fake on 127.0.0.1:0 and returns it with a client connection
@@ -104,7 +113,14 @@ func (s *Server) DeidentifyContent(ctx context.Context, req *dlppb.DeidentifyCon
 	s.mu.Lock()
 	n := len(s.calls) + 1
 	inject := s.inject
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
 	tbl := req.GetItem().GetTable()
 	c := Call{Bytes: proto.Size(req), Transformations: deid.CountTransformations(req.GetDeidentifyConfig())}
 	if tbl != nil {
