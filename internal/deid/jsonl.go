@@ -484,6 +484,9 @@ type jsonBatch struct {
 func (l *Local) Stream(ctx context.Context, r io.Reader, w io.Writer) (*Stats, error) {
 	start := time.Now()
 	st := &Stats{Findings: map[string]int64{}}
+	// Cancelled on the first error so the reader stops feeding batches.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	br := r
 	const batchBytes = 256 << 10
 	nw := l.workers
@@ -567,6 +570,7 @@ func (l *Local) Stream(ctx context.Context, r io.Reader, w io.Writer) (*Stats, e
 		}
 		if b.err != nil {
 			firstErr = b.err
+			cancel()
 			continue
 		}
 		if _, err := bw.Write(b.out); err != nil {
