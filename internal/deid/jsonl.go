@@ -575,6 +575,7 @@ func (l *Local) Stream(ctx context.Context, r io.Reader, w io.Writer) (*Stats, e
 		}
 		if _, err := bw.Write(b.out); err != nil {
 			firstErr = err
+			cancel()
 			continue
 		}
 		st.Rows += b.rows
