@@ -22,6 +22,7 @@ require (
 	cloud.google.com/go/storage v1.62.3 // indirect
 	cloud.google.com/go/workflows v1.22.1 // indirect
 	github.com/DataDog/go-hll v1.0.2 // indirect
+	github.com/GoogleCloudPlatform/functions-framework-go v1.9.2 // indirect
 	github.com/GoogleCloudPlatform/opentelemetry-operations-go/detectors/gcp v1.35.0 // indirect
 	github.com/GoogleCloudPlatform/opentelemetry-operations-go/exporter/metric v0.55.0 // indirect
 	github.com/GoogleCloudPlatform/opentelemetry-operations-go/internal/resourcemapping v0.55.0 // indirect

@@ -25,6 +25,10 @@ type OIDCConfig struct {
 	// when an email claim is present.
 	RequireVerifiedEmail bool
 	HTTPClient           *http.Client
+	// AcceptAudience, when set, replaces the exact Audience check: Cloud
+	// Run and the local runtime mint tokens whose audience is the URL
+	// called, so internal callers are checked against a URL prefix.
+	AcceptAudience func(aud []string) bool
 }
 
 // OIDC verifies tokens of one issuer with coreos/go-oidc: signature against
@@ -44,7 +48,8 @@ func NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
 	if cfg.HTTPClient != nil {
 		ctx = oidc.ClientContext(ctx, cfg.HTTPClient)
 	}
-	oc := &oidc.Config{ClientID: cfg.Audience, SupportedSigningAlgs: []string{oidc.RS256, oidc.ES256}}
+	oc := &oidc.Config{ClientID: cfg.Audience, SupportedSigningAlgs: []string{oidc.RS256, oidc.ES256},
+		SkipClientIDCheck: cfg.AcceptAudience != nil}
 	if cfg.JWKSURL != "" {
 		// The key set keeps ctx for its fetches: detach it from request
 		// lifetimes.
@@ -66,6 +71,9 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (*session.Principal, erro
 	tok, err := o.verifier.Verify(ctx, raw)
 	if err != nil {
 		return nil, err
+	}
+	if o.cfg.AcceptAudience != nil && !o.cfg.AcceptAudience(tok.Audience) {
+		return nil, errors.New("audience not accepted")
 	}
 	var claims map[string]any
 	if err := tok.Claims(&claims); err != nil {

@@ -26,6 +26,9 @@ import (
 	"google.golang.org/api/option"
 )
 
+// Project is an emulator project with its datasets and rows.
+type Project = types.Project
+
 // Options configures Start.
 type Options struct {
 	// Project is the emulated project id.
@@ -42,12 +45,13 @@ type Options struct {
 	// way.
 	YAMLFiles []string
 	Logger    *slog.Logger
+	// Debug enables the emulator's own error log on stderr.
+	Debug bool
 }
 
 // Server is a running emulator.
 type Server struct {
 	emu      *server.Server
-	http     *http.Server
 	endpoint string
 	project  string
 }
@@ -75,6 +79,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bqlocal: start emulator: %w", err)
 	}
+	if opts.Debug {
+		// The emulator's own log can quote query text and values: only on
+		// request, for debugging the emulator itself.
+		_ = emu.SetLogLevel(server.LogLevelError)
+	}
 	if err := emu.SetProject(opts.Project); err != nil {
 		emu.Close()
 		return nil, fmt.Errorf("bqlocal: set project: %w", err)
@@ -98,19 +107,61 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("bqlocal: load %s: %w", filepath.Base(f), err)
 		}
 	}
-	ln, err := net.Listen("tcp", opts.Addr)
+	// The emulator's Serve must own the listener: its table handlers read
+	// the address from the server it starts. A port of 0 is resolved first.
+	addr, err := resolvePort(opts.Addr)
 	if err != nil {
 		emu.Close()
 		return nil, fmt.Errorf("bqlocal: listen on %s: %w", opts.Addr, err)
 	}
-	hs := &http.Server{Handler: emu.Handler, ReadHeaderTimeout: 15 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- emu.Serve(context.WithoutCancel(ctx), addr, "127.0.0.1:0") }()
+	if err := waitListening(addr, serveErr); err != nil {
+		emu.Close()
+		return nil, fmt.Errorf("bqlocal: serve on %s: %w", addr, err)
+	}
 	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("bigquery emulator stopped", "error", err)
+		if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("bigquery emulator stopped", "error", err.Error())
 		}
 	}()
-	return &Server{emu: emu, http: hs, endpoint: "http://" + ln.Addr().String(), project: opts.Project}, nil
+	return &Server{emu: emu, endpoint: "http://" + addr, project: opts.Project}, nil
 }
+
+func resolvePort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if port != "0" {
+		return addr, nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func waitListening(addr string, serveErr <-chan error) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-serveErr:
+			return err
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return errors.New("emulator did not start listening within 10s")
+}
+
 
 // Endpoint is the REST base URL for option.WithEndpoint.
 func (s *Server) Endpoint() string { return s.endpoint }
@@ -119,8 +170,8 @@ func (s *Server) Endpoint() string { return s.endpoint }
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := s.http.Shutdown(ctx)
-	return errors.Join(err, s.emu.Close())
+	// Stop shuts the HTTP and gRPC servers down and closes the database.
+	return s.emu.Stop(ctx)
 }
 
 // Client returns a BigQuery client for the emulator at endpoint.

@@ -1,0 +1,91 @@
+// Command querygate is the CLI and the local gateway.
+//
+//	querygate dev                       run everything locally
+//	querygate token --subject EMAIL     mint a dev ID token
+//	querygate query --sql SQL           send a query and wait for it
+//	querygate policy check|test         try the policy
+//	querygate deid                      de-identify JSON Lines from stdin
+//	querygate workflows validate FILE   check a workflow against the local runtime's subset
+//	querygate replay ID                 print a recorded session
+//	querygate audit verify              recompute the audit hash chains
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/querygate/querygate/internal/logging"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	log := logging.New(os.Stderr, slog.LevelInfo)
+	slog.SetDefault(log)
+	ctx = logging.WithLogger(ctx, log)
+	err := realMain(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	var ec exitCode
+	if errors.As(err, &ec) {
+		os.Exit(int(ec))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "querygate:", err)
+		os.Exit(1)
+	}
+}
+
+// exitCode ends the program with a code after the command printed its own
+// message.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+const usage = `usage: querygate <command> [flags]
+
+commands:
+  dev                 run the gateway locally with embedded BigQuery, Workflows, DLP, OIDC and SMTP
+  token               print a dev ID token
+  query               send a query to a gateway and wait for the result
+  policy check|test   evaluate SQL against a policy / run a policy test table
+  deid                de-identify JSON Lines rows from stdin
+  workflows validate  check a workflow file against the local runtime's subset
+  replay              print a recorded session or conversation
+  audit verify        recompute the audit hash chains
+`
+
+func realMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitCode(2)
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "dev":
+		return runDev(ctx, rest, stdout, stderr)
+	case "token":
+		return runToken(rest, stdout, stderr)
+	case "query":
+		return runQuery(ctx, rest, stdout, stderr)
+	case "policy":
+		return runPolicy(ctx, rest, stdout, stderr)
+	case "deid":
+		return runDeid(ctx, rest, stdin, stdout, stderr)
+	case "workflows":
+		return runWorkflows(rest, stdout, stderr)
+	case "replay":
+		return runReplay(ctx, rest, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, rest, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "querygate: unknown command %q\n\n%s", cmd, usage)
+	return exitCode(2)
+}

@@ -1,0 +1,70 @@
+// Package functions holds querygate's Cloud Run functions. Each file
+// registers one function with functions-framework-go in init() and is a thin
+// HTTP adapter over internal/: decode, authorize, call, encode. The
+// functions share one image; FUNCTION_TARGET selects which one a service
+// runs (cmd/functions).
+package functions
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config is the cloud configuration, from environment variables set by
+// Terraform.
+type Config struct {
+	Project  string `env:"QUERYGATE_PROJECT"`
+	Location string `env:"QUERYGATE_LOCATION, default=us-central1"`
+	// PublicURL is the external base URL of the gateway (load balancer /
+	// IAP), used in session and approval links.
+	PublicURL string `env:"QUERYGATE_PUBLIC_URL"`
+	// Audience is the audience agents' ID tokens must carry.
+	Audience string `env:"QUERYGATE_AUDIENCE"`
+	// SelfURL is this service's URL: the audience of the workflow's and
+	// the approval function's tokens.
+	SelfURL string `env:"QUERYGATE_SELF_URL"`
+	// OIDCIssuers lists extra trusted issuers as issuer|audience pairs,
+	// comma-separated (GitHub Actions, Okta).
+	OIDCIssuers []string `env:"QUERYGATE_OIDC_ISSUERS"`
+	GroupsClaim string   `env:"QUERYGATE_GROUPS_CLAIM, default=groups"`
+	// WorkflowServiceAccount may call policy, notify, execute, deidentify
+	// and record; ApprovalServiceAccount may call workflow callbacks.
+	WorkflowServiceAccount string `env:"QUERYGATE_WORKFLOW_SA"`
+	ApprovalServiceAccount string `env:"QUERYGATE_APPROVAL_SA"`
+	AuditorsGroup          string `env:"QUERYGATE_AUDITORS_GROUP, default=auditors"`
+	FirestoreDatabase      string `env:"QUERYGATE_FIRESTORE_DATABASE, default=(default)"`
+	AuditDataset           string `env:"QUERYGATE_AUDIT_DATASET, default=querygate_audit"`
+	AuditTable             string `env:"QUERYGATE_AUDIT_TABLE, default=session_events"`
+	Workflow               string `env:"QUERYGATE_WORKFLOW, default=query-session"`
+	// PolicyFile and MaskingFile are paths inside the image or a mounted
+	// secret volume; empty uses the built-in defaults.
+	PolicyFile  string        `env:"QUERYGATE_POLICY_FILE"`
+	MaskingFile string        `env:"QUERYGATE_MASKING_FILE"`
+	MaxRows     int64         `env:"QUERYGATE_MAX_ROWS, default=10000"`
+	MaxBytes    int64         `env:"QUERYGATE_MAX_BYTES, default=8388608"`
+	JobTimeout  time.Duration `env:"QUERYGATE_JOB_TIMEOUT, default=5m"`
+	Retention   time.Duration `env:"QUERYGATE_RETENTION, default=9600h"`
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	req := map[string]string{"QUERYGATE_PROJECT": c.Project, "QUERYGATE_PUBLIC_URL": c.PublicURL, "QUERYGATE_AUDIENCE": c.Audience,
+		"QUERYGATE_SELF_URL": c.SelfURL, "QUERYGATE_WORKFLOW_SA": c.WorkflowServiceAccount, "QUERYGATE_APPROVAL_SA": c.ApprovalServiceAccount}
+	for _, k := range []string{"QUERYGATE_PROJECT", "QUERYGATE_PUBLIC_URL", "QUERYGATE_AUDIENCE", "QUERYGATE_SELF_URL", "QUERYGATE_WORKFLOW_SA", "QUERYGATE_APPROVAL_SA"} {
+		if req[k] == "" {
+			errs = append(errs, fmt.Errorf("%s is required", k))
+		}
+	}
+	for _, p := range c.OIDCIssuers {
+		if iss, aud, ok := strings.Cut(p, "|"); !ok || !strings.HasPrefix(iss, "https://") || aud == "" {
+			errs = append(errs, fmt.Errorf("QUERYGATE_OIDC_ISSUERS entry %q must be https-issuer|audience", p))
+		}
+	}
+	if c.MaxRows <= 0 || c.MaxBytes <= 0 {
+		errs = append(errs, errors.New("QUERYGATE_MAX_ROWS and QUERYGATE_MAX_BYTES must be positive"))
+	}
+	return errors.Join(errs...)
+}

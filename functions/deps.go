@@ -1,0 +1,156 @@
+package functions
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+
+	"github.com/querygate/querygate/internal/audit"
+	"github.com/querygate/querygate/internal/auth"
+	"github.com/querygate/querygate/internal/catalog"
+	"github.com/querygate/querygate/internal/config"
+	"github.com/querygate/querygate/internal/deid"
+	"github.com/querygate/querygate/internal/gateway"
+	"github.com/querygate/querygate/internal/intake"
+	"github.com/querygate/querygate/internal/logging"
+	"github.com/querygate/querygate/internal/policy"
+	"github.com/querygate/querygate/internal/session"
+	"github.com/querygate/querygate/internal/steps"
+	"github.com/querygate/querygate/internal/warehouse"
+	"github.com/querygate/querygate/internal/workflow"
+)
+
+// cloud holds the lazily built cloud components. Construction happens on
+// the first request so that a cold start of one function does not build the
+// others' clients.
+type cloud struct {
+	cfg      Config
+	store    session.Store
+	bq       *bigquery.Client
+	external auth.Verifier
+	internal auth.Verifier
+}
+
+var (
+	cloudOnce sync.Once
+	cloudDeps *cloud
+	cloudErr  error
+)
+
+func getCloud(ctx context.Context) (*cloud, error) {
+	cloudOnce.Do(func() { cloudDeps, cloudErr = newCloud(context.WithoutCancel(ctx)) })
+	return cloudDeps, cloudErr
+}
+
+func newCloud(ctx context.Context) (*cloud, error) {
+	c := &cloud{}
+	if err := config.Process(config.OSLookuper(), &c.cfg); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var err error
+	if c.store, err = session.OpenFirestore(ctx, c.cfg.Project, c.cfg.FirestoreDatabase); err != nil {
+		return nil, err
+	}
+	if c.bq, err = bigquery.NewClient(ctx, c.cfg.Project); err != nil {
+		return nil, fmt.Errorf("bigquery client: %w", err)
+	}
+	g, err := auth.NewGoogle(ctx, c.cfg.Audience, nil)
+	if err != nil {
+		return nil, err
+	}
+	routes := map[string]auth.Verifier{}
+	for _, iss := range auth.GoogleIssuers {
+		routes[iss] = g
+	}
+	for _, p := range c.cfg.OIDCIssuers {
+		iss, aud, _ := strings.Cut(p, "|")
+		v, err := auth.NewOIDC(ctx, auth.OIDCConfig{Issuer: iss, Audience: aud, GroupsClaim: c.cfg.GroupsClaim, RequireVerifiedEmail: true})
+		if err != nil {
+			return nil, err
+		}
+		routes[iss] = v
+	}
+	c.external = auth.NewMulti(routes)
+	self, err := auth.NewGoogle(ctx, c.cfg.SelfURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.internal = auth.NewMulti(map[string]auth.Verifier{auth.GoogleIssuers[0]: self, auth.GoogleIssuers[1]: self})
+	return c, nil
+}
+
+func (c *cloud) steps(ctx context.Context) (*steps.Steps, error) {
+	pol := policy.Default()
+	if c.cfg.PolicyFile != "" {
+		b, err := os.ReadFile(c.cfg.PolicyFile)
+		if err != nil {
+			return nil, fmt.Errorf("read policy: %w", err)
+		}
+		if pol, err = policy.Load(b, c.cfg.PolicyFile); err != nil {
+			return nil, err
+		}
+	}
+	maskCfg := deid.DefaultConfig()
+	if c.cfg.MaskingFile != "" {
+		b, err := os.ReadFile(c.cfg.MaskingFile)
+		if err != nil {
+			return nil, fmt.Errorf("read masking config: %w", err)
+		}
+		if maskCfg, err = deid.LoadConfig(b); err != nil {
+			return nil, err
+		}
+	}
+	dlp, err := deid.NewDLP(ctx, maskCfg, "projects/"+c.cfg.Project+"/locations/"+c.cfg.Location)
+	if err != nil {
+		return nil, err
+	}
+	return &steps.Steps{
+		Store:     c.store,
+		Policy:    &gateway.EnginePolicy{Engine: policy.NewEngine(pol, catalog.New(c.bq, 5*time.Minute)), DefaultProject: c.cfg.Project},
+		Warehouse: warehouse.New(c.bq),
+		Deid:      dlp,
+		Audit:     audit.NewWriter(c.bq, c.cfg.AuditDataset, c.cfg.AuditTable),
+		Project:   c.cfg.Project,
+		Limits:    steps.Limits{MaxRows: c.cfg.MaxRows, MaxBytes: c.cfg.MaxBytes, JobTimeout: c.cfg.JobTimeout, Retention: c.cfg.Retention},
+	}, nil
+}
+
+func (c *cloud) intake(ctx context.Context) (*intake.Server, error) {
+	starter, err := workflow.NewCloudStarter(ctx, "projects/"+c.cfg.Project+"/locations/"+c.cfg.Location+"/workflows/"+c.cfg.Workflow)
+	if err != nil {
+		return nil, err
+	}
+	return &intake.Server{Verifier: c.external, Groups: &auth.Static{TrustClaims: true}, Store: c.store, Orchestrator: starter,
+		AuditorsGroup: c.cfg.AuditorsGroup, PublicURL: c.cfg.PublicURL}, nil
+}
+
+// lazy builds a handler on first use; a construction error answers 503
+// and is logged, never exposing details to the caller.
+func lazy(build func(ctx context.Context, c *cloud) (http.Handler, error)) http.Handler {
+	var once sync.Once
+	var h http.Handler
+	var err error
+	return logging.Middleware(os.Getenv("QUERYGATE_PROJECT"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() {
+			var c *cloud
+			if c, err = getCloud(r.Context()); err == nil {
+				h, err = build(context.WithoutCancel(r.Context()), c)
+			}
+		})
+		if err != nil {
+			logging.FromContext(r.Context()).ErrorContext(r.Context(), "function not configured", "error", err.Error())
+			http.Error(w, `{"error":"service unavailable"}`, http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+}

@@ -1,0 +1,99 @@
+// Package catalog gives the SQL analyzer table schemas from BigQuery
+// (tables.get), with policy tags and descriptions, cached with a TTL.
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"google.golang.org/api/googleapi"
+
+	"github.com/querygate/querygate/internal/sqlscan"
+)
+
+// BigQuery implements sqlscan.Catalog over tables.get.
+type BigQuery struct {
+	client *bigquery.Client
+	ttl    time.Duration
+	now    func() time.Time
+
+	mu    sync.Mutex
+	cache map[sqlscan.TableRef]entry
+}
+
+type entry struct {
+	meta *sqlscan.TableMeta
+	err  error
+	at   time.Time
+}
+
+var _ sqlscan.Catalog = (*BigQuery)(nil)
+
+// New returns a catalog caching each schema for ttl (0 means 5 minutes).
+func New(client *bigquery.Client, ttl time.Duration) *BigQuery {
+	if ttl <= 0 {
+		ttl = 5 * time.Minute
+	}
+	return &BigQuery{client: client, ttl: ttl, now: time.Now, cache: map[sqlscan.TableRef]entry{}}
+}
+
+// Table implements sqlscan.Catalog. Not-found answers are cached too, so a
+// query naming many missing tables cannot hammer the API.
+func (b *BigQuery) Table(ctx context.Context, ref sqlscan.TableRef) (*sqlscan.TableMeta, error) {
+	b.mu.Lock()
+	e, ok := b.cache[ref]
+	b.mu.Unlock()
+	if ok && b.now().Sub(e.at) < b.ttl {
+		return e.meta, e.err
+	}
+	if strings.HasSuffix(ref.Table, "*") {
+		return nil, fmt.Errorf("wildcard table %s: %w", ref, sqlscan.ErrTableNotFound)
+	}
+	md, err := b.client.DatasetInProject(ref.Project, ref.Dataset).Table(ref.Table).Metadata(ctx)
+	var meta *sqlscan.TableMeta
+	if err != nil {
+		var ge *googleapi.Error
+		if errors.As(err, &ge) && ge.Code == http.StatusNotFound {
+			err = fmt.Errorf("table %s: %w", ref, sqlscan.ErrTableNotFound)
+		} else {
+			return nil, fmt.Errorf("get table %s: %w", ref, err)
+		}
+	} else {
+		meta = &sqlscan.TableMeta{Ref: ref, Columns: columns(md.Schema), Type: string(md.Type), ViewSQL: md.ViewQuery,
+			NumBytes: md.NumBytes, NumRows: int64(md.NumRows)}
+		if meta.Type == "" {
+			meta.Type = "TABLE"
+		}
+	}
+	b.mu.Lock()
+	b.cache[ref] = entry{meta: meta, err: err, at: b.now()}
+	b.mu.Unlock()
+	return meta, err
+}
+
+func columns(s bigquery.Schema) []sqlscan.Column {
+	out := make([]sqlscan.Column, 0, len(s))
+	for _, f := range s {
+		mode := "NULLABLE"
+		if f.Repeated {
+			mode = "REPEATED"
+		} else if f.Required {
+			mode = "REQUIRED"
+		}
+		c := sqlscan.Column{Name: f.Name, Type: string(f.Type), Mode: mode, Description: f.Description}
+		if f.PolicyTags != nil {
+			c.PolicyTags = append(c.PolicyTags, f.PolicyTags.Names...)
+		}
+		if len(f.Schema) > 0 {
+			c.Fields = columns(f.Schema)
+		}
+		out = append(out, c)
+	}
+	return out
+}

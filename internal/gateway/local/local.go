@@ -1,0 +1,311 @@
+// Package local runs the whole gateway on one machine with embedded
+// stand-ins for Google's services: the BigQuery emulator in process, SQLite
+// sessions, the local Workflows runtime interpreting the deployed YAML, the
+// local de-identification engine, a dev OIDC issuer and an SMTP sink. It is
+// what `querygate dev` and the end-to-end tests start.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/querygate/querygate/internal/approval"
+	"github.com/querygate/querygate/internal/audit"
+	"github.com/querygate/querygate/internal/auth"
+	"github.com/querygate/querygate/internal/bqlocal"
+	"github.com/querygate/querygate/internal/catalog"
+	"github.com/querygate/querygate/internal/deid"
+	"github.com/querygate/querygate/internal/gateway"
+	"github.com/querygate/querygate/internal/intake"
+	"github.com/querygate/querygate/internal/mail"
+	"github.com/querygate/querygate/internal/policy"
+	"github.com/querygate/querygate/internal/session"
+	"github.com/querygate/querygate/internal/steps"
+	"github.com/querygate/querygate/internal/warehouse"
+	"github.com/querygate/querygate/internal/workflow"
+	"github.com/querygate/querygate/workflows"
+)
+
+// Identities of the local gateway's own callers, minted by the dev issuer.
+const (
+	WorkflowIdentity = "workflow@querygate.local"
+	ApprovalIdentity = "approval@querygate.local"
+)
+
+// Audit dataset and table in the embedded BigQuery.
+const (
+	AuditDataset = "querygate_audit"
+	AuditTable   = "session_events"
+)
+
+// DefaultGroups is the local group config: two example approvers and one
+// auditor. Members of analysts may also come from the token's groups claim.
+func DefaultGroups() map[string][]string {
+	return map[string][]string{
+		"approvers": {"approver1@example.com", "approver2@example.com"},
+		"auditors":  {"auditor@example.com"},
+	}
+}
+
+// Config configures Start.
+type Config struct {
+	Addr         string
+	DataDir      string
+	Project      string
+	BigQueryAddr string
+	DataFiles    []string
+	PolicyFile   string
+	MaskingFile  string
+	// SMTPAddr is where the embedded SMTP sink listens.
+	SMTPAddr string
+	Groups   map[string][]string
+	Limits   steps.Limits
+	Logger   *slog.Logger
+	// Now overrides the clock (tests).
+	Now func() time.Time
+}
+
+// Gateway is a running local gateway.
+type Gateway struct {
+	URL              string
+	BigQueryEndpoint string
+	SMTPAddr         string
+	DevIssuer        *auth.DevIssuer
+	Store            session.Store
+	Sink             *mail.Sink
+	Runtime          *workflow.Runtime
+
+	srv     *http.Server
+	closers []func() error
+}
+
+// Start starts every component and serves the gateway.
+func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Groups == nil {
+		cfg.Groups = DefaultGroups()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	g := &Gateway{}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	g.closers = append(g.closers, func() error { ln.Close(); return nil })
+	base := "http://" + ln.Addr().String()
+	g.URL = base
+
+	dev, err := auth.LoadOrCreateDevIssuer(cfg.DataDir, base+"/dev/oidc")
+	if err != nil {
+		return nil, err
+	}
+	g.DevIssuer = dev
+
+	bq, err := bqlocal.Start(ctx, bqlocal.Options{
+		Project: cfg.Project, DataDir: filepath.Join(cfg.DataDir, "bigquery"), Addr: cfg.BigQueryAddr,
+		Projects: []*bqlocal.Project{bqlocal.DemoProject(cfg.Project)}, YAMLFiles: cfg.DataFiles, Logger: log, Debug: os.Getenv("QUERYGATE_BIGQUERY_DEBUG") != "",
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, bq.Close)
+	g.BigQueryEndpoint = bq.Endpoint()
+	client, err := bqlocal.Client(ctx, bq.Endpoint(), cfg.Project)
+	if err != nil {
+		return nil, fmt.Errorf("bigquery client: %w", err)
+	}
+	g.closers = append(g.closers, client.Close)
+
+	aud := audit.NewWriter(client, AuditDataset, AuditTable)
+	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = aud.EnsureTable(ectx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("audit table: %w", err)
+	}
+
+	store, err := session.OpenSQLite(filepath.Join(cfg.DataDir, "sessions.db"))
+	if err != nil {
+		return nil, err
+	}
+	g.Store = store
+	g.closers = append(g.closers, store.Close)
+
+	pol := policy.Default()
+	if cfg.PolicyFile != "" {
+		b, err := os.ReadFile(cfg.PolicyFile)
+		if err != nil {
+			return nil, fmt.Errorf("read policy: %w", err)
+		}
+		if pol, err = policy.Load(b, cfg.PolicyFile); err != nil {
+			return nil, err
+		}
+	}
+	engine := policy.NewEngine(pol, catalog.New(client, time.Minute))
+
+	maskCfg := deid.DefaultConfig()
+	if cfg.MaskingFile != "" {
+		b, err := os.ReadFile(cfg.MaskingFile)
+		if err != nil {
+			return nil, fmt.Errorf("read masking config: %w", err)
+		}
+		if maskCfg, err = deid.LoadConfig(b); err != nil {
+			return nil, fmt.Errorf("masking config %s: %w", cfg.MaskingFile, err)
+		}
+	}
+	deider, err := deid.NewLocal(maskCfg)
+	if err != nil {
+		return nil, fmt.Errorf("de-identifier: %w", err)
+	}
+
+	external, err := auth.NewOIDC(ctx, auth.OIDCConfig{Issuer: dev.Issuer, Audience: auth.DevAudience,
+		JWKSURL: base + auth.JWKSPath, GroupsClaim: "groups", RequireVerifiedEmail: true})
+	if err != nil {
+		return nil, err
+	}
+	internalV, err := auth.NewOIDC(ctx, auth.OIDCConfig{Issuer: dev.Issuer, Audience: base, JWKSURL: base + auth.JWKSPath,
+		RequireVerifiedEmail: true, AcceptAudience: func(auds []string) bool {
+			for _, a := range auds {
+				if a == base || strings.HasPrefix(a, base+"/") {
+					return true
+				}
+			}
+			return false
+		}})
+	if err != nil {
+		return nil, err
+	}
+	mint := func(subject string) func(ctx context.Context, audience string) (string, error) {
+		return func(_ context.Context, audience string) (string, error) {
+			return dev.Mint(auth.MintOptions{Subject: subject, Audience: audience, TTL: 10 * time.Minute})
+		}
+	}
+	groups := &auth.Static{Map: cfg.Groups, TrustClaims: true}
+
+	if cfg.SMTPAddr == "" {
+		cfg.SMTPAddr = "127.0.0.1:0"
+	}
+	sink, err := mail.NewSink(cfg.SMTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("smtp sink: %w", err)
+	}
+	g.Sink = sink
+	g.SMTPAddr = sink.Addr()
+	g.closers = append(g.closers, sink.Close)
+	host, port, _ := net.SplitHostPort(sink.Addr())
+	var portN int
+	fmt.Sscanf(port, "%d", &portN)
+	sender, err := mail.NewSender(mail.SMTPConfig{Host: host, Port: portN, TLS: mail.TLSNone, From: "querygate <querygate@querygate.local>"})
+	if err != nil {
+		return nil, fmt.Errorf("smtp sender: %w", err)
+	}
+	keys, err := approval.OpenFileKeys(filepath.Join(cfg.DataDir, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	apState, err := approval.OpenSQLite(filepath.Join(cfg.DataDir, "approval.db"))
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, apState.Close)
+	apSvc, err := approval.New(approval.Config{PublicBaseURL: base, CallbackURLPrefixes: []string{base + "/v1/projects/"}},
+		approval.Deps{Store: store, State: apState, Keys: keys, Groups: approval.StaticGroups(cfg.Groups), Mailer: sender,
+			IDToken: mint(ApprovalIdentity), Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("approval: %w", err)
+	}
+
+	wf, err := workflow.Load(workflows.QuerySession, workflows.QuerySessionFile)
+	if err != nil {
+		return nil, err
+	}
+	wfState, err := workflow.NewSQLiteStateStore(filepath.Join(cfg.DataDir, "workflows.db"))
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, wfState.Close)
+	rt, err := workflow.NewRuntime(workflow.Options{
+		Workflow: wf, Store: wfState, HTTPClient: &http.Client{Timeout: 10 * time.Minute},
+		IDToken: mint(WorkflowIdentity),
+		Env: map[string]string{
+			"QUERYGATE_POLICY_URL":     base + "/fn/policy",
+			"QUERYGATE_NOTIFY_URL":     base + "/fn/notify",
+			"QUERYGATE_EXECUTE_URL":    base + "/fn/execute",
+			"QUERYGATE_DEIDENTIFY_URL": base + "/fn/deidentify",
+			"QUERYGATE_RECORD_URL":     base + "/fn/record",
+		},
+		CallbackBase: base, Project: cfg.Project, Location: "local", Name: "query-session",
+		VerifyCaller: func(ctx context.Context, bearer string) (string, error) {
+			p, err := internalV.Verify(ctx, bearer)
+			if err != nil {
+				return "", err
+			}
+			return p.Email, nil
+		},
+		AllowedCallers: []string{ApprovalIdentity}, Logger: log, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.Runtime = rt
+	// Closed first (closers run in reverse): executions stop before the
+	// stores they write go away.
+	g.closers = append(g.closers, rt.Close)
+
+	st := &steps.Steps{Store: store, Policy: &gateway.EnginePolicy{Engine: engine, DefaultProject: cfg.Project},
+		Warehouse: warehouse.New(client), Deid: deider, Audit: aud, Project: cfg.Project, Limits: cfg.Limits, Now: cfg.Now, Logger: log}
+	in := &intake.Server{Verifier: external, Groups: groups, Store: store, Orchestrator: rt, AuditorsGroup: "auditors",
+		PublicURL: base, Now: cfg.Now, Logger: log}
+	routes := &gateway.Routes{Intake: in, Steps: st, Approval: apSvc, Internal: internalV, WorkflowCallers: []string{WorkflowIdentity},
+		Extra: map[string]http.Handler{
+			"/v1/projects/":    rt.CallbackHandler(),
+			"GET /dev/mailbox": sink.MailboxHandler(),
+			"GET /dev/oidc/":   dev.Handler(),
+		}}
+	g.srv = &http.Server{Handler: routes.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("gateway server stopped", "error", err.Error())
+		}
+	}()
+	if err := rt.Resume(ctx); err != nil {
+		return nil, fmt.Errorf("resume workflow executions: %w", err)
+	}
+	return g, nil
+}
+
+// Close stops the server and every component, newest first.
+func (g *Gateway) Close() error {
+	var errs []error
+	if g.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, g.srv.Shutdown(ctx))
+		cancel()
+	}
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		errs = append(errs, g.closers[i]())
+	}
+	g.closers = nil
+	return errors.Join(errs...)
+}

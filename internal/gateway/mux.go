@@ -1,0 +1,87 @@
+package gateway
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/querygate/querygate/internal/approval"
+	"github.com/querygate/querygate/internal/auth"
+	"github.com/querygate/querygate/internal/intake"
+	"github.com/querygate/querygate/internal/replay"
+	"github.com/querygate/querygate/internal/session"
+	"github.com/querygate/querygate/internal/steps"
+)
+
+// Routes are the handlers one process serves. Nil members are not mounted.
+type Routes struct {
+	Intake   *intake.Server
+	Steps    *steps.Steps
+	Approval *approval.Service
+	// Internal verifies the tokens of the workflow calling the step
+	// functions; only WorkflowCallers may call them.
+	Internal        auth.Verifier
+	WorkflowCallers []string
+	// Extra are mounted as given (callbacks, mailbox, dev issuer).
+	Extra map[string]http.Handler
+	Ready func() bool
+}
+
+// Handler builds the mux.
+func (rt *Routes) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if rt.Ready != nil && !rt.Ready() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	if rt.Intake != nil {
+		rt.Intake.Register(mux)
+		mux.Handle("GET /sessions/{id}", replay.NewPageHandler(rt.Intake.Store, rt.authorizePage))
+	}
+	internal := func(h http.Handler) http.Handler { return auth.RequireCaller(rt.Internal, rt.WorkflowCallers, h) }
+	if rt.Steps != nil {
+		mux.Handle("POST /fn/policy", internal(rt.Steps.PolicyHandler()))
+		mux.Handle("POST /fn/execute", internal(rt.Steps.ExecuteHandler()))
+		mux.Handle("POST /fn/deidentify", internal(rt.Steps.DeidentifyHandler()))
+		mux.Handle("POST /fn/record", internal(rt.Steps.RecordHandler()))
+	}
+	if rt.Approval != nil {
+		mux.Handle("POST /fn/notify", internal(approval.NewNotifyHandler(rt.Approval)))
+		page := approval.NewPageHandler(rt.Approval)
+		mux.Handle("/approval", page)
+		mux.Handle("/approval/decide", page)
+	}
+	for p, h := range rt.Extra {
+		mux.Handle(p, h)
+	}
+	return mux
+}
+
+// authorizePage lets the requester, the session's approvers and auditors
+// see the replay page. Browsers present the ID token as a bearer token (IAP
+// does this in the cloud).
+func (rt *Routes) authorizePage(r *http.Request, s *session.Session) bool {
+	tok, err := auth.BearerToken(r)
+	if err != nil {
+		return false
+	}
+	p, err := rt.Intake.Verifier.Verify(r.Context(), tok)
+	if err != nil {
+		return false
+	}
+	groups := p.Groups
+	if rt.Intake.Groups != nil {
+		if g, err := rt.Intake.Groups.GroupsOf(r.Context(), p); err == nil {
+			groups = g
+		}
+	}
+	if s.Principal.Issuer == p.Issuer && s.Principal.Subject == p.Subject {
+		return true
+	}
+	if s.Approval != nil && p.Email != "" && slices.Contains(s.Approval.Approvers, p.Email) {
+		return true
+	}
+	return rt.Intake.AuditorsGroup != "" && slices.Contains(groups, rt.Intake.AuditorsGroup)
+}
