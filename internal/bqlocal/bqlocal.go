@@ -162,7 +162,6 @@ func waitListening(addr string, serveErr <-chan error) error {
 	return errors.New("emulator did not start listening within 10s")
 }
 
-
 // Endpoint is the REST base URL for option.WithEndpoint.
 func (s *Server) Endpoint() string { return s.endpoint }
 

@@ -106,4 +106,3 @@ func finalize(sess *session.Session, in RecordInput, now time.Time, l Limits) *s
 	}
 	return &f
 }
-
