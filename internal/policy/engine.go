@@ -137,6 +137,7 @@ type facts struct {
 	colInfo       map[string][]string
 	starSensitive []string // descriptions of stars over sensitive tables
 	estimated     int64
+	ignoreBytes   bool // estimated_bytes_over never matches (before the dry run)
 }
 
 // Evaluate decides a request. It returns an error only when ctx ends; every
@@ -184,6 +185,15 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 
 	d.EstimatedBytes, d.EstimateSource = localEstimate(a), EstimateTableSizes
 	if e.dryRunner != nil {
+		// The rules first, ignoring bytes: a request they deny needs no
+		// dry run, and bytes can only add reasons to deny.
+		pre := *d
+		f.ignoreBytes = true
+		e.decide(&pre, f)
+		f.ignoreBytes = false
+		if pre.Action == ActionDeny {
+			return &pre, nil
+		}
 		res, err := e.dryRunner.DryRun(ctx, DryRunInput{SQL: in.SQL, DefaultProject: in.DefaultProject, DefaultDataset: in.DefaultDataset})
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
@@ -198,6 +208,13 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 	}
 	f.estimated = d.EstimatedBytes
 
+	e.decide(d, f)
+	return d, nil
+}
+
+// decide evaluates every rule against the facts and combines the matches
+// into d (see docs/policy.md, How rules combine).
+func (e *Engine) decide(d *Decision, f *facts) {
 	var allows, approvals, denies []RuleMatch
 	var allowRules, approvalRules []*Rule
 	for i := range e.policy.Rules {
@@ -240,10 +257,10 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 		addAll(d, denies)
 	case len(allows) == 0:
 		groups := "no groups"
-		if len(in.Groups) > 0 {
-			groups = "groups " + strings.Join(in.Groups, ", ")
+		if len(f.in.Groups) > 0 {
+			groups = "groups " + strings.Join(f.in.Groups, ", ")
 		}
-		deny(d, "builtin.no_grant", fmt.Sprintf("No allow rule of the policy matches this request (principal %q, %s).", in.Email, groups))
+		deny(d, "builtin.no_grant", fmt.Sprintf("No allow rule of the policy matches this request (principal %q, %s).", f.in.Email, groups))
 	case len(approvals) > 0:
 		d.Action = ActionRequireApproval
 		addAll(d, approvals)
@@ -268,14 +285,13 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 		d.Action = ActionAllow
 		addAll(d, allows)
 	}
-	if d.Action != ActionDeny && d.MaxBytesBilled > 0 && d.EstimatedBytes > d.MaxBytesBilled {
+	if !f.ignoreBytes && d.Action != ActionDeny && d.MaxBytesBilled > 0 && d.EstimatedBytes > d.MaxBytesBilled {
 		d.ApproverGroup, d.ApprovalTTL = "", 0
 		d.RuleIDs, d.Reasons = nil, nil
 		deny(d, "builtin.max_bytes_billed", fmt.Sprintf(
 			"The query would process about %d bytes (%s), more than the %d bytes this policy bills at most. Filter on partition columns or select fewer columns.",
 			d.EstimatedBytes, d.EstimateSource, d.MaxBytesBilled))
 	}
-	return d, nil
 }
 
 func addAll(d *Decision, ms []RuleMatch) {
@@ -572,7 +588,7 @@ func (m *Match) matches(f *facts) (bool, []string) {
 		}
 	}
 	if m.EstimatedBytesOver != nil {
-		if f.estimated <= int64(*m.EstimatedBytesOver) {
+		if f.ignoreBytes || f.estimated <= int64(*m.EstimatedBytesOver) {
 			return false, nil
 		}
 		details = append(details, fmt.Sprintf("estimated %d bytes > %d", f.estimated, int64(*m.EstimatedBytesOver)))

@@ -252,6 +252,7 @@ func TestDryRunCrossCheck(t *testing.T) {
 			&policy.DryRunResult{TotalBytesProcessed: 5, StatementType: "SCRIPT", ReferencedTables: []sqlscan.TableRef{customers}},
 			nil, policy.ActionAllow, "analysts-read-only", 5},
 		{"dry run error fails closed", "SELECT city FROM demo.customers", nil, errors.New("quota"), policy.ActionDeny, "builtin.dry_run_error", 2_000_000},
+		{"a request the rules deny is not dry-run", "DELETE FROM demo.customers WHERE TRUE", nil, errors.New("must not be called"), policy.ActionDeny, "deny-dml", 2_000_000},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -267,8 +268,12 @@ func TestDryRunCrossCheck(t *testing.T) {
 			if d.EstimatedBytes != tc.bytes {
 				t.Errorf("bytes = %d, want %d", d.EstimatedBytes, tc.bytes)
 			}
-			if f.calls.Load() != 1 {
-				t.Errorf("dry run called %d times", f.calls.Load())
+			wantCalls := int32(1)
+			if tc.rule == "deny-dml" {
+				wantCalls = 0
+			}
+			if f.calls.Load() != wantCalls {
+				t.Errorf("dry run called %d times, want %d", f.calls.Load(), wantCalls)
 			}
 		})
 	}
