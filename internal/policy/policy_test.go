@@ -31,7 +31,7 @@ func analyst(sql string) policy.Input {
 // adversarial table through RunTest, as `querygate policy test` does.
 func TestPolicyTables(t *testing.T) {
 	t.Parallel()
-	for _, file := range []string{"../../testing/policy/default_test.yaml", "../../testing/sql/adversarial.yaml"} {
+	for _, file := range []string{"../../testing/policy/default_test.yaml", "../../testing/policy/example_test.yaml", "../../testing/sql/adversarial.yaml"} {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			t.Parallel()
 			var out bytes.Buffer
