@@ -71,3 +71,25 @@ func FuzzEvaluate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLoad feeds arbitrary YAML to Load: it must not panic, and a policy it
+// accepts must be usable.
+func FuzzLoad(f *testing.F) {
+	f.Add(string(policy.DefaultYAML()))
+	f.Add(combinePolicy)
+	f.Add("version: 1\nrules:\n  - id: a\n    action: allow\n    match: {kinds: [dml], estimated_bytes_over: 1KiB}\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		p, err := policy.Load([]byte(src), "fuzz.yaml")
+		if err != nil {
+			if !strings.Contains(err.Error(), "fuzz.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		for _, r := range p.Rules {
+			if r.ID == "" || (r.Action != policy.ActionAllow && r.Action != policy.ActionDeny && r.Action != policy.ActionRequireApproval) {
+				t.Fatalf("accepted rule %+v", r)
+			}
+		}
+	})
+}
