@@ -182,7 +182,8 @@ func TestBadInputCreatesNoSession(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := countSessions(t, g)
 			r := do(t, "POST", g.URL+"/v1/queries", tc.tok, tc.body)
-			if r.code != tc.wantCode || !strings.Contains(string(r.raw), tc.wantMsg) {
+			msg, _ := r.body["error"].(string)
+			if r.code != tc.wantCode || !strings.Contains(msg, tc.wantMsg) {
 				t.Errorf("got %d %s, want %d containing %q", r.code, r.raw, tc.wantCode, tc.wantMsg)
 			}
 			if after := countSessions(t, g); after != before {
