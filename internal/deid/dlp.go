@@ -290,6 +290,34 @@ func (d *DLP) Deidentify(ctx context.Context, req *Request) (*Table, *Stats, err
 	} else if len(req.ColumnInfoTypes) > 0 {
 		return nil, nil, fmt.Errorf("%w: lineage masking needs an inline deidentifyConfig, not a template", ErrConfig)
 	}
+	base := d.request(dc, nil, nil)
+	out, findings, err := d.batched(ctx, t, proto.Size(base), func(ctx context.Context, tbl *dlppb.Table) (*dlppb.Table, *dlppb.TransformationOverview, error) {
+		resp, err := d.call(ctx, func() (proto.Message, error) {
+			return d.client.DeidentifyContent(ctx, d.request(dc, tbl.Headers, tbl.Rows), gax.WithRetry(nil))
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		r := resp.(*dlppb.DeidentifyContentResponse)
+		return r.GetItem().GetTable(), r.GetOverview(), nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	st := &Stats{Rows: int64(len(t.Rows)), Cells: int64(len(t.Rows) * len(t.Headers)), Findings: findings, MaskedColumns: masked}
+	st.Elapsed = time.Since(start)
+	return out, st, nil
+}
+
+// sendFunc sends one batch (a table holding a slice of the rows) and returns
+// the transformed table and DLP's overview.
+type sendFunc func(ctx context.Context, tbl *dlppb.Table) (*dlppb.Table, *dlppb.TransformationOverview, error)
+
+// batched converts t, cuts it into requests under the limits (fixed is the
+// size of a request without rows), sends them with bounded concurrency,
+// splits a batch on a limit error, and reassembles the rows in order.
+func (d *DLP) batched(ctx context.Context, t *Table, fixed int, send sendFunc) (*Table, map[string]int64, error) {
+	var err error
 	rows := make([]*dlppb.Table_Row, len(t.Rows))
 	rowBytes := make([]int, len(t.Rows))
 	for r, row := range t.Rows {
@@ -309,14 +337,12 @@ func (d *DLP) Deidentify(ctx context.Context, req *Request) (*Table, *Stats, err
 	for i, h := range t.Headers {
 		headers[i] = &dlppb.FieldId{Name: h}
 	}
-	base := d.request(dc, headers, nil)
-	budget := d.opts.Limits.MaxRequestBytes - proto.Size(base) - 16
+	budget := d.opts.Limits.MaxRequestBytes - fixed - proto.Size(&dlppb.Table{Headers: headers}) - 32
 	maxCells := d.opts.Limits.MaxValues
 	if d.opts.CellsPerRequest > 0 {
 		maxCells = min(maxCells, d.opts.CellsPerRequest)
 	}
-	ncol := max(len(t.Headers), 1)
-	maxRows := max(maxCells/ncol, 1)
+	maxRows := max(maxCells/max(len(t.Headers), 1), 1)
 	var batches []dlpBatch
 	lo, size := 0, 0
 	for r := range rows {
@@ -334,7 +360,7 @@ func (d *DLP) Deidentify(ctx context.Context, req *Request) (*Table, *Stats, err
 	}
 
 	out := &Table{Headers: slices.Clone(t.Headers), Rows: make([][]Value, len(t.Rows))}
-	st := &Stats{Rows: int64(len(t.Rows)), Cells: int64(len(t.Rows) * len(t.Headers)), Findings: map[string]int64{}, MaskedColumns: masked}
+	findings := map[string]int64{}
 	var mu sync.Mutex
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -358,7 +384,7 @@ func (d *DLP) Deidentify(ctx context.Context, req *Request) (*Table, *Stats, err
 			fail(ctx.Err())
 			return
 		}
-		resp, err := d.call(ctx, d.request(dc, headers, rows[b.lo:b.hi]))
+		tbl, overview, err := send(ctx, &dlppb.Table{Headers: headers, Rows: rows[b.lo:b.hi]})
 		<-sem
 		if err != nil {
 			if isLimitError(err) && b.hi-b.lo > 1 {
@@ -371,7 +397,6 @@ func (d *DLP) Deidentify(ctx context.Context, req *Request) (*Table, *Stats, err
 			fail(fmt.Errorf("%w: rows %d-%d: %s", ErrDLP, b.lo, b.hi-1, describe(err)))
 			return
 		}
-		tbl := resp.GetItem().GetTable()
 		if tbl == nil || len(tbl.GetRows()) != b.hi-b.lo {
 			fail(fmt.Errorf("%w: rows %d-%d: response has the wrong shape", ErrDLP, b.lo, b.hi-1))
 			return
@@ -390,13 +415,13 @@ func (d *DLP) Deidentify(ctx context.Context, req *Request) (*Table, *Stats, err
 		}
 		mu.Lock()
 		copy(out.Rows[b.lo:b.hi], res)
-		for _, s := range resp.GetOverview().GetTransformationSummaries() {
+		for _, s := range overview.GetTransformationSummaries() {
 			if s.GetInfoType() == nil {
 				continue
 			}
 			for _, r := range s.GetResults() {
 				if r.GetCode() == dlppb.TransformationSummary_SUCCESS {
-					st.Findings[s.GetInfoType().GetName()] += r.GetCount()
+					findings[s.GetInfoType().GetName()] += r.GetCount()
 				}
 			}
 		}
@@ -410,8 +435,7 @@ func (d *DLP) Deidentify(ctx context.Context, req *Request) (*Table, *Stats, err
 	if firstErr != nil {
 		return nil, nil, firstErr
 	}
-	st.Elapsed = time.Since(start)
-	return out, st, nil
+	return out, findings, nil
 }
 
 func (d *DLP) request(dc *dlppb.DeidentifyConfig, headers []*dlppb.FieldId, rows []*dlppb.Table_Row) *dlppb.DeidentifyContentRequest {
@@ -431,16 +455,15 @@ func (d *DLP) request(dc *dlppb.DeidentifyConfig, headers []*dlppb.FieldId, rows
 }
 
 // call sends one request, paced, retrying transient errors with backoff. The
-// client's own retries are off so this is the one retry policy.
-func (d *DLP) call(ctx context.Context, req *dlppb.DeidentifyContentRequest) (*dlppb.DeidentifyContentResponse, error) {
+// client's own retries are off (gax.WithRetry(nil) at the call sites) so this
+// is the one retry policy.
+func (d *DLP) call(ctx context.Context, send func() (proto.Message, error)) (proto.Message, error) {
 	backoff := d.opts.InitialBackoff
-	var err error
 	for attempt := 1; ; attempt++ {
-		if werr := d.limiter.Wait(ctx); werr != nil {
-			return nil, werr
+		if err := d.limiter.Wait(ctx); err != nil {
+			return nil, err
 		}
-		var resp *dlppb.DeidentifyContentResponse
-		resp, err = d.client.DeidentifyContent(ctx, req, gax.WithRetry(nil))
+		resp, err := send()
 		if err == nil {
 			return resp, nil
 		}
