@@ -26,7 +26,6 @@ import (
 
 	"cloud.google.com/go/bigquery"
 	"cloud.google.com/go/civil"
-	"github.com/goccy/bigquery-emulator/server"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/api/iterator"
 
@@ -48,24 +47,13 @@ func TestMain(m *testing.M) {
 
 func runWithEmulator(m *testing.M) int {
 	ctx := context.Background()
-	// bqlocal.Start serves emu.Handler on its own listener, which leaves the
-	// emulator's httpServer nil; tables.insert and jobs.insert dereference it
-	// (they build selfLink from its Addr) and answer 500. TestServer sets it,
-	// on a loopback httptest server. Switch to bqlocal.Start once it does the
-	// same.
-	emu, err := server.New(server.MemoryStorage)
+	srv, err := bqlocal.Start(ctx, bqlocal.Options{Project: testProject, Addr: "127.0.0.1:0"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start bigquery emulator:", err)
 		return 1
 	}
-	defer emu.Close()
-	if err := emu.SetProject(testProject); err != nil {
-		fmt.Fprintln(os.Stderr, "bigquery emulator project:", err)
-		return 1
-	}
-	ts := emu.TestServer()
-	defer ts.Close()
-	testClient, err = bqlocal.Client(ctx, ts.URL, testProject)
+	defer srv.Close()
+	testClient, err = bqlocal.Client(ctx, srv.Endpoint(), testProject)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bigquery client:", err)
 		return 1
