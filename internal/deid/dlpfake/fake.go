@@ -1,6 +1,6 @@
 // Package dlpfake is an in-process gRPC fake of Cloud DLP's DlpService for
-// tests. It implements DeidentifyContent only, with Table items, and is honest
-// about the limits the real service enforces. It models:
+// tests. It implements DeidentifyContent and ReidentifyContent, with Table
+// items, and is honest about the limits the real service enforces. It models:
 //
 //   - request size: at most 524,288 bytes (0.5 MB), measured as the serialized
 //     request;
@@ -217,4 +217,84 @@ func (s *Server) DeidentifyContent(ctx context.Context, req *dlppb.DeidentifyCon
 // String summarises a call for test logs.
 func (c Call) String() string {
 	return fmt.Sprintf("{%s bytes=%d values=%d rows=%d findings=%d transformations=%d}", c.Code, c.Bytes, c.Values, c.Rows, c.Findings, c.Transformations)
+}
+
+// ReidentifyContent checks the same limits, then reverses tokens with
+// deid.Local.Reidentify built from the request's reidentify config (which has
+// the shape of a DeidentifyConfig, as in DLP).
+func (s *Server) ReidentifyContent(ctx context.Context, req *dlppb.ReidentifyContentRequest) (*dlppb.ReidentifyContentResponse, error) {
+	s.mu.Lock()
+	n := len(s.calls) + 1
+	inject := s.inject
+	s.mu.Unlock()
+	tbl := req.GetItem().GetTable()
+	c := Call{Bytes: proto.Size(req), Transformations: deid.CountTransformations(req.GetReidentifyConfig())}
+	if tbl != nil {
+		c.Rows = len(tbl.GetRows())
+		for _, r := range tbl.GetRows() {
+			c.Values += len(r.GetValues())
+		}
+	}
+	reject := func(code codes.Code, format string, a ...any) error {
+		c.Code = code
+		s.record(c)
+		return status.Errorf(code, format, a...)
+	}
+	if inject != nil {
+		if err := inject(n, nil); err != nil {
+			return nil, reject(status.Code(err), "%s", status.Convert(err).Message())
+		}
+	}
+	switch {
+	case req.GetParent() == "":
+		return nil, reject(codes.InvalidArgument, "parent is required")
+	case tbl == nil:
+		return nil, reject(codes.InvalidArgument, "only table items are supported by this fake")
+	case req.GetReidentifyConfig() == nil:
+		return nil, reject(codes.InvalidArgument, "reidentify_config is required")
+	case c.Bytes > s.Limits.RequestBytes:
+		return nil, reject(codes.InvalidArgument, "Request size %d exceeds the limit of %d bytes", c.Bytes, s.Limits.RequestBytes)
+	case c.Values > s.Limits.Values:
+		return nil, reject(codes.InvalidArgument, "Too many values in the table: %d, the maximum is %d", c.Values, s.Limits.Values)
+	case c.Transformations > s.Limits.Transformations:
+		return nil, reject(codes.InvalidArgument, "Too many transformations: %d, the maximum is %d", c.Transformations, s.Limits.Transformations)
+	}
+	t := &deid.Table{}
+	for _, h := range tbl.GetHeaders() {
+		t.Headers = append(t.Headers, h.GetName())
+	}
+	for i, r := range tbl.GetRows() {
+		if len(r.GetValues()) != len(t.Headers) {
+			return nil, reject(codes.InvalidArgument, "row %d has %d values for %d headers", i, len(r.GetValues()), len(t.Headers))
+		}
+		row := make([]deid.Value, len(r.GetValues()))
+		for j, v := range r.GetValues() {
+			row[j] = deid.FromDLPValue(v)
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	l, err := deid.NewLocal(&deid.Config{Inspect: req.GetInspectConfig(), Deidentify: req.GetReidentifyConfig()}, deid.WithWorkers(1))
+	if err != nil {
+		return nil, reject(codes.InvalidArgument, "config: %v", err)
+	}
+	out, err := l.Reidentify(ctx, t)
+	if err != nil {
+		return nil, reject(codes.InvalidArgument, "reidentify: %v", err)
+	}
+	resp := &dlppb.ReidentifyContentResponse{Item: &dlppb.ContentItem{DataItem: &dlppb.ContentItem_Table{
+		Table: &dlppb.Table{Headers: tbl.GetHeaders()}}}}
+	for _, row := range out.Rows {
+		pr := &dlppb.Table_Row{}
+		for _, v := range row {
+			dv, err := deid.ToDLPValue(v)
+			if err != nil {
+				return nil, reject(codes.Internal, "%v", err)
+			}
+			pr.Values = append(pr.Values, dv)
+		}
+		resp.GetItem().GetTable().Rows = append(resp.GetItem().GetTable().Rows, pr)
+	}
+	c.Code = codes.OK
+	s.record(c)
+	return resp, nil
 }
