@@ -275,3 +275,26 @@ func (c *Corpus) RecallJSONL(out []byte) (found, total int, err error) {
 	}
 	return found, total, nil
 }
+
+// FalsePositives counts string cells that carry no seeded value but changed
+// anyway (something in clean text was taken for PII), and the number of such
+// clean string cells.
+func (c *Corpus) FalsePositives(out [][]any) (changed, clean int) {
+	seeded := map[[2]int]bool{}
+	for _, s := range c.Seeded {
+		seeded[[2]int{s.Row, s.Col}] = true
+	}
+	for r, row := range c.Rows {
+		for i, v := range row {
+			s, ok := v.(string)
+			if !ok || seeded[[2]int{r, i}] {
+				continue
+			}
+			clean++
+			if o, _ := out[r][i].(string); o != s {
+				changed++
+			}
+		}
+	}
+	return changed, clean
+}
