@@ -385,12 +385,27 @@ func (w *worker) inspectString(s string, p *ittPlan) (string, bool, error) {
 
 // alsoElsewhere adds every other occurrence of a detected value that the
 // detectors skipped (say "x4111111111111111", where the card is glued to a
-// word), so a value found once never survives elsewhere in the same cell.
-// It runs only on cells that already have findings.
+// word), so a value found once does not survive elsewhere in the same cell.
+// It runs only on cells that already have findings. Each distinct value costs
+// one search of the cell; past elsewhereBudget bytes searched (a huge cell
+// with thousands of distinct findings) the remaining values are not searched,
+// so the work stays linear-bounded; their own occurrences are still masked.
 func alsoElsewhere(s string, sp []span) []span {
 	n := len(sp)
-	for k := 0; k < n; k++ {
+	budget := elsewhereBudget
+	var seen map[string]bool
+	if n > 8 {
+		seen = make(map[string]bool, n)
+	}
+	for k := 0; k < n && budget > 0; k++ {
 		v := s[sp[k].start:sp[k].end]
+		if seen != nil {
+			if seen[v] {
+				continue
+			}
+			seen[v] = true
+		}
+		budget -= len(s)
 		for from := 0; from < len(s); {
 			j := strings.Index(s[from:], v)
 			if j < 0 {
@@ -408,6 +423,9 @@ func alsoElsewhere(s string, sp []span) []span {
 	}
 	return sp
 }
+
+// elsewhereBudget bounds alsoElsewhere's searching per cell (bytes).
+const elsewhereBudget = 16 << 20
 
 // mergeSpans sorts spans and unions overlapping ones (the earlier keeps its
 // infoType), so no detected byte survives.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -62,5 +63,26 @@ func TestDeidentifyKeepsOrderAcrossWorkers(t *testing.T) {
 	}
 	if tbl.Rows[5][1] != "n5 10.0.0.5" {
 		t.Errorf("input modified: %v", tbl.Rows[5])
+	}
+}
+
+// A large cell with thousands of findings stays fast enough (bounded extra
+// search) and every finding is masked.
+func TestManyFindingsInOneCell(t *testing.T) {
+	t.Parallel()
+	l, err := NewLocal(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&b, "u%d@example.com, ", i)
+	}
+	out, st, err := l.Deidentify(context.Background(), &Request{Table: &Table{Headers: []string{"c"}, Rows: [][]Value{{b.String()}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Findings["EMAIL_ADDRESS"] != 20000 || strings.Contains(out.Rows[0][0].(string), "@") {
+		t.Errorf("findings %v; output still has an address: %v", st.Findings, strings.Contains(out.Rows[0][0].(string), "@"))
 	}
 }
