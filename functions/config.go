@@ -29,6 +29,12 @@ type Config struct {
 	// comma-separated (GitHub Actions, Okta).
 	OIDCIssuers []string `env:"QUERYGATE_OIDC_ISSUERS"`
 	GroupsClaim string   `env:"QUERYGATE_GROUPS_CLAIM, default=groups"`
+	// GroupsSource is "claims" (groups from the verified token only) or
+	// "cloudidentity" (transitive Cloud Identity membership plus claims).
+	GroupsSource string `env:"QUERYGATE_GROUPS_SOURCE, default=claims"`
+	// GroupAliases maps policy group names to group emails: name=email,
+	// comma-separated.
+	GroupAliases []string `env:"QUERYGATE_GROUP_ALIASES"`
 	// WorkflowServiceAccount may call policy, notify, execute, deidentify
 	// and record; ApprovalServiceAccount may call workflow callbacks.
 	WorkflowServiceAccount string `env:"QUERYGATE_WORKFLOW_SA"`
@@ -61,6 +67,14 @@ func (c *Config) Validate() error {
 	for _, p := range c.OIDCIssuers {
 		if iss, aud, ok := strings.Cut(p, "|"); !ok || !strings.HasPrefix(iss, "https://") || aud == "" {
 			errs = append(errs, fmt.Errorf("QUERYGATE_OIDC_ISSUERS entry %q must be https-issuer|audience", p))
+		}
+	}
+	if c.GroupsSource != "claims" && c.GroupsSource != "cloudidentity" {
+		errs = append(errs, fmt.Errorf("QUERYGATE_GROUPS_SOURCE must be claims or cloudidentity, not %q", c.GroupsSource))
+	}
+	for _, a := range c.GroupAliases {
+		if n, e, ok := strings.Cut(a, "="); !ok || n == "" || !strings.Contains(e, "@") {
+			errs = append(errs, fmt.Errorf("QUERYGATE_GROUP_ALIASES entry %q must be name=group-email", a))
 		}
 	}
 	if c.MaxRows <= 0 || c.MaxBytes <= 0 {

@@ -129,7 +129,18 @@ func (c *cloud) intake(ctx context.Context) (*intake.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &intake.Server{Verifier: c.external, Groups: &auth.Static{TrustClaims: true}, Store: c.store, Orchestrator: starter,
+	var groups auth.Groups = &auth.Static{TrustClaims: true}
+	if c.cfg.GroupsSource == "cloudidentity" {
+		aliases := map[string]string{}
+		for _, a := range c.cfg.GroupAliases {
+			n, e, _ := strings.Cut(a, "=")
+			aliases[n] = e
+		}
+		if groups, err = auth.NewCloudIdentity(ctx, aliases, 5*time.Minute); err != nil {
+			return nil, err
+		}
+	}
+	return &intake.Server{Verifier: c.external, Groups: groups, Store: c.store, Orchestrator: starter,
 		AuditorsGroup: c.cfg.AuditorsGroup, PublicURL: c.cfg.PublicURL}, nil
 }
 
