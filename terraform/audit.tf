@@ -59,7 +59,7 @@ resource "google_bigquery_table" "audit_events" {
     { name = "chain_day", type = "DATE", mode = "REQUIRED", description = "UTC date of event_time: the day chain this row belongs to." },
     { name = "chain_seq", type = "INTEGER", mode = "REQUIRED", description = "Position of the row in its day chain, from 1, in write order." },
     { name = "chain_prev", type = "STRING", mode = "REQUIRED", description = "row_hash of the previous row of the day chain (64 zeros for the first)." },
-    { name = "recorded_at", type = "TIMESTAMP", mode = "REQUIRED", description = "When the row was written." },
+    { name = "recorded_at", type = "TIMESTAMP", mode = "REQUIRED", description = "When the row was written. Informational: not covered by row_hash, because BigQuery may keep either attempt of a retried insert." },
     { name = "row_hash", type = "STRING", mode = "REQUIRED", description = "SHA-256 over every other column of the row (see audit.RowHash)." },
   ])
 }

@@ -360,3 +360,61 @@ func TestVerifyDays(t *testing.T) {
 		t.Errorf("RunVerifyDays over both days err = %v, want it to name %q\n%s", err, want, out.String())
 	}
 }
+
+// TestCrashInsertLandsLate models an insert that times out, lands after the
+// rerun read the table (so the rerun cannot see it), and makes BigQuery drop
+// the rerun's insert of the same insertId. BigQuery then keeps the first
+// attempt's row, with the first attempt's recorded_at; the chain must still
+// hold. (The emulator does not de-duplicate, so the test puts the first
+// attempt's row in place of the retry.)
+func TestCrashInsertLandsLate(t *testing.T) {
+	for k := 0; k < 4; k++ {
+		t.Run(fmt.Sprintf("k=%d", k), func(t *testing.T) {
+			w, table := newTable(t)
+			if err := w.WriteSession(t.Context(), testSession("before", 2)); err != nil {
+				t.Fatal(err)
+			}
+			s := testSession("late", 4)
+			first := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+			crashing := NewWriter(testClient, testDataset, table)
+			crashing.now = func() time.Time { return first }
+			real := crashing.put
+			var late *Row
+			n := 0
+			crashing.put = func(ctx context.Context, r *Row) error {
+				if n == k {
+					late = r // in flight: lands only later
+					return errors.New("injected timeout")
+				}
+				n++
+				return real(ctx, r)
+			}
+			if err := crashing.WriteSession(t.Context(), s); err == nil {
+				t.Fatal("WriteSession with an injected timeout returned nil")
+			}
+
+			rerun := NewWriter(testClient, testDataset, table)
+			rerun.now = func() time.Time { return first.Add(time.Minute) }
+			rerunPut := rerun.put
+			rerun.put = func(ctx context.Context, r *Row) error {
+				if r.InsertID() == late.InsertID() {
+					return rerunPut(ctx, late) // the late first attempt wins, the retry is dropped
+				}
+				return rerunPut(ctx, r)
+			}
+			if err := rerun.WriteSession(t.Context(), s); err != nil {
+				t.Fatalf("rerun: %v", err)
+			}
+			if diff := cmp.Diff(oneEach(map[string]int{"before": 2, "late": 4}), rowCounts(t, table)); diff != "" {
+				t.Errorf("rows per event (-want, +got):\n%s", diff)
+			}
+			rep, err := Verify(t.Context(), testClient, testDataset, table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.OK() {
+				t.Errorf("chains broken when the late first attempt was kept: %v", rep.Problems)
+			}
+		})
+	}
+}

@@ -91,7 +91,7 @@ func Schema() bigquery.Schema {
 		req(colChainDay, bigquery.DateFieldType, "UTC date of event_time: the day chain this row belongs to."),
 		req(colChainSeq, bigquery.IntegerFieldType, "Position of the row in its day chain, from 1, in write order."),
 		req(colChainPrev, bigquery.StringFieldType, "row_hash of the previous row of the day chain (64 zeros for the first)."),
-		req(colRecordedAt, bigquery.TimestampFieldType, "When the row was written."),
+		req(colRecordedAt, bigquery.TimestampFieldType, "When the row was written. Informational: not covered by row_hash, because BigQuery may keep either attempt of a retried insert."),
 		req(colRowHash, bigquery.StringFieldType, "SHA-256 over every other column of the row (see audit.RowHash)."),
 	}
 }
@@ -163,14 +163,18 @@ func tsText(t time.Time) string {
 }
 
 // RowHash returns the SHA-256 (hex) over the canonical JSON of every column
-// of r except row_hash, in schema order, with timestamps at microsecond
-// precision and dates as YYYY-MM-DD.
+// of r except row_hash and recorded_at, in schema order, with timestamps at
+// microsecond precision and dates as YYYY-MM-DD.
+//
+// recorded_at is left out so that every attempt to insert an event yields
+// the same row: when a timed-out insert lands after all and BigQuery drops
+// the retry as a duplicate of its insertId, the row it keeps still carries
+// the row_hash the Writer chained the next row to.
 func RowHash(r *Row) string {
 	canon := []any{
 		tsText(r.EventTime), r.EventTimeText, r.SessionID, r.Seq, r.EventType, r.Actor, r.Data,
 		r.PrevHash, r.Hash, r.Principal, r.PrincipalIssuer, r.PrincipalSubject, r.ConversationID,
 		r.AgentName, r.AgentModel, r.SQLSHA256, r.ChainDay.String(), r.ChainSeq, r.ChainPrev,
-		tsText(r.RecordedAt),
 	}
 	b, err := json.Marshal(canon)
 	if err != nil {
