@@ -99,6 +99,20 @@ func versionID(v int64) string      { return fmt.Sprintf("%010d", v) }
 func sortKey(s *Session) string     { return fmt.Sprintf("%020d/%s", s.CreatedAt.UnixNano(), s.ID) }
 func grpcCode(err error) codes.Code { return status.Code(err) }
 
+// validSortKey reports whether tok has sortKey's form: 20 digits, a slash
+// and an id.
+func validSortKey(tok string) bool {
+	if len(tok) < 22 || tok[20] != '/' {
+		return false
+	}
+	for _, c := range tok[:20] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // sessionFields is the stored form of a session document. "doc" holds the
 // session as JSON without its timeline, which keeps the stored record
 // identical to what the SQLite store keeps; the other fields exist for
@@ -384,6 +398,9 @@ func (f *Firestore) List(ctx context.Context, q ListQuery) (*ListResult, error) 
 		query = query.Where("conversation_id", "==", q.ConversationID)
 	}
 	if q.PageToken != "" {
+		if !validSortKey(q.PageToken) {
+			return nil, ErrBadPageToken
+		}
 		// A filter rather than StartAfter: the emulator ignores cursors.
 		query = query.Where("sort_key", "<", q.PageToken)
 	}

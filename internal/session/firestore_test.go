@@ -196,3 +196,13 @@ func TestFirestoreWaitSeesOtherInstance(t *testing.T) {
 		t.Errorf("Wait = v%d %s, want v2 running", got.Version, got.Status)
 	}
 }
+
+func TestFirestoreBadPageToken(t *testing.T) {
+	emu := firestoreemu.ForTest(t)
+	st := openEmulatorStore(t, emu)
+	for _, tok := range []string{"garbage", "0000000000000000000x/id", "00000000000000000001-id"} {
+		if _, err := st.List(t.Context(), session.ListQuery{PageToken: tok}); !errors.Is(err, session.ErrBadPageToken) {
+			t.Errorf("List(page_token %q) err = %v, want ErrBadPageToken", tok, err)
+		}
+	}
+}
