@@ -30,7 +30,10 @@ const PathParser = "parser"
 // not an error: the analysis takes the parser fallback path (see
 // PathParserFallback) and says why in AnalyzerError.
 func Analyze(ctx context.Context, sql string, opts Options) (*Analysis, error) {
-	w := acquire()
+	w, err := acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer release(w)
 	a := &analyzer{
 		ctx:      ctx,

@@ -1,6 +1,7 @@
 package sqlscan
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -62,9 +63,14 @@ func initPool() {
 	}
 }
 
-func acquire() *worker {
+func acquire(ctx context.Context) (*worker, error) {
 	poolOnce.Do(initPool)
-	return <-pool
+	select {
+	case w := <-pool:
+		return w, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func release(w *worker) {
