@@ -1,0 +1,193 @@
+# The Cloud Run services: one per function, all running the same image;
+# FUNCTION_TARGET selects the function (cmd/functions). Their environment is
+# functions.Config (functions/config.go) plus, for notify and approval, the
+# mail and approval settings (internal/mail.SMTPConfig,
+# internal/approval.Config). testing/terraform checks these names against
+# the Go sources.
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  data_project = var.data_project_id != "" ? var.data_project_id : var.project_id
+
+  function_names = ["intake", "policy", "notify", "execute", "deidentify", "record", "approval"]
+
+  # Called only by the workflow: internal ingress, and only the workflow's
+  # service account holds roles/run.invoker on them.
+  step_functions = ["policy", "notify", "execute", "deidentify", "record"]
+
+  # Reached from outside Google Cloud: agents (with ID tokens from any
+  # trusted issuer, which Cloud Run IAM could not verify) and approvers'
+  # browsers. Both verify every request themselves.
+  public_functions = ["intake", "approval"]
+
+  # Cloud Run's deterministic URL, https://SERVICE-PROJECT_NUMBER.REGION.run.app.
+  # A service cannot reference its own uri attribute, yet it needs its URL
+  # as QUERYGATE_SELF_URL (the audience it accepts from the workflow). The
+  # workflow calls exactly this URL, and Workflows uses the URL as the
+  # audience of its OIDC token, so both sides agree by construction.
+  urls = { for f in local.function_names : f => "https://${var.name_prefix}-${f}-${data.google_project.this.number}.${var.region}.run.app" }
+
+  public_url          = var.public_url != "" ? var.public_url : local.urls["intake"]
+  agent_audience      = var.agent_audience != "" ? var.agent_audience : local.public_url
+  approval_public_url = var.approval_public_url != "" ? var.approval_public_url : local.urls["approval"]
+
+  # Callback URLs that events.create_callback_endpoint hands out for this
+  # workflow. Approval sends the decision (with its own token) only to URLs
+  # under these prefixes. Both the project id and number forms are listed
+  # because the documentation shows either.
+  callback_prefixes = join(",", [
+    for p in [var.project_id, data.google_project.this.number] :
+    "https://workflowexecutions.googleapis.com/v1/projects/${p}/locations/${var.region}/workflows/${var.workflow_name}/executions/"
+  ])
+
+  # functions.Config, the same for every function: each one validates the
+  # whole struct at start (QUERYGATE_PROJECT, QUERYGATE_PUBLIC_URL,
+  # QUERYGATE_AUDIENCE, QUERYGATE_SELF_URL, QUERYGATE_WORKFLOW_SA and
+  # QUERYGATE_APPROVAL_SA are required). QUERYGATE_SELF_URL and
+  # FUNCTION_TARGET are per service, set on the resource below.
+  common_env = {
+    QUERYGATE_PROJECT            = var.project_id
+    QUERYGATE_LOCATION           = var.region
+    QUERYGATE_PUBLIC_URL         = local.public_url
+    QUERYGATE_AUDIENCE           = local.agent_audience
+    QUERYGATE_WORKFLOW_SA        = google_service_account.sa["workflow"].email
+    QUERYGATE_APPROVAL_SA        = google_service_account.sa["approval"].email
+    QUERYGATE_FIRESTORE_DATABASE = google_firestore_database.sessions.name
+    QUERYGATE_AUDIT_DATASET      = google_bigquery_dataset.audit.dataset_id
+    QUERYGATE_AUDIT_TABLE        = google_bigquery_table.audit_events.table_id
+    QUERYGATE_WORKFLOW           = google_workflows_workflow.query_session.name
+    QUERYGATE_MAX_ROWS           = tostring(var.max_rows)
+    QUERYGATE_MAX_BYTES          = tostring(var.max_bytes)
+    QUERYGATE_JOB_TIMEOUT        = var.job_timeout
+    QUERYGATE_RETENTION          = "${var.retention_days * 24}h"
+  }
+
+  # Approval links: signed by notify, verified by approval.
+  approval_env = {
+    PUBLIC_BASE_URL                = local.approval_public_url
+    APPROVAL_DEFAULT_TTL           = var.approval_default_ttl
+    APPROVAL_MAX_TTL               = var.approval_max_ttl
+    APPROVAL_CALLBACK_URL_PREFIXES = local.callback_prefixes
+    # The Secret Manager secret whose versions are the link HMAC keys (the
+    # version number is the key id, internal/approval/keys.go). No config
+    # struct reads this name yet: the cloud Keys implementation will.
+    APPROVAL_KEY_SECRET = google_secret_manager_secret.approval_link_key.id
+  }
+
+  functions = {
+    intake = {
+      target      = "Intake"
+      ingress     = "INGRESS_TRAFFIC_ALL"
+      memory      = "512Mi"
+      concurrency = 80
+      env = {
+        QUERYGATE_OIDC_ISSUERS   = join(",", var.extra_oidc_issuers)
+        QUERYGATE_GROUPS_CLAIM   = var.groups_claim
+        QUERYGATE_AUDITORS_GROUP = var.auditors_group
+      }
+    }
+    policy = {
+      target  = "Policy"
+      ingress = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+      # ZetaSQL's analyzer grows with the query (docs/policy.md); fewer
+      # concurrent requests per instance bound the peak.
+      memory      = "2Gi"
+      concurrency = 8
+      env         = {}
+    }
+    notify = {
+      target      = "Notify"
+      ingress     = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+      memory      = "512Mi"
+      concurrency = 20
+      env = merge(local.approval_env, {
+        SMTP_HOST            = var.smtp_host
+        SMTP_PORT            = tostring(var.smtp_port)
+        SMTP_TLS             = var.smtp_tls
+        SMTP_USERNAME        = var.smtp_username
+        SMTP_FROM            = var.smtp_from
+        SMTP_PASSWORD_SECRET = var.smtp_username == "" ? "" : "${google_secret_manager_secret.smtp_password.id}/versions/latest"
+      })
+    }
+    execute = {
+      target      = "Execute"
+      ingress     = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+      memory      = "512Mi"
+      concurrency = 40
+      env         = {}
+    }
+    deidentify = {
+      target  = "Deidentify"
+      ingress = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+      # Raw rows live only here, in memory, up to max_rows per session.
+      memory      = "1Gi"
+      concurrency = 8
+      env         = {}
+    }
+    record = {
+      target      = "Record"
+      ingress     = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+      memory      = "512Mi"
+      concurrency = 40
+      env         = {}
+    }
+    approval = {
+      target      = "Approval"
+      ingress     = var.approval_ingress
+      memory      = "512Mi"
+      concurrency = 40
+      env = merge(local.approval_env, {
+        APPROVAL_REQUIRE_IAP  = var.approval_iap_audience != "" ? "true" : "false"
+        APPROVAL_IAP_AUDIENCE = var.approval_iap_audience
+      })
+    }
+  }
+}
+
+resource "google_cloud_run_v2_service" "fn" {
+  for_each = local.functions
+
+  project  = var.project_id
+  name     = "${var.name_prefix}-${each.key}"
+  location = var.region
+  ingress  = each.value.ingress
+
+  template {
+    service_account                  = google_service_account.sa[each.key].email
+    timeout                          = "300s"
+    max_instance_request_concurrency = each.value.concurrency
+
+    scaling {
+      min_instance_count = var.scaling[each.key].min
+      max_instance_count = var.scaling[each.key].max
+    }
+
+    containers {
+      image = var.image
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = each.value.memory
+        }
+        cpu_idle = true
+      }
+
+      dynamic "env" {
+        for_each = merge(local.common_env, {
+          FUNCTION_TARGET    = each.value.target
+          QUERYGATE_SELF_URL = local.urls[each.key]
+        }, each.value.env)
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}

@@ -1,0 +1,214 @@
+# Inputs of the querygate deployment. Only project_id, image, smtp_host and
+# smtp_from have no default; docs/deploy.md shows a terraform.tfvars.
+
+variable "project_id" {
+  description = "Project that runs querygate: Cloud Run, Workflows, Firestore, the audit dataset and the BigQuery jobs."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of Cloud Run, Workflows, Firestore, Artifact Registry and the audit dataset."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "name_prefix" {
+  description = "Prefix of Cloud Run service names (PREFIX-intake, ...). Keep it short: the deterministic run.app URL needs the service name and project number to fit one DNS label."
+  type        = string
+  default     = "querygate"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.name_prefix))
+    error_message = "name_prefix must be 1-20 lowercase letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "image" {
+  description = "Container image of the functions (one image, FUNCTION_TARGET selects the function), e.g. REGION-docker.pkg.dev/PROJECT/querygate/functions:TAG. cloudbuild.yaml passes the image it just pushed."
+  type        = string
+}
+
+variable "data_project_id" {
+  description = "Project holding the datasets agents may query; empty means project_id. Jobs always run (and are billed) in project_id."
+  type        = string
+  default     = ""
+}
+
+variable "allowed_datasets" {
+  description = "Dataset ids in data_project_id that the execute step may read (bigquery.dataViewer) and the policy step may describe (bigquery.metadataViewer). Policy rules still decide per query."
+  type        = list(string)
+  default     = []
+}
+
+variable "workflow_name" {
+  description = "Name of the Cloud Workflows workflow running workflows/query_session.yaml."
+  type        = string
+  default     = "query-session"
+}
+
+variable "public_url" {
+  description = "External base URL of the gateway (a load balancer or domain in front of intake), used in session links. Empty means intake's run.app URL."
+  type        = string
+  default     = ""
+}
+
+variable "agent_audience" {
+  description = "Audience that agents' Google ID tokens must carry. Empty means the public URL (which defaults to intake's run.app URL)."
+  type        = string
+  default     = ""
+}
+
+variable "extra_oidc_issuers" {
+  description = "Extra trusted OIDC issuers as \"https-issuer|audience\" (GitHub Actions, Okta). Google's issuers are always trusted."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.extra_oidc_issuers : can(regex("^https://[^|]+\\|.+$", p))])
+    error_message = "Each extra_oidc_issuers entry must be https-issuer|audience."
+  }
+}
+
+variable "groups_claim" {
+  description = "Token claim holding the caller's groups, for non-Google issuers."
+  type        = string
+  default     = "groups"
+}
+
+variable "auditors_group" {
+  description = "Group (as it appears in the groups claim) whose members may read every session."
+  type        = string
+  default     = "auditors"
+}
+
+variable "approvers_group" {
+  description = "Google group email of the approvers, granted IAP access to the approval pages (roles/iap.httpsResourceAccessor). Empty grants nothing; policy rules name the approver group that is mailed."
+  type        = string
+  default     = ""
+}
+
+variable "approval_public_url" {
+  description = "Base URL approvers open links on (the IAP-protected load balancer in front of approval). Empty means approval's run.app URL."
+  type        = string
+  default     = ""
+}
+
+variable "approval_ingress" {
+  description = "Ingress of the approval service: INGRESS_TRAFFIC_ALL, or INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER once an IAP-protected load balancer fronts it."
+  type        = string
+  default     = "INGRESS_TRAFFIC_ALL"
+
+  validation {
+    condition     = contains(["INGRESS_TRAFFIC_ALL", "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"], var.approval_ingress)
+    error_message = "approval_ingress must be INGRESS_TRAFFIC_ALL or INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER."
+  }
+}
+
+variable "approval_iap_audience" {
+  description = "Audience of the IAP assertion (/projects/NUMBER/global/backendServices/ID). Non-empty makes the approval decision require a valid IAP assertion for the link's approver."
+  type        = string
+  default     = ""
+}
+
+variable "approval_default_ttl" {
+  description = "Life of an approval link when the policy rule names none (Go duration)."
+  type        = string
+  default     = "1h"
+}
+
+variable "approval_max_ttl" {
+  description = "Cap on any approval link's life (Go duration)."
+  type        = string
+  default     = "24h"
+}
+
+variable "smtp_host" {
+  description = "SMTP relay that sends approval mail."
+  type        = string
+}
+
+variable "smtp_port" {
+  description = "SMTP port; 0 picks 25, 587 or 465 by TLS mode."
+  type        = number
+  default     = 587
+}
+
+variable "smtp_tls" {
+  description = "SMTP TLS mode: none, starttls or implicit."
+  type        = string
+  default     = "starttls"
+
+  validation {
+    condition     = contains(["none", "starttls", "implicit"], var.smtp_tls)
+    error_message = "smtp_tls must be none, starttls or implicit."
+  }
+}
+
+variable "smtp_username" {
+  description = "SMTP AUTH user; empty sends without AUTH (and the password secret is not read)."
+  type        = string
+  default     = ""
+}
+
+variable "smtp_from" {
+  description = "Sender of approval mail, e.g. \"querygate <querygate@example.com>\"."
+  type        = string
+}
+
+variable "smtp_password_secret_id" {
+  description = "Secret Manager secret id holding the SMTP password. Terraform creates the secret, never its value."
+  type        = string
+  default     = "querygate-smtp-password"
+}
+
+variable "approval_key_secret_id" {
+  description = "Secret Manager secret id holding the HMAC key that signs approval links (32 random bytes). Terraform creates the secret, never its value."
+  type        = string
+  default     = "querygate-approval-link-key"
+}
+
+variable "retention_days" {
+  description = "Days a session is kept in Firestore (its expire_at; TTL deletes it later). The audit table keeps its rows regardless."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.retention_days > 0
+    error_message = "retention_days must be positive."
+  }
+}
+
+variable "max_rows" {
+  description = "Most result rows stored and returned per session."
+  type        = number
+  default     = 10000
+}
+
+variable "max_bytes" {
+  description = "Most bytes of masked JSON rows stored per session."
+  type        = number
+  default     = 8388608
+}
+
+variable "job_timeout" {
+  description = "Bound on each BigQuery job (Go duration). Keep it under the step services' request timeout (300s) and the workflow's call timeout (300s)."
+  type        = string
+  default     = "4m"
+}
+
+variable "scaling" {
+  description = "Instance bounds per function. Policy links ZetaSQL and starts slowly; a min of 1 there removes cold starts at a cost."
+  type = map(object({
+    min = number
+    max = number
+  }))
+  default = {
+    intake     = { min = 0, max = 20 }
+    policy     = { min = 0, max = 10 }
+    notify     = { min = 0, max = 5 }
+    execute    = { min = 0, max = 10 }
+    deidentify = { min = 0, max = 10 }
+    record     = { min = 0, max = 10 }
+    approval   = { min = 0, max = 5 }
+  }
+}
