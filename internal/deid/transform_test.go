@@ -458,3 +458,36 @@ deidentifyConfig:
 		t.Errorf("dictionary replacement = %v", w)
 	}
 }
+
+// Whole-cell redact and replace (record transformations): redact empties a
+// string and nulls other types; replace keeps newValue's type.
+func TestRedactAndReplaceWholeCell(t *testing.T) {
+	t.Parallel()
+	cfg, err := LoadConfig([]byte(`
+deidentifyConfig:
+  recordTransformations:
+    fieldTransformations:
+    - fields: [{name: s}, {name: n}]
+      primitiveTransformation: {redactConfig: {}}
+    - fields: [{name: r}]
+      primitiveTransformation: {replaceConfig: {newValue: {integerValue: -1}}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewLocal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := l.Deidentify(context.Background(), &Request{Table: &Table{
+		Headers: []string{"s", "n", "r", "free"},
+		Rows:    [][]Value{{"secret", int64(42), "x", "call 415-555-0123"}, {nil, nil, nil, nil}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]Value{{"", nil, int64(-1), "call [PHONE_NUMBER]"}, {nil, nil, int64(-1), nil}}
+	if diff := cmp.Diff(want, out.Rows); diff != "" {
+		t.Errorf("rows (-want, +got):\n%s", diff)
+	}
+}
