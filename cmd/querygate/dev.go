@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/querygate/querygate/internal/gateway/local"
@@ -48,11 +49,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 First query:
 
-  TOKEN=$(go run ./cmd/querygate token --data-dir %s --subject alice@example.com --groups analysts)
+  TOKEN=$(%s token --data-dir %s --subject alice@example.com --groups analysts)
   curl -s -H "Authorization: Bearer $TOKEN" %s/v1/queries \
     -d '{"sql":"SELECT full_name FROM demo.customers LIMIT 3","prompt":"show me three customers"}'
 
-`, time.Since(start).Round(time.Millisecond), g.URL, g.BigQueryEndpoint, *project, g.URL, g.SMTPAddr, *dataDir, *dataDir, g.URL)
+`, time.Since(start).Round(time.Millisecond), g.URL, g.BigQueryEndpoint, *project, g.URL, g.SMTPAddr, *dataDir, os.Args[0], *dataDir, g.URL)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "shutting down")
 	return nil
