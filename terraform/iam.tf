@@ -26,14 +26,6 @@ locals {
     { sa = "deidentify", role = "roles/datastore.user" },
     { sa = "record", role = "roles/datastore.user" },
     { sa = "approval", role = "roles/datastore.user" },
-    # Intake starts one workflow execution per session
-    # (workflows.executions.create). The provider has no per-workflow IAM
-    # resource, so this is project-wide; the project holds only querygate's
-    # workflow.
-    { sa = "intake", role = "roles/workflows.invoker" },
-    # Approval delivers the decision to the execution's callback endpoint
-    # (workflows.callbacks.send, part of roles/workflows.invoker).
-    { sa = "approval", role = "roles/workflows.invoker" },
     # Policy dry-runs the query for its byte estimate: a dry run is a job
     # (bigquery.jobs.create) in this project.
     { sa = "policy", role = "roles/bigquery.jobUser" },
@@ -72,6 +64,43 @@ resource "google_project_iam_member" "deidentify_job_reader" {
   project = var.project_id
   role    = google_project_iam_custom_role.job_reader.id
   member  = "serviceAccount:${google_service_account.sa["deidentify"].email}"
+}
+
+# Intake starts one workflow execution per session and reads its state
+# (workflows.executions.create, .get). Not roles/workflows.invoker: that
+# role also holds workflows.callbacks.send, which would let intake deliver an
+# approval decision itself. Project-wide because the provider has no
+# per-workflow IAM resource; the project should hold only querygate's
+# workflow.
+resource "google_project_iam_custom_role" "execution_starter" {
+  project     = var.project_id
+  role_id     = "querygateExecutionStarter"
+  title       = "querygate execution starter"
+  description = "Start a workflow execution and read its state (the intake function)."
+  permissions = ["workflows.executions.create", "workflows.executions.get"]
+}
+
+resource "google_project_iam_member" "intake_execution_starter" {
+  project = var.project_id
+  role    = google_project_iam_custom_role.execution_starter.id
+  member  = "serviceAccount:${google_service_account.sa["intake"].email}"
+}
+
+# Approval delivers the decision to the execution's callback endpoint
+# (workflows.callbacks.send) and nothing else: roles/workflows.invoker would
+# also let it start executions.
+resource "google_project_iam_custom_role" "callback_sender" {
+  project     = var.project_id
+  role_id     = "querygateCallbackSender"
+  title       = "querygate callback sender"
+  description = "Send a workflow execution callback (the approval function)."
+  permissions = ["workflows.callbacks.send"]
+}
+
+resource "google_project_iam_member" "approval_callback_sender" {
+  project = var.project_id
+  role    = google_project_iam_custom_role.callback_sender.id
+  member  = "serviceAccount:${google_service_account.sa["approval"].email}"
 }
 
 # Policy resolves table schemas (catalog) for ZetaSQL analysis: metadata
@@ -115,7 +144,7 @@ resource "google_bigquery_dataset_iam_member" "record_audit" {
 resource "google_bigquery_dataset" "results" {
   project     = var.project_id
   dataset_id  = "querygate_results"
-  location    = var.region
+  location    = var.data_location != "" ? var.data_location : var.region
   description = "querygate query results between the execute and deidentify steps; raw rows, kept one day."
 
   default_table_expiration_ms = 86400000

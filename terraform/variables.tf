@@ -40,6 +40,12 @@ variable "allowed_datasets" {
   default     = []
 }
 
+variable "data_location" {
+  description = "BigQuery location of the allowed datasets (US, EU or a region); query results land there, so the results dataset is created there. Empty means region."
+  type        = string
+  default     = ""
+}
+
 variable "workflow_name" {
   description = "Name of the Cloud Workflows workflow running workflows/query_session.yaml."
   type        = string
