@@ -34,6 +34,9 @@ func chromiumPath() string {
 func newChromium(t *testing.T) context.Context {
 	t.Helper()
 	path := chromiumPath()
+	if path == "" && os.Getenv("QUERYGATE_REQUIRE_EMULATORS") != "" {
+		t.Fatal("chromium binary not found and QUERYGATE_REQUIRE_EMULATORS is set (CI): install chromium")
+	}
 	if path == "" {
 		t.Skip("chromium binary not found (apt-get install -y chromium, or set QUERYGATE_CHROMIUM): skipping the browser test")
 	}
