@@ -418,3 +418,41 @@ func TestCrashInsertLandsLate(t *testing.T) {
 		})
 	}
 }
+
+func TestCompareSession(t *testing.T) {
+	w, table := newTable(t)
+	ctx := t.Context()
+	s := testSession("s1", 3)
+	if err := w.WriteSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := CompareSession(ctx, testClient, testDataset, table, s); err != nil {
+		t.Errorf("CompareSession of the audited session: %v", err)
+	}
+
+	// A store rewritten with a consistent chain of its own.
+	rewritten := testSession("s1", 3)
+	rewritten.Timeline = nil
+	for i := 0; i < 3; i++ {
+		rewritten.AddEvent(session.EventReceived, s.Timeline[i].Time, "mallory@example.com", nil)
+	}
+	if rewritten.VerifyChain() != 0 {
+		t.Fatal("rewritten chain should verify on its own")
+	}
+	longer := testSession("s1", 4)
+	shorter := testSession("s1", 2)
+	for _, tc := range []struct {
+		name string
+		s    *session.Session
+		want string
+	}{
+		{"rewritten", rewritten, "session s1 event 1: audit row has hash"},
+		{"event not audited", longer, "session s1 event 4 has no audit row"},
+		{"event dropped from the store", shorter, "the audit table holds event 3, which the store lacks"},
+	} {
+		err := CompareSession(ctx, testClient, testDataset, table, tc.s)
+		if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: CompareSession err = %v, want ErrDiverged naming %q", tc.name, err, tc.want)
+		}
+	}
+}

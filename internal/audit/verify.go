@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -229,4 +230,37 @@ func RunVerifyDays(ctx context.Context, client *bigquery.Client, dataset, table 
 		fmt.Fprintf(w, "BROKEN %s\n", p)
 	}
 	return fmt.Errorf("%w: first broken link at %s", ErrChainBroken, rep.Problems[0])
+}
+
+// CompareSession checks session s, as the session store holds it, against
+// the audit table: every event of s must have exactly one row with the same
+// hash, and the table must hold no other event of s. It returns nil when
+// they agree and an error wrapping ErrDiverged that names the first event
+// that differs. Replay and the sessions API can call it to show that a
+// stored session is the one that was audited: a session store rewritten
+// with a consistent new chain passes VerifyChain but not this.
+func CompareSession(ctx context.Context, client *bigquery.Client, dataset, table string, s *session.Session) error {
+	w := NewWriter(client, dataset, table)
+	if len(s.Timeline) == 0 {
+		return nil
+	}
+	have, err := w.storedHashes(ctx, s, true)
+	if err != nil {
+		return err
+	}
+	for _, e := range s.Timeline {
+		h, ok := have[e.Seq]
+		switch {
+		case !ok:
+			return fmt.Errorf("session %s event %d has no audit row: %w", s.ID, e.Seq, ErrDiverged)
+		case h != e.Hash:
+			return fmt.Errorf("session %s event %d: audit row has hash %s, store has %s: %w", s.ID, e.Seq, h, e.Hash, ErrDiverged)
+		}
+		delete(have, e.Seq)
+	}
+	if len(have) > 0 {
+		extra := slices.Sorted(maps.Keys(have))
+		return fmt.Errorf("session %s: the audit table holds event %d, which the store lacks: %w", s.ID, extra[0], ErrDiverged)
+	}
+	return nil
 }

@@ -136,7 +136,7 @@ func (w *Writer) WriteSession(ctx context.Context, s *session.Session) error {
 	defer w.mu.Unlock()
 
 	var written []*Row
-	have, err := w.storedHashes(ctx, s)
+	have, err := w.storedHashes(ctx, s, false)
 	if err != nil {
 		return err
 	}
@@ -182,19 +182,29 @@ func (w *Writer) WriteSession(ctx context.Context, s *session.Session) error {
 }
 
 // storedHashes returns seq -> hash of the rows the table holds for s. The
-// event_time range lets BigQuery prune partitions.
-func (w *Writer) storedHashes(ctx context.Context, s *session.Session) (map[int64]string, error) {
+// event_time range lets BigQuery prune partitions; openEnded drops its upper
+// bound (and filters on the clustering column instead), for CompareSession,
+// which must also find events the store no longer has.
+func (w *Writer) storedHashes(ctx context.Context, s *session.Session, openEnded bool) (map[int64]string, error) {
 	lo, hi := s.Timeline[0].Time, s.Timeline[0].Time
 	for _, e := range s.Timeline {
 		lo, hi = minTime(lo, e.Time), maxTime(hi, e.Time)
 	}
-	q := w.client.Query(fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s = @session_id AND %s BETWEEN @lo AND @hi`,
-		colSeq, colHash, w.fqtn(), colSessionID, colEventTime))
-	q.Parameters = []bigquery.QueryParameter{
+	sql := fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s = @session_id AND %s >= @lo`,
+		colSeq, colHash, w.fqtn(), colSessionID, colEventTime)
+	params := []bigquery.QueryParameter{
 		{Name: "session_id", Value: s.ID},
 		{Name: "lo", Value: lo.UTC().Truncate(time.Microsecond)},
-		{Name: "hi", Value: hi.UTC().Truncate(time.Microsecond)},
 	}
+	if openEnded {
+		sql += fmt.Sprintf(" AND %s = @principal", colPrincipal)
+		params = append(params, bigquery.QueryParameter{Name: "principal", Value: principalKey(s.Principal)})
+	} else {
+		sql += fmt.Sprintf(" AND %s <= @hi", colEventTime)
+		params = append(params, bigquery.QueryParameter{Name: "hi", Value: hi.UTC().Truncate(time.Microsecond)})
+	}
+	q := w.client.Query(sql)
+	q.Parameters = params
 	it, err := q.Read(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("audit session %s: read stored rows: %w", s.ID, err)
