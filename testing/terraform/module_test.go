@@ -29,6 +29,7 @@ type module struct {
 	resources map[string]*hclsyntax.Block
 	locals    map[string]*hclsyntax.Attribute
 	variables map[string]*hclsyntax.Block
+	outputs   []*hclsyntax.Block
 }
 
 func loadModule(t *testing.T) *module {
@@ -63,6 +64,8 @@ func loadModule(t *testing.T) *module {
 				}
 			case "variable":
 				m.variables[b.Labels[0]] = b
+			case "output":
+				m.outputs = append(m.outputs, b)
 			}
 		}
 	}

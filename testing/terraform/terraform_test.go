@@ -137,6 +137,23 @@ func TestServicesSetConfigEnv(t *testing.T) {
 		if got := m.text(env["QUERYGATE_SELF_URL"]); got != "local.urls[each.key]" {
 			t.Errorf("service %s: QUERYGATE_SELF_URL = %s, want local.urls[each.key] (the URL the workflow calls)", fn, got)
 		}
+		// Values that must name what this module (or firestore.tf and
+		// audit.tf) creates: a literal would drift from it silently, and
+		// functions.Config's defaults differ (its audit table default is
+		// session_events, audit.tf's is events).
+		for name, want := range map[string]string{
+			"QUERYGATE_WORKFLOW_SA":        `google_service_account.sa["workflow"].email`,
+			"QUERYGATE_APPROVAL_SA":        `google_service_account.sa["approval"].email`,
+			"QUERYGATE_FIRESTORE_DATABASE": "google_firestore_database.sessions.name",
+			"QUERYGATE_AUDIT_DATASET":      "google_bigquery_dataset.audit.dataset_id",
+			"QUERYGATE_AUDIT_TABLE":        "google_bigquery_table.audit_events.table_id",
+			"QUERYGATE_WORKFLOW":           "google_workflows_workflow.query_session.name",
+			"QUERYGATE_PROJECT":            "var.project_id",
+		} {
+			if e, ok := env[name]; !ok || m.text(e) != want {
+				t.Errorf("service %s: %s = %s, want %s", fn, name, textOr(m, e), want)
+			}
+		}
 		if got := m.text(env["FUNCTION_TARGET"]); got != "each.value.target" {
 			t.Errorf("service %s: FUNCTION_TARGET = %s, want each.value.target", fn, got)
 		}
@@ -424,4 +441,38 @@ func sortedCopy(s []string) []string {
 	c := append([]string(nil), s...)
 	sort.Strings(c)
 	return c
+}
+
+func textOr(m *module, e hclsyntax.Expression) string {
+	if e == nil {
+		return "<unset>"
+	}
+	return m.text(e)
+}
+
+// TestInputsAndOutputsAreDocumented checks what tflint's
+// terraform_documented_variables, terraform_typed_variables and
+// terraform_documented_outputs rules check, since tflint is not part of the
+// test run.
+func TestInputsAndOutputsAreDocumented(t *testing.T) {
+	t.Parallel()
+	m := loadModule(t)
+	if len(m.variables) < 10 {
+		t.Fatalf("found %d variables; the test is not seeing variables.tf", len(m.variables))
+	}
+	for name, b := range m.variables {
+		for _, attr := range []string{"description", "type"} {
+			if _, ok := b.Body.Attributes[attr]; !ok {
+				t.Errorf("variable %s has no %s", name, attr)
+			}
+		}
+	}
+	for _, bs := range m.outputs {
+		if _, ok := bs.Body.Attributes["description"]; !ok {
+			t.Errorf("output %s has no description", bs.Labels[0])
+		}
+	}
+	if len(m.outputs) == 0 {
+		t.Error("terraform/ declares no outputs")
+	}
 }
