@@ -36,8 +36,8 @@ locals {
 
   # Callback URLs that events.create_callback_endpoint hands out for this
   # workflow. Approval sends the decision (with its own token) only to URLs
-  # under these prefixes. Both the project id and number forms are listed
-  # because the documentation shows either.
+  # under these prefixes. Both the project id and number forms are listed:
+  # which one the callback URL carries was not verified (docs/deploy.md).
   callback_prefixes = join(",", [
     for p in [var.project_id, data.google_project.this.number] :
     "https://workflowexecutions.googleapis.com/v1/projects/${p}/locations/${var.region}/workflows/${var.workflow_name}/executions/"
@@ -92,8 +92,10 @@ locals {
     policy = {
       target  = "Policy"
       ingress = "INGRESS_TRAFFIC_INTERNAL_ONLY"
-      # ZetaSQL's analyzer grows with the query (docs/policy.md); fewer
-      # concurrent requests per instance bound the peak.
+      # go-zetasql never frees analyzer outputs, about 30 KB per request
+      # (docs/policy.md): 2Gi leaves room for tens of thousands of requests
+      # before an instance runs out and Cloud Run replaces it. Few concurrent
+      # requests bound the analyzer's peak.
       memory      = "2Gi"
       concurrency = 8
       env         = {}
