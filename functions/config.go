@@ -40,10 +40,13 @@ type Config struct {
 	WorkflowServiceAccount string `env:"QUERYGATE_WORKFLOW_SA"`
 	ApprovalServiceAccount string `env:"QUERYGATE_APPROVAL_SA"`
 	AuditorsGroup          string `env:"QUERYGATE_AUDITORS_GROUP, default=auditors"`
-	FirestoreDatabase      string `env:"QUERYGATE_FIRESTORE_DATABASE, default=(default)"`
-	AuditDataset           string `env:"QUERYGATE_AUDIT_DATASET, default=querygate_audit"`
-	AuditTable             string `env:"QUERYGATE_AUDIT_TABLE, default=session_events"`
-	Workflow               string `env:"QUERYGATE_WORKFLOW, default=query-session"`
+	// ReidentifyGroup may reverse deterministic tokens of sessions it can
+	// read; each use is an audit event.
+	ReidentifyGroup   string `env:"QUERYGATE_REIDENTIFY_GROUP, default=reidentifiers"`
+	FirestoreDatabase string `env:"QUERYGATE_FIRESTORE_DATABASE, default=(default)"`
+	AuditDataset      string `env:"QUERYGATE_AUDIT_DATASET, default=querygate_audit"`
+	AuditTable        string `env:"QUERYGATE_AUDIT_TABLE, default=session_events"`
+	Workflow          string `env:"QUERYGATE_WORKFLOW, default=query-session"`
 	// PolicyFile and MaskingFile are paths inside the image or a mounted
 	// secret volume; empty uses the built-in defaults.
 	PolicyFile  string        `env:"QUERYGATE_POLICY_FILE"`

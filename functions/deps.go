@@ -99,17 +99,7 @@ func (c *cloud) steps(ctx context.Context) (*steps.Steps, error) {
 			return nil, err
 		}
 	}
-	maskCfg := deid.DefaultConfig()
-	if c.cfg.MaskingFile != "" {
-		b, err := os.ReadFile(c.cfg.MaskingFile)
-		if err != nil {
-			return nil, fmt.Errorf("read masking config: %w", err)
-		}
-		if maskCfg, err = deid.LoadConfig(b); err != nil {
-			return nil, err
-		}
-	}
-	dlp, err := deid.NewDLP(ctx, maskCfg, "projects/"+c.cfg.Project+"/locations/"+c.cfg.Location)
+	dlp, err := c.dlp(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +112,20 @@ func (c *cloud) steps(ctx context.Context) (*steps.Steps, error) {
 		Project:   c.cfg.Project,
 		Limits:    steps.Limits{MaxRows: c.cfg.MaxRows, MaxBytes: c.cfg.MaxBytes, JobTimeout: c.cfg.JobTimeout, Retention: c.cfg.Retention},
 	}, nil
+}
+
+func (c *cloud) dlp(ctx context.Context) (*deid.DLP, error) {
+	maskCfg := deid.DefaultConfig()
+	if c.cfg.MaskingFile != "" {
+		b, err := os.ReadFile(c.cfg.MaskingFile)
+		if err != nil {
+			return nil, fmt.Errorf("read masking config: %w", err)
+		}
+		if maskCfg, err = deid.LoadConfig(b); err != nil {
+			return nil, err
+		}
+	}
+	return deid.NewDLP(ctx, maskCfg, "projects/"+c.cfg.Project+"/locations/"+c.cfg.Location)
 }
 
 func (c *cloud) intake(ctx context.Context) (*intake.Server, error) {

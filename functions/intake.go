@@ -5,6 +5,9 @@ import (
 	"net/http"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+
+	"github.com/querygate/querygate/internal/audit"
+	"github.com/querygate/querygate/internal/intake"
 )
 
 // Intake serves POST /v1/queries and the sessions API to agents, approvers
@@ -17,6 +20,12 @@ func init() {
 		}
 		mux := http.NewServeMux()
 		in.Register(mux)
+		dlp, err := c.dlp(ctx)
+		if err != nil {
+			return nil, err
+		}
+		in.RegisterReidentify(mux, intake.ReidentifyConfig{Reidentifier: dlp, Group: c.cfg.ReidentifyGroup,
+			Audit: audit.NewWriter(c.bq, c.cfg.AuditDataset, c.cfg.AuditTable)})
 		return mux, nil
 	}).ServeHTTP)
 }

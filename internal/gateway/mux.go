@@ -23,6 +23,8 @@ type Routes struct {
 	WorkflowCallers []string
 	// Extra are mounted as given (callbacks, mailbox, dev issuer).
 	Extra map[string]http.Handler
+	// Reidentify enables POST /v1/sessions/{id}/reidentify when set.
+	Reidentify *intake.ReidentifyConfig
 	Ready func() bool
 }
 
@@ -38,6 +40,9 @@ func (rt *Routes) Handler() http.Handler {
 	})
 	if rt.Intake != nil {
 		rt.Intake.Register(mux)
+		if rt.Reidentify != nil {
+			rt.Intake.RegisterReidentify(mux, *rt.Reidentify)
+		}
 		mux.Handle("GET /sessions/{id}", replay.NewPageHandler(rt.Intake.Store, rt.authorizePage))
 	}
 	internal := func(h http.Handler) http.Handler { return auth.RequireCaller(rt.Internal, rt.WorkflowCallers, h) }

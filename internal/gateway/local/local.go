@@ -52,6 +52,8 @@ func DefaultGroups() map[string][]string {
 	return map[string][]string{
 		"approvers": {"approver1@example.com", "approver2@example.com"},
 		"auditors":  {"auditor@example.com"},
+		// May reverse deterministic tokens (crypto_deterministic_config).
+		"reidentifiers": {"privacy@example.com"},
 	}
 }
 
@@ -278,6 +280,7 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	in := &intake.Server{Verifier: external, Groups: groups, Store: store, Orchestrator: rt, AuditorsGroup: "auditors",
 		PublicURL: base, Now: cfg.Now, Logger: log}
 	routes := &gateway.Routes{Intake: in, Steps: st, Approval: apSvc, Internal: internalV, WorkflowCallers: []string{WorkflowIdentity},
+		Reidentify: &intake.ReidentifyConfig{Reidentifier: deider, Audit: aud, Group: "reidentifiers"},
 		Extra: map[string]http.Handler{
 			"/v1/projects/":    rt.CallbackHandler(),
 			"GET /dev/mailbox": sink.MailboxHandler(),
