@@ -242,6 +242,17 @@ func encodePages(t *deid.Table, pageRows int, maxBytes int64) ([]*session.Page, 
 			flush()
 			return pages, stored, true, nil
 		}
+		if int64(row.Len()) > session.MaxPageBytes-2 {
+			// One row larger than a stored page can hold: store what came
+			// before and mark the result truncated.
+			flush()
+			return pages, stored, true, nil
+		}
+		if count > 0 && buf.Len()+row.Len()+2 > int(session.MaxPageBytes) {
+			// Pages are bounded by bytes as well as rows: a Firestore
+			// document holds at most 1 MiB.
+			flush()
+		}
 		if count == 0 {
 			buf.WriteByte('[')
 		} else {

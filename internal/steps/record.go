@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -35,40 +34,69 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 	if !in.Outcome.Terminal() {
 		return nil, permanent(http.StatusBadRequest, "outcome must be one of succeeded, denied, rejected, expired, failed")
 	}
-	for attempt := 0; attempt < 5; attempt++ {
-		sess, err := s.Store.Get(ctx, in.SessionID)
-		if err != nil {
-			return nil, err
-		}
-		if sess.Status.Terminal() {
-			if err := s.Audit.WriteSession(ctx, sess); err != nil {
-				return nil, transient("write audit", err)
-			}
-			return &RecordResult{Status: sess.Status}, nil
-		}
-		final := finalize(sess, in, s.now(), s.limits())
-		if err := s.Audit.WriteSession(ctx, final); err != nil {
+	sess, err := s.Store.Get(ctx, in.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	if sess.Status.Terminal() {
+		if err := s.Audit.WriteSession(ctx, sess); err != nil {
 			return nil, transient("write audit", err)
 		}
-		_, err = s.Store.Update(ctx, in.SessionID, func(x *session.Session) error {
-			if x.Version != sess.Version {
-				return session.ErrConflict
+		return &RecordResult{Status: sess.Status}, nil
+	}
+	// 1. Append the final events, status still open. A retry after a crash
+	// finds them and reuses them, so the audit rows it already wrote match.
+	if finalStatus(sess) == "" {
+		now, l := s.now(), s.limits()
+		sess, err = s.Store.Update(ctx, in.SessionID, func(x *session.Session) error {
+			if finalStatus(x) != "" || x.Status.Terminal() {
+				return nil
 			}
-			*x = *final
+			*x = *finalize(x, in, now, l)
 			return nil
 		})
-		if errors.Is(err, session.ErrConflict) {
-			continue
-		}
 		if err != nil {
-			return nil, transient("store final status", err)
+			return nil, transient("store final events", err)
 		}
-		return &RecordResult{Status: final.Status}, nil
 	}
-	return nil, transient("store final status", session.ErrConflict)
+	// 2. Make every event durable in the audit dataset.
+	if err := s.Audit.WriteSession(ctx, sess); err != nil {
+		return nil, transient("write audit", err)
+	}
+	// 3. Only now end the session: the agent sees rows only once the status
+	// is succeeded.
+	status := finalStatus(sess)
+	if status == "" {
+		status = sess.Status
+	}
+	sess, err = s.Store.Update(ctx, in.SessionID, func(x *session.Session) error {
+		if !x.Status.Terminal() {
+			x.Status = status
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, transient("store final status", err)
+	}
+	return &RecordResult{Status: sess.Status}, nil
 }
 
-// finalize returns a copy of sess in its final state.
+// finalStatus returns the status named by the session's closing event, or
+// "" when it has none yet.
+func finalStatus(s *session.Session) session.Status {
+	if n := len(s.Timeline); n > 0 {
+		e := s.Timeline[n-1]
+		if e.Type == session.EventCompleted || e.Type == session.EventFailed {
+			if st, ok := e.Data["status"].(string); ok && session.Status(st).Terminal() {
+				return session.Status(st)
+			}
+		}
+	}
+	return ""
+}
+
+// finalize returns a copy of sess with its closing events; the caller sets
+// the status once they are audited.
 func finalize(sess *session.Session, in RecordInput, now time.Time, l Limits) *session.Session {
 	f := *sess
 	f.Timeline = append([]session.Event(nil), sess.Timeline...)
@@ -100,7 +128,6 @@ func finalize(sess *session.Session, in RecordInput, now time.Time, l Limits) *s
 		}
 	}
 	f.AddEvent(typ, now, "record", data)
-	f.Status = status
 	if f.ExpireAt.IsZero() {
 		f.ExpireAt = f.CreatedAt.Add(l.Retention)
 	}

@@ -1,0 +1,65 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"cloud.google.com/go/bigquery"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/api/option"
+
+	"github.com/querygate/querygate/internal/policy"
+	"github.com/querygate/querygate/internal/sqlscan"
+)
+
+// TestDryRun serves jobs.insert the way BigQuery documents a dry run's
+// answer (JobStatistics2: totalBytesProcessed, statementType,
+// referencedTables), and checks the request asked for a dry run.
+func TestDryRun(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != "POST" || r.URL.Path != "/projects/p1/jobs" {
+			t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
+			http.NotFound(w, r)
+			return
+		}
+		var job struct {
+			Configuration struct {
+				DryRun bool `json:"dryRun"`
+				Query  struct {
+					Query          string `json:"query"`
+					DefaultDataset struct {
+						ProjectID string `json:"projectId"`
+						DatasetID string `json:"datasetId"`
+					} `json:"defaultDataset"`
+				} `json:"query"`
+			} `json:"configuration"`
+		}
+		json.NewDecoder(r.Body).Decode(&job)
+		if !job.Configuration.DryRun || job.Configuration.Query.Query != "SELECT email FROM customers" || job.Configuration.Query.DefaultDataset.DatasetID != "demo" {
+			t.Errorf("request = %+v", job.Configuration)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"jobReference":{"projectId":"p1","location":"US"},"status":{"state":"DONE"},
+"configuration":{"dryRun":true,"query":{"query":"SELECT email FROM customers"}},
+"statistics":{"totalBytesProcessed":"12345","query":{"totalBytesProcessed":"12345","statementType":"SELECT",
+"referencedTables":[{"projectId":"p1","datasetId":"demo","tableId":"customers"}]}}}`))
+	}))
+	defer srv.Close()
+	client, err := bigquery.NewClient(context.Background(), "p1", option.WithEndpoint(srv.URL), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := NewDryRunner(client).DryRun(context.Background(), policy.DryRunInput{SQL: "SELECT email FROM customers", DefaultProject: "p1", DefaultDataset: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &policy.DryRunResult{TotalBytesProcessed: 12345, StatementType: "SELECT",
+		ReferencedTables: []sqlscan.TableRef{{Project: "p1", Dataset: "demo", Table: "customers"}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want, +got):\n%s", diff)
+	}
+}
