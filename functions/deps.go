@@ -105,7 +105,7 @@ func (c *cloud) steps(ctx context.Context) (*steps.Steps, error) {
 	}
 	return &steps.Steps{
 		Store:     c.store,
-		Policy:    &gateway.EnginePolicy{Engine: policy.NewEngine(pol, catalog.New(c.bq, 5*time.Minute)), DefaultProject: c.cfg.Project},
+		Policy:    &gateway.EnginePolicy{Engine: policy.NewEngine(pol, catalog.New(c.bq, 5*time.Minute), policy.WithDryRunner(catalog.NewDryRunner(c.bq))), DefaultProject: c.cfg.Project},
 		Warehouse: warehouse.New(c.bq),
 		Deid:      dlp,
 		Audit:     audit.NewWriter(c.bq, c.cfg.AuditDataset, c.cfg.AuditTable),

@@ -25,7 +25,7 @@ type Routes struct {
 	Extra map[string]http.Handler
 	// Reidentify enables POST /v1/sessions/{id}/reidentify when set.
 	Reidentify *intake.ReidentifyConfig
-	Ready func() bool
+	Ready      func() bool
 }
 
 // Handler builds the mux.
