@@ -10,6 +10,7 @@ import (
 
 	"github.com/querygate/querygate/internal/gateway/local"
 	"github.com/querygate/querygate/internal/logging"
+	"github.com/querygate/querygate/internal/steps"
 )
 
 type stringList []string
@@ -27,6 +28,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	smtpAddr := fs.String("smtp-addr", "127.0.0.1:2525", "where the embedded SMTP sink listens")
 	policyFile := fs.String("policy", "", "policy file (default: the built-in default policy)")
 	maskingFile := fs.String("masking", "", "masking config (DLP DeidentifyConfig/InspectConfig YAML or JSON)")
+	maxRows := fs.Int64("max-rows", 10000, "most result rows stored and returned per session (a capped session is recorded as truncated)")
+	maxBytes := fs.Int64("max-bytes", 8<<20, "most bytes of masked rows stored per session")
+	retention := fs.Int("retention-days", 400, "days a session is kept before it is purged")
 	var data stringList
 	fs.Var(&data, "data", "extra dataset file in the bigquery-emulator YAML format (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -35,7 +39,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	log := logging.FromContext(ctx)
 	start := time.Now()
 	g, err := local.Start(ctx, local.Config{Addr: *addr, DataDir: *dataDir, Project: *project, BigQueryAddr: *bqAddr,
-		DataFiles: data, PolicyFile: *policyFile, MaskingFile: *maskingFile, SMTPAddr: *smtpAddr, Logger: log})
+		DataFiles: data, PolicyFile: *policyFile, MaskingFile: *maskingFile, SMTPAddr: *smtpAddr, Logger: log,
+		Limits: steps.Limits{MaxRows: *maxRows, MaxBytes: *maxBytes, Retention: time.Duration(*retention) * 24 * time.Hour}})
 	if err != nil {
 		return err
 	}

@@ -362,3 +362,34 @@ func (s *SQLite) drop(id string, ch chan struct{}) {
 		delete(s.waiters, id)
 	}
 }
+
+// PurgeExpired deletes sessions (and their pages) whose ExpireAt is before
+// now: local retention, as Firestore's TTL policy does in the cloud. It
+// returns how many sessions it deleted.
+func (s *SQLite) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, doc FROM sessions`)
+	if err != nil {
+		return 0, fmt.Errorf("purge: %w", err)
+	}
+	var expired []string
+	for rows.Next() {
+		var id, doc string
+		if err := rows.Scan(&id, &doc); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("purge: %w", err)
+		}
+		var meta struct {
+			ExpireAt time.Time `json:"expire_at"`
+		}
+		if json.Unmarshal([]byte(doc), &meta) == nil && !meta.ExpireAt.IsZero() && meta.ExpireAt.Before(now) {
+			expired = append(expired, id)
+		}
+	}
+	rows.Close()
+	for _, id := range expired {
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id); err != nil {
+			return 0, fmt.Errorf("purge: %w", err)
+		}
+	}
+	return len(expired), nil
+}

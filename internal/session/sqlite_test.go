@@ -3,6 +3,7 @@ package session_test
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/session/sessiontest"
@@ -58,5 +59,42 @@ func TestVerifyChainDetectsTamper(t *testing.T) {
 	s.Timeline[1].Data["i"] = float64(9)
 	if got := s.VerifyChain(); got != 2 {
 		t.Errorf("VerifyChain = %d, want 2", got)
+	}
+}
+
+func TestSQLitePurgeExpired(t *testing.T) {
+	t.Parallel()
+	st, err := session.OpenSQLite(filepath.Join(t.TempDir(), "sessions.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	now := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
+	old := &session.Session{ID: "old", SQL: "x", ExpireAt: now.Add(-time.Hour)}
+	keep := &session.Session{ID: "keep", SQL: "x", ExpireAt: now.Add(time.Hour)}
+	forever := &session.Session{ID: "open", SQL: "x"}
+	for _, s := range []*session.Session{old, keep, forever} {
+		if err := st.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.PutPage(ctx, "old", &session.Page{Rows: []byte("[]")}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.PurgeExpired(ctx, now)
+	if err != nil || n != 1 {
+		t.Fatalf("PurgeExpired = %d, %v; want 1", n, err)
+	}
+	if _, err := st.Get(ctx, "old"); err != session.ErrNotFound {
+		t.Errorf("expired session still there: %v", err)
+	}
+	if _, err := st.GetPage(ctx, "old", 0); err != session.ErrNotFound {
+		t.Errorf("expired page still there: %v", err)
+	}
+	for _, id := range []string{"keep", "open"} {
+		if _, err := st.Get(ctx, id); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
 	}
 }

@@ -292,6 +292,26 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 			log.Error("gateway server stopped", "error", err.Error())
 		}
 	}()
+	// Retention: purge expired sessions now and hourly (Firestore's TTL
+	// policy does this in the cloud).
+	purgeCtx, stopPurge := context.WithCancel(context.Background())
+	g.closers = append(g.closers, func() error { stopPurge(); return nil })
+	go func() {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			if n, err := store.PurgeExpired(purgeCtx, cfg.Now()); err != nil {
+				log.Warn("purge expired sessions failed", "error", err.Error())
+			} else if n > 0 {
+				log.Info("purged expired sessions", "count", n)
+			}
+			select {
+			case <-purgeCtx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	if err := rt.Resume(ctx); err != nil {
 		return nil, fmt.Errorf("resume workflow executions: %w", err)
 	}
