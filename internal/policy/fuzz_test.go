@@ -2,8 +2,13 @@ package policy_test
 
 import (
 	"context"
+	"math/rand/v2"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/internal/sqlscan"
@@ -37,39 +42,101 @@ func FuzzEvaluate(f *testing.F) {
 		f.Add(s)
 	}
 	e := demoEngine(nil)
-	f.Fuzz(func(t *testing.T, sql string) {
-		d, err := e.Evaluate(context.Background(), analyst(sql))
+	f.Fuzz(func(t *testing.T, sql string) { checkFailClosed(t, e, sql) })
+}
+
+// checkFailClosed evaluates sql for an analyst and fails the test when the
+// decision breaks the fail-closed contract.
+func checkFailClosed(t *testing.T, e *policy.Engine, sql string) {
+	t.Helper()
+	d, err := e.Evaluate(context.Background(), analyst(sql))
+	if err != nil {
+		t.Fatalf("Evaluate(%q) returned an error: %v", sql, err)
+	}
+	switch d.Action {
+	case policy.ActionDeny:
+		if len(d.Reasons) == 0 {
+			t.Fatalf("deny without a reason for %q", sql)
+		}
+		return
+	case policy.ActionAllow, policy.ActionRequireApproval:
+	default:
+		t.Fatalf("action %q for %q", d.Action, sql)
+	}
+	a := d.Analysis
+	if a == nil || a.Path != sqlscan.PathAnalyzer {
+		t.Fatalf("%s without an analyzer analysis for %q", d.Action, sql)
+	}
+	for _, st := range a.Statements {
+		if st.Kind != sqlscan.KindQuery {
+			t.Fatalf("%s a script with a %s statement: %q", d.Action, st.Kind, sql)
+		}
+	}
+	for _, c := range a.OutputColumns {
+		for _, l := range c.Lineage {
+			sensitive := strings.EqualFold(l.Table.Dataset, "demo") && strings.EqualFold(l.Table.Table, "customers") && (demoSensitive[strings.ToLower(l.Column)] || l.Column == sqlscan.AllColumns)
+			if sensitive && len(d.ColumnInfoTypesByIndex[c.Index]) == 0 {
+				t.Fatalf("%s output column %q derived from %s without masking: %q", d.Action, c.Name, l, sql)
+			}
+		}
+	}
+}
+
+// TestMutatedRequests applies the fail-closed check to deterministic
+// mutations (byte edits and splices) of the adversarial and example
+// requests: a quick, uninstrumented complement to FuzzEvaluate that runs
+// in every test run.
+func TestMutatedRequests(t *testing.T) {
+	t.Parallel()
+	var seeds []string
+	for _, file := range []string{"../../testing/sql/adversarial.yaml", "../../testing/policy/default_test.yaml"} {
+		src, err := os.ReadFile(file)
 		if err != nil {
-			t.Fatalf("Evaluate returned an error: %v", err)
+			t.Fatal(err)
 		}
-		switch d.Action {
-		case policy.ActionDeny:
-			if len(d.Reasons) == 0 {
-				t.Fatal("deny without a reason")
+		var tf policy.TestFile
+		if err := yaml.Unmarshal(src, &tf); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range tf.Tests {
+			seeds = append(seeds, tc.SQL)
+		}
+	}
+	tokens := []string{" ", "*", ",", ";", "(", ")", "`", "'", "--", "/*", "*/", ".", "ssn", "email", "c", "t", "AS", "SELECT", "FROM", "demo.customers",
+		"UNION ALL", "EXCEPT", "JOIN", "WITH", "STRUCT", "TO_JSON_STRING", "ARRAY_AGG", "DELETE", "BEGIN", "END", "\x00", "\u0455"}
+	rng := rand.New(rand.NewPCG(7, 11))
+	e := demoEngine(nil)
+	n := 3000
+	if testing.Short() {
+		n = 300
+	}
+	if v, err := strconv.Atoi(os.Getenv("QUERYGATE_MUTATIONS")); err == nil && v > 0 {
+		n = v
+	}
+	for i := 0; i < n; i++ {
+		sql := seeds[rng.IntN(len(seeds))]
+		for k := rng.IntN(3) + 1; k > 0; k-- {
+			if len(sql) == 0 {
+				break
 			}
-			return
-		case policy.ActionAllow, policy.ActionRequireApproval:
-		default:
-			t.Fatalf("action %q", d.Action)
-		}
-		a := d.Analysis
-		if a == nil || a.Path != sqlscan.PathAnalyzer {
-			t.Fatalf("%s without an analyzer analysis", d.Action)
-		}
-		for _, st := range a.Statements {
-			if st.Kind != sqlscan.KindQuery {
-				t.Fatalf("%s a script with a %s statement", d.Action, st.Kind)
-			}
-		}
-		for _, c := range a.OutputColumns {
-			for _, l := range c.Lineage {
-				sensitive := l.Table.Dataset == "demo" && l.Table.Table == "customers" && (demoSensitive[strings.ToLower(l.Column)] || l.Column == sqlscan.AllColumns)
-				if sensitive && len(d.ColumnInfoTypesByIndex[c.Index]) == 0 {
-					t.Fatalf("%s output column %q derived from %s without masking", d.Action, c.Name, l)
+			pos := rng.IntN(len(sql) + 1)
+			switch rng.IntN(4) {
+			case 0: // insert a token
+				sql = sql[:pos] + tokens[rng.IntN(len(tokens))] + sql[pos:]
+			case 1: // delete a span
+				end := min(len(sql), pos+rng.IntN(8))
+				sql = sql[:pos] + sql[end:]
+			case 2: // splice another request
+				other := seeds[rng.IntN(len(seeds))]
+				sql = sql[:pos] + other[rng.IntN(len(other)+1):]
+			default: // replace a byte
+				if pos < len(sql) {
+					sql = sql[:pos] + string(rune(' '+rng.IntN(95))) + sql[pos+1:]
 				}
 			}
 		}
-	})
+		checkFailClosed(t, e, sql)
+	}
 }
 
 // FuzzLoad feeds arbitrary YAML to Load: it must not panic, and a policy it
