@@ -4,6 +4,7 @@ resource "google_project_service" "enabled" {
   for_each = toset([
     "artifactregistry.googleapis.com",
     "bigquery.googleapis.com",
+    "cloudidentity.googleapis.com",
     "cloudbuild.googleapis.com",
     "dlp.googleapis.com",
     "firestore.googleapis.com",

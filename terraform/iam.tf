@@ -34,8 +34,14 @@ locals {
     # Record reads the audit hash chain's head with a query before it
     # appends (internal/audit/writer.go).
     { sa = "record", role = "roles/bigquery.jobUser" },
+    # Intake writes the re-identification audit event (functions/intake.go)
+    # and the audit writer reads the chain head with a query first.
+    { sa = "intake", role = "roles/bigquery.jobUser" },
     # Deidentify calls Cloud DLP DeidentifyContent (dlp.content.deidentify).
     { sa = "deidentify", role = "roles/dlp.user" },
+    # Intake serves POST /v1/sessions/{id}/reidentify through Cloud DLP
+    # ReidentifyContent (dlp.content.reidentify).
+    { sa = "intake", role = "roles/dlp.user" },
     # The workflow writes its sys.log lines to Cloud Logging.
     { sa = "workflow", role = "roles/logging.logWriter" },
   ]
@@ -127,12 +133,26 @@ resource "google_bigquery_dataset_iam_member" "execute_read" {
 }
 
 # Record appends audit rows (tables.updateData) and reads the chain head
-# (tables.getData) in the audit dataset only.
-resource "google_bigquery_dataset_iam_member" "record_audit" {
+# (tables.getData) in the audit dataset only; intake does the same for the
+# re-identification event.
+resource "google_bigquery_dataset_iam_member" "audit_writer" {
+  for_each = toset(["record", "intake"])
+
   project    = var.project_id
   dataset_id = google_bigquery_dataset.audit.dataset_id
   role       = "roles/bigquery.dataEditor"
-  member     = "serviceAccount:${google_service_account.sa["record"].email}"
+  member     = "serviceAccount:${google_service_account.sa[each.key].email}"
+}
+
+# When the masking config's crypto keys are KMS-wrapped, DLP unwraps them
+# with the caller's identity: deidentify (masking) and intake
+# (re-identification) need decrypt on that one key.
+resource "google_kms_crypto_key_iam_member" "masking_key" {
+  for_each = toset(var.masking_kms_key == "" ? [] : ["deidentify", "intake"])
+
+  crypto_key_id = var.masking_kms_key
+  role          = "roles/cloudkms.cryptoKeyDecrypter"
+  member        = "serviceAccount:${google_service_account.sa[each.key].email}"
 }
 
 # Query results. BigQuery writes a job's result to an anonymous dataset

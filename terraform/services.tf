@@ -84,9 +84,12 @@ locals {
       memory      = "512Mi"
       concurrency = 80
       env = {
-        QUERYGATE_OIDC_ISSUERS   = join(",", var.extra_oidc_issuers)
-        QUERYGATE_GROUPS_CLAIM   = var.groups_claim
-        QUERYGATE_AUDITORS_GROUP = var.auditors_group
+        QUERYGATE_OIDC_ISSUERS     = join(",", var.extra_oidc_issuers)
+        QUERYGATE_GROUPS_CLAIM     = var.groups_claim
+        QUERYGATE_GROUPS_SOURCE    = var.groups_source
+        QUERYGATE_GROUP_ALIASES    = join(",", [for n, e in var.group_aliases : "${n}=${e}"])
+        QUERYGATE_AUDITORS_GROUP   = var.auditors_group
+        QUERYGATE_REIDENTIFY_GROUP = var.reidentify_group
       }
     }
     policy = {

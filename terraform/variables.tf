@@ -81,6 +81,40 @@ variable "groups_claim" {
   default     = "groups"
 }
 
+variable "groups_source" {
+  description = "Where intake takes the caller's groups from: \"claims\" (the verified token only) or \"cloudidentity\" (transitive Cloud Identity memberships plus claims; qg-intake must be allowed to read groups in the Admin console, docs/deploy.md)."
+  type        = string
+  default     = "claims"
+
+  validation {
+    condition     = contains(["claims", "cloudidentity"], var.groups_source)
+    error_message = "groups_source must be claims or cloudidentity."
+  }
+}
+
+variable "group_aliases" {
+  description = "Policy group names mapped to group emails for Cloud Identity lookups, e.g. { approvers = \"querygate-approvers@example.com\" }."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for n, e in var.group_aliases : n != "" && can(regex("@", e)) && !can(regex("[,=]", n))])
+    error_message = "group_aliases must map names (without , or =) to group emails."
+  }
+}
+
+variable "reidentify_group" {
+  description = "Group whose members may reverse deterministic tokens of sessions they can read (each use is an audit event)."
+  type        = string
+  default     = "reidentifiers"
+}
+
+variable "masking_kms_key" {
+  description = "KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) that wraps the masking config's crypto keys, if the masking config uses kmsWrapped keys; deidentify and intake (re-identification) get decrypt on it. Empty grants nothing."
+  type        = string
+  default     = ""
+}
+
 variable "auditors_group" {
   description = "Group (as it appears in the groups claim) whose members may read every session."
   type        = string

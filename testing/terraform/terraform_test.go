@@ -114,7 +114,7 @@ func TestServicesSetConfigEnv(t *testing.T) {
 
 	// Extra settings a function cannot work without, beyond Config.
 	needs := map[string][]string{
-		"intake":   {"QUERYGATE_OIDC_ISSUERS", "QUERYGATE_AUDITORS_GROUP"},
+		"intake":   {"QUERYGATE_OIDC_ISSUERS", "QUERYGATE_AUDITORS_GROUP", "QUERYGATE_GROUPS_SOURCE", "QUERYGATE_REIDENTIFY_GROUP"},
 		"notify":   {"SMTP_HOST", "SMTP_PORT", "SMTP_FROM", "PUBLIC_BASE_URL", "APPROVAL_KEY_SECRET"},
 		"approval": {"PUBLIC_BASE_URL", "APPROVAL_KEY_SECRET", "APPROVAL_CALLBACK_URL_PREFIXES"},
 	}
@@ -392,18 +392,32 @@ func TestNoBroadRoles(t *testing.T) {
 		}
 	}
 
-	// The workflow's own identity: run.invoker on the steps (checked in
-	// TestStepServicesAreNotPublic) and logging; nothing that reaches data.
-	var workflowRoles []string
+	// Project-wide predefined roles per identity. The workflow's own
+	// identity gets run.invoker on the steps (TestStepServicesAreNotPublic)
+	// and logging, nothing that reaches data. A change here is a change of
+	// the security design: update docs/deploy.md with it.
+	wantProject := map[string][]string{
+		"intake":     {"roles/bigquery.jobUser", "roles/datastore.user", "roles/dlp.user"},
+		"policy":     {"roles/bigquery.jobUser", "roles/datastore.user"},
+		"notify":     {"roles/datastore.user"},
+		"execute":    {"roles/bigquery.jobUser", "roles/datastore.user"},
+		"deidentify": {"roles/datastore.user", "roles/dlp.user"},
+		"record":     {"roles/bigquery.jobUser", "roles/datastore.user"},
+		"approval":   {"roles/datastore.user"},
+		"workflow":   {"roles/logging.logWriter"},
+	}
+	gotProject := map[string][]string{}
 	bindings := m.staticLocal(t, "project_bindings")
 	for it := bindings.ElementIterator(); it.Next(); {
 		_, e := it.Element()
-		if e.GetAttr("sa").AsString() == "workflow" {
-			workflowRoles = append(workflowRoles, e.GetAttr("role").AsString())
-		}
+		sa := e.GetAttr("sa").AsString()
+		gotProject[sa] = append(gotProject[sa], e.GetAttr("role").AsString())
 	}
-	if diff := cmp.Diff([]string{"roles/logging.logWriter"}, workflowRoles); diff != "" {
-		t.Errorf("project roles of the workflow's service account (-want, +got):\n%s", diff)
+	for sa := range gotProject {
+		sort.Strings(gotProject[sa])
+	}
+	if diff := cmp.Diff(wantProject, gotProject); diff != "" {
+		t.Errorf("project roles per service account, local.project_bindings (-want, +got):\n%s", diff)
 	}
 	// Only execute reads agents' data.
 	for _, key := range []string{"google_bigquery_dataset_iam_member.execute_read"} {
