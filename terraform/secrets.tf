@@ -50,3 +50,46 @@ resource "google_secret_manager_secret_iam_member" "sa" {
   role      = "roles/secretmanager.secretAccessor"
   member    = "serviceAccount:${google_service_account.sa[each.value.sa].email}"
 }
+
+# The policy and masking config. Neither is secret, but a Secret Manager
+# volume is how Cloud Run mounts a file that changes without a new image;
+# each apply with a changed file adds a version, and new revisions read
+# "latest".
+locals {
+  config_files = {
+    for k, path in { policy = var.policy_file, masking = var.masking_file } : k => path if path != ""
+  }
+  # The functions that load the policy and the masking config at start
+  # (functions/deps.go: the steps, and intake for re-identification).
+  config_readers = ["intake", "policy", "execute", "deidentify", "record"]
+}
+
+resource "google_secret_manager_secret" "config" {
+  for_each = local.config_files
+
+  project   = var.project_id
+  secret_id = "querygate-${each.key}"
+
+  replication {
+    auto {}
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_secret_manager_secret_version" "config" {
+  for_each = local.config_files
+
+  secret      = google_secret_manager_secret.config[each.key].id
+  secret_data = file(each.value)
+}
+
+# Cloud Run reads a mounted secret as the service's own identity.
+resource "google_secret_manager_secret_iam_member" "config" {
+  for_each = { for pair in setproduct(keys(local.config_files), local.config_readers) : "${pair[1]} ${pair[0]}" => { secret = pair[0], sa = pair[1] } }
+
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.config[each.value.secret].secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.sa[each.value.sa].email}"
+}

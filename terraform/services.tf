@@ -77,20 +77,27 @@ locals {
     APPROVAL_KEY_SECRET = google_secret_manager_secret.approval_link_key.id
   }
 
+  # Where the mounted policy and masking config appear (secrets.tf); empty
+  # means the built-in default.
+  config_env = {
+    QUERYGATE_POLICY_FILE  = contains(keys(local.config_files), "policy") ? "/etc/querygate/policy/policy.yaml" : ""
+    QUERYGATE_MASKING_FILE = contains(keys(local.config_files), "masking") ? "/etc/querygate/masking/masking.yaml" : ""
+  }
+
   functions = {
     intake = {
       target      = "Intake"
       ingress     = "INGRESS_TRAFFIC_ALL"
       memory      = "512Mi"
       concurrency = 80
-      env = {
+      env = merge(local.config_env, {
         QUERYGATE_OIDC_ISSUERS     = join(",", var.extra_oidc_issuers)
         QUERYGATE_GROUPS_CLAIM     = var.groups_claim
         QUERYGATE_GROUPS_SOURCE    = var.groups_source
         QUERYGATE_GROUP_ALIASES    = join(",", [for n, e in var.group_aliases : "${n}=${e}"])
         QUERYGATE_AUDITORS_GROUP   = var.auditors_group
         QUERYGATE_REIDENTIFY_GROUP = var.reidentify_group
-      }
+      })
     }
     policy = {
       target  = "Policy"
@@ -101,7 +108,7 @@ locals {
       # requests bound the analyzer's peak.
       memory      = "2Gi"
       concurrency = 8
-      env         = {}
+      env         = local.config_env
     }
     notify = {
       target      = "Notify"
@@ -122,7 +129,7 @@ locals {
       ingress     = "INGRESS_TRAFFIC_INTERNAL_ONLY"
       memory      = "512Mi"
       concurrency = 40
-      env         = {}
+      env         = local.config_env
     }
     deidentify = {
       target  = "Deidentify"
@@ -130,14 +137,14 @@ locals {
       # Raw rows live only here, in memory, up to max_rows per session.
       memory      = "1Gi"
       concurrency = 8
-      env         = {}
+      env         = local.config_env
     }
     record = {
       target      = "Record"
       ingress     = "INGRESS_TRAFFIC_INTERNAL_ONLY"
       memory      = "512Mi"
       concurrency = 40
-      env         = {}
+      env         = local.config_env
     }
     approval = {
       target      = "Approval"
@@ -170,6 +177,21 @@ resource "google_cloud_run_v2_service" "fn" {
       max_instance_count = var.scaling[each.key].max
     }
 
+    dynamic "volumes" {
+      for_each = contains(local.config_readers, each.key) ? local.config_files : {}
+      content {
+        name = "config-${volumes.key}"
+        secret {
+          secret = google_secret_manager_secret.config[volumes.key].secret_id
+          items {
+            version = "latest"
+            path    = "${volumes.key}.yaml"
+            mode    = 292 # 0444
+          }
+        }
+      }
+    }
+
     containers {
       image = var.image
 
@@ -179,6 +201,16 @@ resource "google_cloud_run_v2_service" "fn" {
           memory = each.value.memory
         }
         cpu_idle = true
+      }
+
+      # /etc/querygate/policy/policy.yaml and
+      # /etc/querygate/masking/masking.yaml, as local.config_env says.
+      dynamic "volume_mounts" {
+        for_each = contains(local.config_readers, each.key) ? local.config_files : {}
+        content {
+          name       = "config-${volume_mounts.key}"
+          mount_path = "/etc/querygate/${volume_mounts.key}"
+        }
       }
 
       dynamic "env" {
@@ -194,5 +226,10 @@ resource "google_cloud_run_v2_service" "fn" {
     }
   }
 
-  depends_on = [google_project_service.enabled]
+  # The mounted config must exist and be readable before a revision starts.
+  depends_on = [
+    google_project_service.enabled,
+    google_secret_manager_secret_version.config,
+    google_secret_manager_secret_iam_member.config,
+  ]
 }

@@ -207,6 +207,18 @@ variable "approval_key_secret_id" {
   default     = "querygate-approval-link-key"
 }
 
+variable "policy_file" {
+  description = "Path (on the machine running Terraform) of the policy YAML (docs/policy.md). Stored as a Secret Manager secret and mounted into the functions that load it. Empty uses the built-in default policy."
+  type        = string
+  default     = ""
+}
+
+variable "masking_file" {
+  description = "Path (on the machine running Terraform) of the masking config YAML (docs/masking.md), handled like policy_file. Empty uses the built-in default."
+  type        = string
+  default     = ""
+}
+
 variable "retention_days" {
   description = "Days a session is kept in Firestore (its expire_at; TTL deletes it later). The audit table keeps its rows regardless."
   type        = number

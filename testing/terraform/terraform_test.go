@@ -114,9 +114,27 @@ func TestServicesSetConfigEnv(t *testing.T) {
 
 	// Extra settings a function cannot work without, beyond Config.
 	needs := map[string][]string{
-		"intake":   {"QUERYGATE_OIDC_ISSUERS", "QUERYGATE_AUDITORS_GROUP", "QUERYGATE_GROUPS_SOURCE", "QUERYGATE_REIDENTIFY_GROUP"},
-		"notify":   {"SMTP_HOST", "SMTP_PORT", "SMTP_FROM", "PUBLIC_BASE_URL", "APPROVAL_KEY_SECRET"},
-		"approval": {"PUBLIC_BASE_URL", "APPROVAL_KEY_SECRET", "APPROVAL_CALLBACK_URL_PREFIXES"},
+		"intake":     {"QUERYGATE_OIDC_ISSUERS", "QUERYGATE_AUDITORS_GROUP", "QUERYGATE_GROUPS_SOURCE", "QUERYGATE_REIDENTIFY_GROUP", "QUERYGATE_POLICY_FILE", "QUERYGATE_MASKING_FILE"},
+		"policy":     {"QUERYGATE_POLICY_FILE", "QUERYGATE_MASKING_FILE"},
+		"execute":    {"QUERYGATE_POLICY_FILE", "QUERYGATE_MASKING_FILE"},
+		"deidentify": {"QUERYGATE_POLICY_FILE", "QUERYGATE_MASKING_FILE"},
+		"record":     {"QUERYGATE_POLICY_FILE", "QUERYGATE_MASKING_FILE"},
+		"notify":     {"SMTP_HOST", "SMTP_PORT", "SMTP_FROM", "PUBLIC_BASE_URL", "APPROVAL_KEY_SECRET"},
+		"approval":   {"PUBLIC_BASE_URL", "APPROVAL_KEY_SECRET", "APPROVAL_CALLBACK_URL_PREFIXES"},
+	}
+
+	// The functions that get the config files mounted are the ones told
+	// where they are.
+	readers := strings_(t, "local.config_readers", m.staticLocal(t, "config_readers"))
+	for fn, env := range serviceEnv(t, m) {
+		if _, set := env["QUERYGATE_POLICY_FILE"]; set != contains(readers, fn) {
+			t.Errorf("service %s: sets QUERYGATE_POLICY_FILE %v, in local.config_readers (mounts the file) %v", fn, set, contains(readers, fn))
+		}
+	}
+	for _, name := range []string{"policy", "masking"} {
+		if got, want := m.text(m.local(t, "config_env")), "/etc/querygate/"+name+"/"+name+".yaml"; !strings.Contains(got, want) {
+			t.Errorf("local.config_env does not point at %s, where volume_mounts puts the %s file", want, name)
+		}
 	}
 
 	for fn, env := range serviceEnv(t, m) {
