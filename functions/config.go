@@ -47,6 +47,9 @@ type Config struct {
 	AuditDataset      string `env:"QUERYGATE_AUDIT_DATASET, default=querygate_audit"`
 	AuditTable        string `env:"QUERYGATE_AUDIT_TABLE, default=session_events"`
 	Workflow          string `env:"QUERYGATE_WORKFLOW, default=query-session"`
+	// ResultsDataset receives query results so that the deidentify
+	// function's account can read what the execute function's job wrote.
+	ResultsDataset string `env:"QUERYGATE_RESULTS_DATASET, default=querygate_results"`
 	// PolicyFile and MaskingFile are paths inside the image or a mounted
 	// secret volume; empty uses the built-in defaults.
 	PolicyFile  string        `env:"QUERYGATE_POLICY_FILE"`

@@ -104,13 +104,14 @@ func (c *cloud) steps(ctx context.Context) (*steps.Steps, error) {
 		return nil, err
 	}
 	return &steps.Steps{
-		Store:     c.store,
-		Policy:    &gateway.EnginePolicy{Engine: policy.NewEngine(pol, catalog.New(c.bq, 5*time.Minute), policy.WithDryRunner(catalog.NewDryRunner(c.bq))), DefaultProject: c.cfg.Project},
-		Warehouse: warehouse.New(c.bq),
-		Deid:      dlp,
-		Audit:     audit.NewWriter(c.bq, c.cfg.AuditDataset, c.cfg.AuditTable),
-		Project:   c.cfg.Project,
-		Limits:    steps.Limits{MaxRows: c.cfg.MaxRows, MaxBytes: c.cfg.MaxBytes, JobTimeout: c.cfg.JobTimeout, Retention: c.cfg.Retention},
+		Store:          c.store,
+		Policy:         &gateway.EnginePolicy{Engine: policy.NewEngine(pol, catalog.New(c.bq, 5*time.Minute), policy.WithDryRunner(catalog.NewDryRunner(c.bq))), DefaultProject: c.cfg.Project},
+		Warehouse:      warehouse.New(c.bq),
+		Deid:           dlp,
+		Audit:          audit.NewWriter(c.bq, c.cfg.AuditDataset, c.cfg.AuditTable),
+		Project:        c.cfg.Project,
+		ResultsDataset: c.cfg.ResultsDataset,
+		Limits:         steps.Limits{MaxRows: c.cfg.MaxRows, MaxBytes: c.cfg.MaxBytes, JobTimeout: c.cfg.JobTimeout, Retention: c.cfg.Retention},
 	}, nil
 }
 

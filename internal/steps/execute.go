@@ -51,6 +51,7 @@ func (s *Steps) Execute(ctx context.Context, id string) (*ExecuteResult, error) 
 		DefaultDataset: sess.DefaultDataset,
 		Parameters:     sess.Parameters,
 		MaxBytesBilled: sess.Decision.MaxBytesBilled,
+		ResultsDataset: s.ResultsDataset,
 		Timeout:        l.JobTimeout,
 		Labels:         map[string]string{"querygate_session": labelValue(id), "querygate_principal": warehouse.PrincipalHash(sess.Principal)},
 	})

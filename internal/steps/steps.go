@@ -65,9 +65,13 @@ type Steps struct {
 	Audit     Auditor
 	// Project is the default project for unqualified table names.
 	Project string
-	Limits  Limits
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// ResultsDataset receives each job's result table (see
+	// warehouse.Query.ResultsDataset); empty uses BigQuery's anonymous
+	// result table, which is enough when one identity runs every step.
+	ResultsDataset string
+	Limits         Limits
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 func (s *Steps) now() time.Time {

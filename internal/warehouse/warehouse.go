@@ -34,6 +34,13 @@ type Query struct {
 	MaxBytesBilled int64
 	Timeout        time.Duration
 	Labels         map[string]string
+	// ResultsDataset ("project.dataset" or "dataset"), when set, receives
+	// the result as a table named after the job. In the cloud the execute
+	// and deidentify functions run as different service accounts, and a
+	// query's anonymous result table is readable only by the account that
+	// ran it; a dataset with a short default table expiry, readable by the
+	// deidentify account, hands the rows over.
+	ResultsDataset string
 }
 
 // Job is a finished query job.
@@ -75,6 +82,15 @@ func (b *BigQuery) Run(ctx context.Context, q Query) (*Job, error) {
 			proj, ds = ds[:i], ds[i+1:]
 		}
 		bq.DefaultProjectID, bq.DefaultDatasetID = proj, ds
+	}
+	if q.ResultsDataset != "" {
+		proj, ds := b.client.Project(), q.ResultsDataset
+		if i := strings.IndexByte(ds, '.'); i >= 0 {
+			proj, ds = ds[:i], ds[i+1:]
+		}
+		bq.Dst = b.client.DatasetInProject(proj, ds).Table(q.JobID)
+		bq.CreateDisposition = bigquery.CreateIfNeeded
+		bq.WriteDisposition = bigquery.WriteTruncate
 	}
 	params, err := Parameters(q.Parameters)
 	if err != nil {
