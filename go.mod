@@ -20,6 +20,7 @@ require (
 	cloud.google.com/go/iam v1.14.0 // indirect
 	cloud.google.com/go/longrunning v1.5.0 // indirect
 	cloud.google.com/go/monitoring v1.30.0 // indirect
+	cloud.google.com/go/secretmanager v1.24.0 // indirect
 	cloud.google.com/go/storage v1.62.3 // indirect
 	cloud.google.com/go/workflows v1.22.1 // indirect
 	github.com/DataDog/go-hll v1.0.2 // indirect
