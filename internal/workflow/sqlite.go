@@ -47,6 +47,7 @@ CREATE INDEX IF NOT EXISTS workflow_executions_state ON workflow_executions(stat
 // Close closes the database.
 func (s *SQLite) Close() error { return s.db.Close() }
 
+// SaveExecution upserts rec as one row.
 func (s *SQLite) SaveExecution(ctx context.Context, rec *ExecutionRecord) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -61,6 +62,7 @@ ON CONFLICT(name) DO UPDATE SET state = excluded.state, updated_at = excluded.up
 	return nil
 }
 
+// LoadExecution returns the named record or ErrNotFound.
 func (s *SQLite) LoadExecution(ctx context.Context, name string) (*ExecutionRecord, error) {
 	var doc string
 	err := s.db.QueryRowContext(ctx, `SELECT doc FROM workflow_executions WHERE name = ?`, name).Scan(&doc)
@@ -73,6 +75,7 @@ func (s *SQLite) LoadExecution(ctx context.Context, name string) (*ExecutionReco
 	return decodeRecord([]byte(doc))
 }
 
+// ActiveExecutions lists the names of ACTIVE executions, sorted.
 func (s *SQLite) ActiveExecutions(ctx context.Context) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT name FROM workflow_executions WHERE state = ? ORDER BY name`, string(StateActive))
 	if err != nil {

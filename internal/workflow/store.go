@@ -96,6 +96,7 @@ var _ StateStore = (*Memory)(nil)
 // NewMemoryStateStore returns an empty in-memory store.
 func NewMemoryStateStore() *Memory { return &Memory{recs: map[string][]byte{}} }
 
+// SaveExecution stores a copy of rec, replacing any record of that name.
 func (m *Memory) SaveExecution(_ context.Context, rec *ExecutionRecord) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -107,6 +108,7 @@ func (m *Memory) SaveExecution(_ context.Context, rec *ExecutionRecord) error {
 	return nil
 }
 
+// LoadExecution returns a copy of the named record or ErrNotFound.
 func (m *Memory) LoadExecution(_ context.Context, name string) (*ExecutionRecord, error) {
 	m.mu.Lock()
 	b, ok := m.recs[name]
@@ -117,6 +119,7 @@ func (m *Memory) LoadExecution(_ context.Context, name string) (*ExecutionRecord
 	return decodeRecord(b)
 }
 
+// ActiveExecutions lists the names of ACTIVE executions, sorted.
 func (m *Memory) ActiveExecutions(_ context.Context) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

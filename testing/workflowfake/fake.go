@@ -43,7 +43,7 @@ type Server struct {
 	grpc *grpc.Server
 	mu   sync.Mutex
 	exec map[string]*executionspb.Execution
-	// Created lists the CreateExecution requests that were accepted.
+	// created lists the CreateExecution requests that were accepted.
 	created []*executionspb.CreateExecutionRequest
 }
 
@@ -93,6 +93,7 @@ func (s *Server) Finish(name, result, errPayload string) error {
 	return nil
 }
 
+// CreateExecution validates like the service and records an ACTIVE execution.
 func (s *Server) CreateExecution(_ context.Context, req *executionspb.CreateExecutionRequest) (*executionspb.Execution, error) {
 	p := strings.Split(req.GetParent(), "/")
 	if len(p) != 6 || p[0] != "projects" || p[2] != "locations" || p[4] != "workflows" || p[1] == "" || p[3] == "" || p[5] == "" {
@@ -122,6 +123,7 @@ func (s *Server) CreateExecution(_ context.Context, req *executionspb.CreateExec
 	return proto.Clone(e).(*executionspb.Execution), nil
 }
 
+// GetExecution returns a stored execution or NotFound.
 func (s *Server) GetExecution(_ context.Context, req *executionspb.GetExecutionRequest) (*executionspb.Execution, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
