@@ -8,8 +8,12 @@ package functions
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
+
+	"github.com/querygate/querygate/internal/approval"
+	"github.com/querygate/querygate/internal/mail"
 )
 
 // Config is the cloud configuration, from environment variables set by
@@ -58,6 +62,28 @@ type Config struct {
 	MaxBytes    int64         `env:"QUERYGATE_MAX_BYTES, default=8388608"`
 	JobTimeout  time.Duration `env:"QUERYGATE_JOB_TIMEOUT, default=5m"`
 	Retention   time.Duration `env:"QUERYGATE_RETENTION, default=9600h"`
+
+	// Approval is the approval settings of the Notify and Approval
+	// functions, under the names internal/approval.Config gives them:
+	// PUBLIC_BASE_URL (where approvers open links), APPROVAL_DEFAULT_TTL,
+	// APPROVAL_MAX_TTL, APPROVAL_CALLBACK_URL_PREFIXES, and
+	// APPROVAL_REQUIRE_IAP with APPROVAL_IAP_AUDIENCE (the decision also
+	// needs an IAP assertion for the link's approver; set both on the
+	// Approval function once IAP fronts it). Only those two functions read
+	// it; approval.New checks it in full when they start.
+	Approval approval.Config
+	// SMTP is how Notify mails approvers, under the names
+	// internal/mail.SMTPConfig gives them: SMTP_HOST, SMTP_PORT (0 picks
+	// 25, 587 or 465 by SMTP_TLS), SMTP_TLS (none, starttls or implicit),
+	// SMTP_USERNAME, SMTP_PASSWORD_SECRET (a Secret Manager version,
+	// projects/P/secrets/S/versions/latest, read at send time) and
+	// SMTP_FROM. Only Notify reads it; mail.NewSender checks it in full.
+	SMTP mail.SMTPConfig
+	// ApprovalKeySecret is the Secret Manager secret whose versions are the
+	// HMAC keys of approval links, projects/P/secrets/S: Notify signs with
+	// the latest version, Approval verifies with the version a link names
+	// (internal/secrets).
+	ApprovalKeySecret string `env:"APPROVAL_KEY_SECRET"`
 }
 
 // Validate reports every problem at once.
@@ -86,5 +112,28 @@ func (c *Config) Validate() error {
 	if c.MaxRows <= 0 || c.MaxBytes <= 0 {
 		errs = append(errs, errors.New("QUERYGATE_MAX_ROWS and QUERYGATE_MAX_BYTES must be positive"))
 	}
+	errs = append(errs, c.validateApproval()...)
 	return errors.Join(errs...)
+}
+
+var (
+	secretNameRE  = regexp.MustCompile(`^projects/[^/]+/secrets/[^/]+$`)
+	versionNameRE = regexp.MustCompile(`^projects/[^/]+/secrets/[^/]+/versions/[^/]+$`)
+)
+
+// validateApproval checks the approval and mail settings that are set.
+// Whether they are required depends on the function, so the Notify and
+// Approval builders check presence (deps.go).
+func (c *Config) validateApproval() []error {
+	var errs []error
+	if c.ApprovalKeySecret != "" && !secretNameRE.MatchString(c.ApprovalKeySecret) {
+		errs = append(errs, fmt.Errorf("APPROVAL_KEY_SECRET %q must be a secret, projects/P/secrets/S, not a version", c.ApprovalKeySecret))
+	}
+	if c.SMTP.PasswordSecret != "" && !versionNameRE.MatchString(c.SMTP.PasswordSecret) {
+		errs = append(errs, fmt.Errorf("SMTP_PASSWORD_SECRET %q must be a secret version, projects/P/secrets/S/versions/latest", c.SMTP.PasswordSecret))
+	}
+	if c.Approval.RequireIAP && c.Approval.IAPAudience == "" {
+		errs = append(errs, errors.New("APPROVAL_REQUIRE_IAP needs APPROVAL_IAP_AUDIENCE"))
+	}
+	return errs
 }

@@ -2,6 +2,7 @@ package functions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,7 +11,11 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
+	"google.golang.org/api/googleapi"
 
+	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/audit"
 	"github.com/querygate/querygate/internal/auth"
 	"github.com/querygate/querygate/internal/catalog"
@@ -20,6 +25,7 @@ import (
 	"github.com/querygate/querygate/internal/intake"
 	"github.com/querygate/querygate/internal/logging"
 	"github.com/querygate/querygate/internal/policy"
+	"github.com/querygate/querygate/internal/secrets"
 	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/steps"
 	"github.com/querygate/querygate/internal/warehouse"
@@ -169,4 +175,97 @@ func lazy(build func(ctx context.Context, c *cloud) (http.Handler, error)) http.
 		}
 		h.ServeHTTP(w, r)
 	}))
+}
+
+// secretManager reads the SMTP password and the approval link keys.
+func (c *cloud) secretManager(ctx context.Context) (*secrets.SecretManager, error) {
+	if c.cfg.ApprovalKeySecret == "" {
+		return nil, errors.New("APPROVAL_KEY_SECRET is required for approval links")
+	}
+	return secrets.NewSecretManager(ctx, secrets.Config{LinkKeySecret: c.cfg.ApprovalKeySecret})
+}
+
+// approverGroups lists the members of approver groups for Notify. Only
+// Cloud Identity can: a token's groups claim says which groups its bearer
+// is in, not who else is. CloudIdentity.Members has approval.Groups'
+// signature; the adapter adds the mapping of a group Cloud Identity
+// answers 404 for to approval.ErrUnknownGroup, so notify answers 422
+// unknown_group instead of a retryable 502.
+func (c *cloud) approverGroups(ctx context.Context) (approval.Groups, error) {
+	if c.cfg.GroupsSource != "cloudidentity" {
+		return nil, fmt.Errorf("approver groups need QUERYGATE_GROUPS_SOURCE=cloudidentity (with QUERYGATE_GROUP_ALIASES), not %q: token claims cannot list a group's members", c.cfg.GroupsSource)
+	}
+	aliases := map[string]string{}
+	for _, a := range c.cfg.GroupAliases {
+		n, e, _ := strings.Cut(a, "=")
+		aliases[n] = e
+	}
+	ci, err := auth.NewCloudIdentity(ctx, aliases, 5*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	return cloudIdentityGroups{ci}, nil
+}
+
+// cloudIdentityGroups adapts auth.CloudIdentity to approval.Groups.
+type cloudIdentityGroups struct{ ci *auth.CloudIdentity }
+
+func (g cloudIdentityGroups) Members(ctx context.Context, group string) ([]string, error) {
+	m, err := g.ci.Members(ctx, group)
+	var gerr *googleapi.Error
+	if errors.As(err, &gerr) && gerr.Code == http.StatusNotFound {
+		// Only a 404 is a verdict on the group. A 403 may mean the
+		// service account lacks Cloud Identity rights, an operator's
+		// problem that must stay a fault (logged, 5xx) rather than become
+		// the agent's unknown_group.
+		return nil, fmt.Errorf("%w: %w", approval.ErrUnknownGroup, err)
+	}
+	return m, err
+}
+
+// callbackToken returns the token the Approval function sends with the
+// decision to the workflow's callback URL. Workflows callback endpoints
+// (events.create_callback_endpoint) accept an OAuth 2.0 access token of a
+// caller holding workflows.callbacks.send, not an ID token, so the audience
+// approval asks for is ignored and the access token of the service's own
+// account (the approval SA, from the metadata server) is returned. The
+// token source caches the token until shortly before it expires.
+func callbackToken(ctx context.Context) (approval.IDTokenFunc, error) {
+	ts, err := google.DefaultTokenSource(ctx, "https://www.googleapis.com/auth/cloud-platform")
+	if err != nil {
+		return nil, fmt.Errorf("callback token source: %w", err)
+	}
+	ts = oauth2.ReuseTokenSource(nil, ts)
+	return func(context.Context, string) (string, error) {
+		tok, err := ts.Token()
+		if err != nil {
+			return "", err
+		}
+		return tok.AccessToken, nil
+	}, nil
+}
+
+// approvalService builds the approval service of the Notify and Approval
+// functions: approval state in Firestore next to the sessions, link keys
+// from Secret Manager, IAP keys when the decision requires IAP.
+func (c *cloud) approvalService(ctx context.Context, keys approval.Keys, mailer approval.Mailer, groups approval.Groups) (*approval.Service, error) {
+	state, err := approval.OpenFirestore(ctx, c.cfg.Project, c.cfg.FirestoreDatabase)
+	if err != nil {
+		return nil, err
+	}
+	idToken, err := callbackToken(ctx)
+	if err != nil {
+		state.Close()
+		return nil, err
+	}
+	deps := approval.Deps{Store: c.store, State: state, Keys: keys, Groups: groups, Mailer: mailer, IDToken: idToken}
+	if c.cfg.Approval.RequireIAP {
+		deps.IAPKeys = approval.NewJWKSKeySet(approval.IAPKeysURL, &http.Client{Timeout: 10 * time.Second}, nil)
+	}
+	svc, err := approval.New(c.cfg.Approval, deps)
+	if err != nil {
+		state.Close()
+		return nil, err
+	}
+	return svc, nil
 }
