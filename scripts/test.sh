@@ -17,7 +17,7 @@ if [ ! -d testing/firestore-emulator/node_modules ]; then
 fi
 export QUERYGATE_REQUIRE_EMULATORS=1
 if [ ! -f "$(go env GOCACHE)/.querygate-zetasql-built" ]; then
-  echo "querygate: the first build compiles ZetaSQL (C++): about 15 minutes on 2 cores. Building test dependencies first..." >&2
+  # Compile ZetaSQL once, with a heartbeat, before the test binaries need it.
   build_with_progress /dev/null ./cmd/querygate
 fi
 go vet ./...
