@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/querygate/querygate/testing/firestoreemu"
 )
 
@@ -68,5 +70,57 @@ func TestFirestoreDocumentLayout(t *testing.T) {
 	}
 	if got := m["created_at"]; got != "2026-11-28T09:00:00Z" {
 		t.Errorf("created_at = %#v, want 2026-11-28T09:00:00Z", got)
+	}
+}
+
+// TestFirestoreNotifyDecideFlow runs notify, a retried notify and an
+// approval decision with the Firestore StateStore, as the cloud functions
+// do: the request, the notified set and the delivery must be what the
+// next step reads.
+func TestFirestoreNotifyDecideFlow(t *testing.T) {
+	emu := firestoreemu.ForTest(t)
+	fs := openEmulatorState(t, emu)
+	e := newEnv(t, func(_ *Config, d *Deps) { d.State = fs })
+	e.state = fs
+	ctx := t.Context()
+	e.heldSession("s1", demoSQL)
+	e.mailer.failOnce["carol@example.com"] = true
+	if _, err := e.svc.Notify(ctx, "s1", e.callback.URL+"/callbacks/s1"); err == nil {
+		t.Fatal("Notify with a failing relay for carol succeeded")
+	}
+	req, err := fs.Get(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"bob@example.com"}, req.Notified); diff != "" {
+		t.Errorf("notified after the first attempt (-want, +got):\n%s", diff)
+	}
+	// The retry mails only carol, and keeps the first expiry.
+	e.clock.Advance(time.Minute)
+	res := e.notify("s1")
+	if !res.ExpiresAt.Equal(req.ExpiresAt) {
+		t.Errorf("retried notify expiry %v, want the first one %v", res.ExpiresAt, req.ExpiresAt)
+	}
+	if diff := cmp.Diff([]string{"bob@example.com", "carol@example.com"}, e.mailer.sent); diff != "" {
+		t.Errorf("mails sent over both attempts (-want, +got):\n%s", diff)
+	}
+
+	approve, _ := e.links("bob@example.com", "s1")
+	b := newBrowser(t)
+	p := b.Get(approve)
+	if p.Status != 200 {
+		t.Fatalf("GET page: status %d body %s", p.Status, p.Body)
+	}
+	e.clock.Advance(5 * time.Minute)
+	if res := b.submit(e, p, "approve", "fine"); res.Status != 200 {
+		t.Fatalf("POST decide: status %d body %s", res.Status, res.Body)
+	}
+	bodies, _ := e.callback.Calls()
+	if diff := cmp.Diff([]CallbackBody{{Decision: "approved", Approver: "bob@example.com", Comment: "fine"}}, bodies); diff != "" {
+		t.Errorf("callback bodies (-want, +got):\n%s", diff)
+	}
+	req, err = fs.Get(ctx, "s1")
+	if err != nil || !req.DeliveredAt.Equal(t0.Add(6*time.Minute)) {
+		t.Errorf("state after decision = %+v, %v; want delivered at %v", req, err, t0.Add(6*time.Minute))
 	}
 }
