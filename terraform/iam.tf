@@ -20,6 +20,7 @@ locals {
     # sessions API; every step reads the session and writes its result;
     # notify and approval keep the approval state there.
     { sa = "intake", role = "roles/datastore.user" },
+    { sa = "sessions", role = "roles/datastore.user" },
     { sa = "policy", role = "roles/datastore.user" },
     { sa = "notify", role = "roles/datastore.user" },
     { sa = "execute", role = "roles/datastore.user" },

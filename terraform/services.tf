@@ -12,7 +12,7 @@ data "google_project" "this" {
 locals {
   data_project = var.data_project_id != "" ? var.data_project_id : var.project_id
 
-  function_names = ["intake", "policy", "notify", "execute", "deidentify", "record", "approval"]
+  function_names = ["intake", "sessions", "policy", "notify", "execute", "deidentify", "record", "approval"]
 
   # Called only by the workflow: internal ingress, and only the workflow's
   # service account holds roles/run.invoker on them.
@@ -21,7 +21,7 @@ locals {
   # Reached from outside Google Cloud: agents (with ID tokens from any
   # trusted issuer, which Cloud Run IAM could not verify) and approvers'
   # browsers. Both verify every request themselves.
-  public_functions = ["intake", "approval"]
+  public_functions = ["intake", "sessions", "approval"]
 
   # Cloud Run's deterministic URL, https://SERVICE-PROJECT_NUMBER.REGION.run.app.
   # A service cannot reference its own uri attribute, yet it needs its URL
@@ -72,8 +72,7 @@ locals {
     APPROVAL_MAX_TTL               = var.approval_max_ttl
     APPROVAL_CALLBACK_URL_PREFIXES = local.callback_prefixes
     # The Secret Manager secret whose versions are the link HMAC keys (the
-    # version number is the key id, internal/approval/keys.go). No config
-    # struct reads this name yet: the cloud Keys implementation will.
+    # version number is the key id, internal/secrets).
     APPROVAL_KEY_SECRET = google_secret_manager_secret.approval_link_key.id
   }
 
@@ -99,6 +98,21 @@ locals {
         QUERYGATE_REIDENTIFY_GROUP = var.reidentify_group
       })
     }
+    # Reading sessions and the replay page: the requester, the session's
+    # approvers and auditors, each verified from their own ID token.
+    sessions = {
+      target      = "Sessions"
+      ingress     = "INGRESS_TRAFFIC_ALL"
+      memory      = "512Mi"
+      concurrency = 80
+      env = {
+        QUERYGATE_OIDC_ISSUERS   = join(",", var.extra_oidc_issuers)
+        QUERYGATE_GROUPS_CLAIM   = var.groups_claim
+        QUERYGATE_GROUPS_SOURCE  = var.groups_source
+        QUERYGATE_GROUP_ALIASES  = join(",", [for n, e in var.group_aliases : "${n}=${e}"])
+        QUERYGATE_AUDITORS_GROUP = var.auditors_group
+      }
+    }
     policy = {
       target  = "Policy"
       ingress = "INGRESS_TRAFFIC_INTERNAL_ONLY"
@@ -116,12 +130,15 @@ locals {
       memory      = "512Mi"
       concurrency = 20
       env = merge(local.approval_env, {
-        SMTP_HOST            = var.smtp_host
-        SMTP_PORT            = tostring(var.smtp_port)
-        SMTP_TLS             = var.smtp_tls
-        SMTP_USERNAME        = var.smtp_username
-        SMTP_FROM            = var.smtp_from
-        SMTP_PASSWORD_SECRET = var.smtp_username == "" ? "" : "${google_secret_manager_secret.smtp_password.id}/versions/latest"
+        # Approvers are the members of the rule's approver group.
+        QUERYGATE_GROUPS_SOURCE = var.groups_source
+        QUERYGATE_GROUP_ALIASES = join(",", [for n, e in var.group_aliases : "${n}=${e}"])
+        SMTP_HOST               = var.smtp_host
+        SMTP_PORT               = tostring(var.smtp_port)
+        SMTP_TLS                = var.smtp_tls
+        SMTP_USERNAME           = var.smtp_username
+        SMTP_FROM               = var.smtp_from
+        SMTP_PASSWORD_SECRET    = var.smtp_username == "" ? "" : "${google_secret_manager_secret.smtp_password.id}/versions/latest"
       })
     }
     execute = {
