@@ -28,6 +28,13 @@ var approvers = []string{"approver1@example.com", "approver2@example.com"}
 // pending_approval answer. It returns the session id.
 func submitForApproval(t *testing.T, g *local.Gateway, tok, prompt string) string {
 	t.Helper()
+	return submitForApprovers(t, g, tok, prompt, approvers)
+}
+
+// submitForApprovers is submitForApproval when the approvers asked are not
+// the whole group (the requester is one of them).
+func submitForApprovers(t *testing.T, g *local.Gateway, tok, prompt string, approvers []string) string {
+	t.Helper()
 	body, _ := json.Marshal(map[string]any{"sql": starSQL, "prompt": prompt, "agent": map[string]string{"name": "claude-code", "model": "m"}})
 	r := do(t, "POST", g.URL+"/v1/queries", tok, body)
 	if r.code != http.StatusAccepted || r.body["status"] != "pending_approval" {
