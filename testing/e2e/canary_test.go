@@ -194,6 +194,9 @@ func TestCanaryPIINeverLeaks(t *testing.T) {
 func TestCanaryQueryErrors(t *testing.T) {
 	runCanary(t, []canaryQuery{
 		{"cast error", "SELECT CAST(ssn AS INT64) AS n FROM demo.customers WHERE " + canaryWhere, 0},
+		{"cast name", "SELECT CAST(full_name AS INT64) AS n FROM demo.customers WHERE " + canaryWhere, 0},
+		{"cast address", "SELECT CAST(street_address AS DATE) AS d FROM demo.customers WHERE " + canaryWhere, 0},
+		{"parse notes", "SELECT PARSE_DATE('%Y-%m-%d', notes) AS d FROM demo.customers WHERE " + canaryWhere, 0},
 		{"error message", "SELECT ERROR(CONCAT('no match for ', full_name, ' ', email, ' ', ssn)) AS x FROM demo.customers WHERE customer_id = 1", 0},
 	})
 }
