@@ -239,17 +239,43 @@ func isDuplicate(err error) bool {
 }
 
 // classify wraps err, marking the agent's own errors (bad SQL, missing
-// table, bytes over the limit) with ErrQuery.
+// table, bytes over the limit) with ErrQuery. The text it keeps is safe to
+// log, store and return: see SafeMessage.
 func classify(op string, err error) error {
 	var ge *googleapi.Error
 	if errors.As(err, &ge) && ge.Code >= 400 && ge.Code < 500 && ge.Code != http.StatusTooManyRequests && ge.Code != http.StatusConflict {
-		return fmt.Errorf("%s: %w: %s", op, ErrQuery, Scrub(ge.Message))
+		return fmt.Errorf("%s: %w: %s", op, ErrQuery, SafeMessage(ge.Message))
 	}
 	var be *bigquery.Error
 	if errors.As(err, &be) && be.Reason != "backendError" && be.Reason != "internalError" && be.Reason != "rateLimitExceeded" {
-		return fmt.Errorf("%s: %w: %s: %s", op, ErrQuery, be.Reason, Scrub(be.Message))
+		return fmt.Errorf("%s: %w: %s: %s", op, ErrQuery, be.Reason, SafeMessage(be.Message))
 	}
-	return fmt.Errorf("%s: %s", op, Scrub(err.Error()))
+	return fmt.Errorf("%s: %s", op, SafeMessage(err.Error()))
+}
+
+// analysisErrors are the beginnings of BigQuery error messages produced
+// while compiling the query. They quote only the SQL the agent wrote, never
+// table data, and they tell the agent what to fix.
+var analysisErrors = []string{
+	"Syntax error:", "Unrecognized name:", "Not found: Table", "Not found: Dataset", "Not found: Project",
+	"Function not found:", "No matching signature for", "Column name ", "Table name ", "Query exceeded limit for bytes billed",
+	"Access Denied:", "Invalid table name", "Unrecognized function", "Duplicate alias", "SELECT list expression references",
+	"Table `", "Dataset `",
+}
+
+// SafeMessage returns msg scrubbed of values when it is a query-analysis
+// error, and a fixed text otherwise: run-time errors (ERROR(), failed casts
+// and parses) can carry any cell value, including names and free text that
+// no pattern recognises, so their text never leaves BigQuery.
+func SafeMessage(msg string) string {
+	// The emulator prefixes ZetaSQL's analysis errors.
+	m := strings.TrimPrefix(strings.TrimPrefix(msg, "failed to analyze: "), "INVALID_ARGUMENT: ")
+	for _, p := range analysisErrors {
+		if strings.HasPrefix(m, p) {
+			return Scrub(m)
+		}
+	}
+	return "the query failed while running; BigQuery's message is withheld because run-time errors can quote data values"
 }
 
 // Scrub removes what could be a data value from a BigQuery error message

@@ -69,3 +69,19 @@ func TestParameters(t *testing.T) {
 		}
 	}
 }
+
+func TestSafeMessage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"Unrecognized name: emial at [1:8]", "Unrecognized name: emial at [1:8]"},
+		{"Syntax error: Expected end of input but got keyword FROM at [1:10]", "Syntax error: Expected end of input but got keyword FROM at [1:10]"},
+		{"failed to analyze: INVALID_ARGUMENT: Unrecognized name: emial; Did you mean email? [at 1:8]", "Unrecognized name: emial; Did you mean email? [at 1:8]"},
+		{"no match for Alice Garcia 12 Maple St", "the query failed while running; BigQuery's message is withheld because run-time errors can quote data values"},
+		{"failed to scan rows: no match for Alice Garcia", "the query failed while running; BigQuery's message is withheld because run-time errors can quote data values"},
+		{"Bad int64 value: Alice", "the query failed while running; BigQuery's message is withheld because run-time errors can quote data values"},
+	} {
+		if got := SafeMessage(tc.in); got != tc.want {
+			t.Errorf("SafeMessage(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
