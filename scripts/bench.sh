@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Prints a table of querygate's speed on this machine: SQL analysis per
+# statement, the policy decision, and one allowed query end to end through
+# the local gateway, with analysis's share of the end-to-end time. Each
+# figure comes from `go test -bench`; nothing here asserts a time.
+# De-identification has its own table: scripts/bench-deid.sh.
+source "$(dirname "$0")/lib.sh"
+need_go
+need_clang
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+echo "querygate: running benchmarks (the first run compiles ZetaSQL, ~15 minutes)..." >&2
+go test -run '^$' -bench 'BenchmarkAnalyzeTypical|BenchmarkAnalyzeCorpus' -benchtime "${BENCHTIME:-2s}" ./internal/sqlscan/ >>"$out" 2>/dev/null
+go test -run '^$' -bench 'BenchmarkEvaluate$' -benchtime "${BENCHTIME:-2s}" ./internal/policy/ >>"$out" 2>/dev/null
+go test -run '^$' -bench 'BenchmarkQueryEndToEnd' -benchtime "${E2E_BENCHTIME:-20x}" ./testing/e2e/ 2>/dev/null | grep '^Benchmark' >>"$out"
+awk '
+/^Benchmark/ {
+  name=$1; sub(/-[0-9]+$/, "", name); ns=0; per=""
+  for (i=2; i<=NF; i++) {
+    if ($(i+1)=="ns/op") ns=$i
+    if ($(i+1)=="ns/stmt") per=$i
+  }
+  v[name]=ns; s[name]=per; order[++n]=name
+}
+END {
+  printf "%-34s %16s\n", "benchmark", "time per op"
+  for (i=1; i<=n; i++) {
+    k=order[i]
+    printf "%-34s %13.3f ms\n", k, v[k]/1e6
+    if (s[k]!="") printf "%-34s %13.3f ms\n", "  per statement", s[k]/1e6
+  }
+  e=v["BenchmarkQueryEndToEnd"]; p=v["BenchmarkEvaluate"]
+  if (e>0 && p>0) printf "\npolicy decision share of end-to-end time: %.1f%%\n", 100*p/e
+}' "$out"
