@@ -87,6 +87,7 @@ func demoCatalog(project string) sqlscan.Catalog {
 		for _, c := range t.Columns {
 			m.Columns = append(m.Columns, sqlscan.Column{Name: c.Name, Type: c.Type, Mode: "NULLABLE"})
 		}
+		m.NumBytes = m.NumRows * catalog.EstimatedRowBytes(m.Columns)
 		metas = append(metas, m)
 	}
 	return sqlscan.NewMemoryCatalog(metas...)

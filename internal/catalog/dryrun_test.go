@@ -63,3 +63,12 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("(-want, +got):\n%s", diff)
 	}
 }
+
+func TestEstimatedRowBytes(t *testing.T) {
+	t.Parallel()
+	cols := []sqlscan.Column{{Name: "id", Type: "INT64"}, {Name: "name", Type: "STRING"}, {Name: "ok", Type: "BOOL"},
+		{Name: "tags", Type: "STRING", Mode: "REPEATED"}, {Name: "r", Type: "RECORD", Fields: []sqlscan.Column{{Name: "x", Type: "FLOAT64"}}}}
+	if got, want := EstimatedRowBytes(cols), int64(8+34+1+4*34+8); got != want {
+		t.Errorf("EstimatedRowBytes = %d, want %d", got, want)
+	}
+}
