@@ -109,6 +109,7 @@ type Decision struct {
 	AnalysisPath   string    `json:"analysis_path,omitempty"` // analyzer, parser_fallback, failed
 	EstimatedBytes int64     `json:"estimated_bytes,omitempty"`
 	MaxBytesBilled int64     `json:"max_bytes_billed,omitempty"`
+	JobTimeout     Duration  `json:"job_timeout,omitempty"`
 	MaskedColumns  []string  `json:"masked_columns,omitempty"`
 	DecidedAt      time.Time `json:"decided_at"`
 	// ColumnInfoTypes maps an output column to the infoTypes its lineage

@@ -63,7 +63,7 @@ func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, e
 	}
 	var infoTypes map[string][]string
 	if sess.Decision != nil {
-		infoTypes = sess.Decision.ColumnInfoTypes
+		infoTypes = expandAllColumns(sess.Decision.ColumnInfoTypes, tbl.Headers)
 	}
 	masked, stats, err := s.Deid.Deidentify(ctx, &deid.Request{Table: tbl, ColumnInfoTypes: infoTypes})
 	// Drop the raw rows as soon as masking is done.
@@ -268,4 +268,35 @@ func encodePages(t *deid.Table, pageRows int, maxBytes int64) ([]*session.Page, 
 	}
 	flush()
 	return pages, stored, false, nil
+}
+
+// allColumns is the policy's key for "every output column" (the parser
+// fallback over a star, where column names are unknown).
+const allColumns = "*"
+
+// expandAllColumns applies the "*" entry to every header, so that no
+// column escapes whole-cell masking when policy could not name them.
+func expandAllColumns(m map[string][]string, headers []string) map[string][]string {
+	all, ok := m[allColumns]
+	if !ok {
+		return m
+	}
+	out := make(map[string][]string, len(headers))
+	for k, v := range m {
+		if k != allColumns {
+			out[k] = v
+		}
+	}
+	for _, h := range headers {
+		seen := map[string]bool{}
+		var merged []string
+		for _, it := range append(append([]string(nil), out[h]...), all...) {
+			if !seen[it] {
+				seen[it] = true
+				merged = append(merged, it)
+			}
+		}
+		out[h] = merged
+	}
+	return out
 }

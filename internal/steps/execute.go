@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/warehouse"
@@ -44,6 +45,10 @@ func (s *Steps) Execute(ctx context.Context, id string) (*ExecuteResult, error) 
 		}
 	}
 	l := s.limits()
+	timeout := l.JobTimeout
+	if t := time.Duration(sess.Decision.JobTimeout); t > 0 && t < timeout {
+		timeout = t // policy may only tighten the gateway's limit
+	}
 	job, err := s.Warehouse.Run(ctx, warehouse.Query{
 		JobID:          warehouse.JobID(id),
 		SQL:            sess.SQL,
@@ -52,7 +57,7 @@ func (s *Steps) Execute(ctx context.Context, id string) (*ExecuteResult, error) 
 		Parameters:     sess.Parameters,
 		MaxBytesBilled: sess.Decision.MaxBytesBilled,
 		ResultsDataset: s.ResultsDataset,
-		Timeout:        l.JobTimeout,
+		Timeout:        timeout,
 		Labels:         map[string]string{"querygate_session": labelValue(id), "querygate_principal": warehouse.PrincipalHash(sess.Principal)},
 	})
 	if errors.Is(err, warehouse.ErrQuery) {

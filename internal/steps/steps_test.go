@@ -116,3 +116,16 @@ func TestRecordIsFailClosedAndRetryable(t *testing.T) {
 		t.Errorf("success without result: %v %v", res, err)
 	}
 }
+
+func TestExpandAllColumns(t *testing.T) {
+	t.Parallel()
+	got := expandAllColumns(map[string][]string{"*": {"US_SOCIAL_SECURITY_NUMBER"}, "email": {"EMAIL_ADDRESS"}}, []string{"email", "x"})
+	want := map[string][]string{"email": {"EMAIL_ADDRESS", "US_SOCIAL_SECURITY_NUMBER"}, "x": {"US_SOCIAL_SECURITY_NUMBER"}}
+	if len(got) != 2 || strings.Join(got["email"], ",") != strings.Join(want["email"], ",") || strings.Join(got["x"], ",") != strings.Join(want["x"], ",") {
+		t.Errorf("expandAllColumns = %v, want %v", got, want)
+	}
+	plain := map[string][]string{"a": {"X"}}
+	if got := expandAllColumns(plain, []string{"a", "b"}); len(got) != 1 {
+		t.Errorf("without * the map changed: %v", got)
+	}
+}
