@@ -13,11 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// runStateStoreSuite is the StateStore conformance suite as a reusable
-// function, so implementations tested outside TestStateStoreConformance
-// (Firestore, on its emulator) run the same checks. Its first part repeats
-// TestStateStoreConformance's checks; the rest adds concurrency and id
-// checks.
+// runStateStoreSuite is the StateStore conformance suite: every
+// implementation (memory and SQLite here, Firestore on its emulator in
+// firestore_test.go) runs the same checks: lifecycle, isolation of returned
+// state, concurrency and awkward ids.
 func runStateStoreSuite(t *testing.T, open func(t *testing.T) StateStore) {
 	t.Run("Lifecycle", func(t *testing.T) {
 		t.Parallel()
