@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -44,21 +43,13 @@ func (s *Server) RegisterReidentify(mux *http.ServeMux, cfg ReidentifyConfig) {
 // reversed. Every call is recorded as a result.reidentified event, made
 // durable in the audit dataset before any value is returned (fail closed).
 func (s *Server) reidentify(w http.ResponseWriter, r *http.Request, cfg ReidentifyConfig) {
-	c, ok := s.authenticate(w, r)
+	c, sess, ok := s.readable(w, r)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	id := r.PathValue("id")
-	sess, err := s.Store.Get(ctx, id)
-	if errors.Is(err, session.ErrNotFound) || (err == nil && !s.canRead(c, sess)) {
-		writeError(w, http.StatusNotFound, "no such session")
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "the session could not be read")
-		return
-	}
+	id := sess.ID
+	var err error
 	if cfg.Group == "" || !slices.Contains(c.groups, cfg.Group) {
 		writeError(w, http.StatusForbidden, "re-identification needs membership of group "+strconv.Quote(cfg.Group))
 		return

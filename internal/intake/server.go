@@ -266,23 +266,35 @@ func (s *Server) canRead(c *caller, sess *session.Session) bool {
 	return s.AuditorsGroup != "" && slices.Contains(c.groups, s.AuditorsGroup)
 }
 
-func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
+// readable authenticates the caller and loads the session named in the
+// path, answering 404 when it does not exist or the caller may not read it
+// (so ids cannot be probed). It writes the error response itself.
+func (s *Server) readable(w http.ResponseWriter, r *http.Request) (*caller, *session.Session, bool) {
 	c, ok := s.authenticate(w, r)
+	if !ok {
+		return nil, nil, false
+	}
+	id := r.PathValue("id")
+	sess, err := s.Store.Get(r.Context(), id)
+	if errors.Is(err, session.ErrNotFound) || (err == nil && !s.canRead(c, sess)) {
+		writeError(w, http.StatusNotFound, "no such session")
+		return nil, nil, false
+	}
+	if err != nil {
+		s.log().ErrorContext(r.Context(), "get session failed", "session_id", id, "error", err.Error())
+		writeError(w, http.StatusInternalServerError, "the session could not be read")
+		return nil, nil, false
+	}
+	return c, sess, true
+}
+
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
+	_, sess, ok := s.readable(w, r)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	id := r.PathValue("id")
-	sess, err := s.Store.Get(ctx, id)
-	if errors.Is(err, session.ErrNotFound) || (err == nil && !s.canRead(c, sess)) {
-		writeError(w, http.StatusNotFound, "no such session")
-		return
-	}
-	if err != nil {
-		s.log().ErrorContext(ctx, "get session failed", "session_id", id, "error", err.Error())
-		writeError(w, http.StatusInternalServerError, "the session could not be read")
-		return
-	}
+	id := sess.ID
 	if ws := r.URL.Query().Get("wait_seconds"); ws != "" && !sess.Status.Terminal() {
 		n, err := strconv.Atoi(ws)
 		if err != nil || n < 0 || n > MaxWaitSeconds {
