@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"cloud.google.com/go/bigquery"
+
 	"github.com/querygate/querygate/internal/audit"
 	"github.com/querygate/querygate/internal/bqlocal"
 	"github.com/querygate/querygate/internal/deid"
@@ -73,14 +75,20 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	endpoint := fs.String("bigquery-endpoint", "http://127.0.0.1:9050", "BigQuery REST endpoint (a running `querygate dev`)")
+	endpoint := fs.String("bigquery-endpoint", "http://127.0.0.1:9050", "BigQuery REST endpoint of a running `querygate dev`; empty uses real BigQuery with Application Default Credentials")
 	project := fs.String("project", "querygate-local", "project of the audit dataset")
 	dataset := fs.String("dataset", local.AuditDataset, "audit dataset")
 	table := fs.String("table", local.AuditTable, "audit table")
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitCode(2)
 	}
-	client, err := bqlocal.Client(ctx, *endpoint, *project)
+	var client *bigquery.Client
+	var err error
+	if *endpoint == "" {
+		client, err = bigquery.NewClient(ctx, *project)
+	} else {
+		client, err = bqlocal.Client(ctx, *endpoint, *project)
+	}
 	if err != nil {
 		return err
 	}
