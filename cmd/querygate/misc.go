@@ -52,6 +52,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", ".querygate", "the local gateway's data dir")
 	conv := fs.String("conversation", "", "replay every session of this conversation")
+	fsProject := fs.String("firestore-project", "", "read sessions from Firestore in this project (Application Default Credentials) instead of the local data dir")
+	fsDatabase := fs.String("firestore-database", "(default)", "Firestore database, with --firestore-project")
 	if err := fs.Parse(reorder(args)); err != nil {
 		return exitCode(2)
 	}
@@ -60,7 +62,13 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "usage: querygate replay [--data-dir DIR] (SESSION_ID | --conversation ID)")
 		return exitCode(2)
 	}
-	st, err := session.OpenSQLite(filepath.Join(*dataDir, "sessions.db"))
+	var st session.Store
+	var err error
+	if *fsProject != "" {
+		st, err = session.OpenFirestore(ctx, *fsProject, *fsDatabase)
+	} else {
+		st, err = session.OpenSQLite(filepath.Join(*dataDir, "sessions.db"))
+	}
 	if err != nil {
 		return err
 	}
