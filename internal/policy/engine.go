@@ -172,6 +172,9 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 	}
 	d.Analysis = a
 	d.AnalysisPath = a.Path
+	if where := errorFunctionCalls(a); len(where) > 0 {
+		return deny(d, "builtin.error_function", "The ERROR() function can return column values through the error message, which is not masked ("+strings.Join(where, "; ")+"). Rewrite the query without ERROR()."), nil
+	}
 	f := &facts{in: in, analysis: a}
 	if err := e.classify(ctx, f); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
@@ -210,6 +213,25 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 
 	e.decide(d, f)
 	return d, nil
+}
+
+// errorFunctionCalls describes every statement that calls BigQuery's
+// ERROR function, as ERROR(...) or SAFE.ERROR(...). ERROR aborts the job with
+// its argument as the error text, so ERROR(CONCAT(full_name, email)) carries
+// raw values past the masking of result columns. A function of any path
+// whose last part is ERROR counts: a persistent UDF of that name is rare,
+// and refusing it fails closed.
+func errorFunctionCalls(a *sqlscan.Analysis) []string {
+	var out []string
+	for i, st := range a.Statements {
+		for _, fn := range st.Functions {
+			if fn == "ERROR" || strings.HasSuffix(fn, ".ERROR") {
+				out = append(out, fmt.Sprintf("statement %d calls %s", i+1, fn))
+				break
+			}
+		}
+	}
+	return out
 }
 
 // decide evaluates every rule against the facts and combines the matches

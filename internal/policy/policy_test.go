@@ -456,3 +456,41 @@ func TestRunTestReportsFailures(t *testing.T) {
 		t.Errorf("unknown field in test file: %v", err)
 	}
 }
+
+// TestErrorFunction checks the built-in refusal of ERROR(), which would carry
+// column values out through the unmasked error message.
+func TestErrorFunction(t *testing.T) {
+	t.Parallel()
+	e := demoEngine(nil)
+	tests := []struct {
+		name, sql, action string
+	}{
+		{"ERROR over PII", "SELECT ERROR(CONCAT(full_name, ' ', email)) FROM demo.customers", policy.ActionDeny},
+		{"lower case in a subquery", "SELECT (SELECT error(ssn) FROM demo.customers LIMIT 1) AS x", policy.ActionDeny},
+		{"in a nested statement", "BEGIN\n  SELECT ERROR(email) FROM demo.customers;\nEND", policy.ActionDeny},
+		{"parser fallback", "SELECT ERROR(x) FROM demo.no_such_table", policy.ActionDeny},
+		{"column alias error", "SELECT city AS error FROM demo.customers", policy.ActionAllow},
+		{"string literal", "SELECT 'ERROR(' AS e FROM demo.customers", policy.ActionAllow},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d, err := e.Evaluate(context.Background(), analyst(tc.sql))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Action != tc.action {
+				t.Fatalf("action = %s, want %s (%v %v)", d.Action, tc.action, d.RuleIDs, d.Reasons)
+			}
+			if tc.action != policy.ActionDeny {
+				return
+			}
+			if diff := cmp.Diff([]string{"builtin.error_function"}, d.RuleIDs); diff != "" {
+				t.Errorf("rule ids (-want, +got):\n%s", diff)
+			}
+			if len(d.Reasons) != 1 || !strings.Contains(d.Reasons[0], "ERROR() function") || !strings.Contains(d.Reasons[0], "not masked") {
+				t.Errorf("reasons = %q", d.Reasons)
+			}
+		})
+	}
+}

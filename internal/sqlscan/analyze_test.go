@@ -295,3 +295,43 @@ func TestAnalysisJSON(t *testing.T) {
 		t.Error("two-part reference accepted")
 	}
 }
+
+func TestFunctions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, sql string
+		// want is the Functions of each statement, in order.
+		want [][]string
+	}{
+		{"ERROR over sensitive columns", "SELECT ERROR(CONCAT(full_name, ' ', email)) FROM demo.customers", [][]string{{"ERROR", "CONCAT"}}},
+		{"lower case, deduplicated", "SELECT error(email), Error(ssn), ERROR(phone) FROM demo.customers", [][]string{{"ERROR"}}},
+		{"SAFE prefix", "SELECT SAFE.ERROR(email) FROM demo.customers", [][]string{{"SAFE.ERROR"}}},
+		{"in a CTE", "WITH x AS (SELECT ERROR(email) AS e FROM demo.customers) SELECT e FROM x", [][]string{{"ERROR"}}},
+		{"in a WHERE subquery", "SELECT city FROM demo.customers WHERE city IN (SELECT ERROR(ssn) FROM demo.customers)", [][]string{{"ERROR"}}},
+		{"inside IF", "SELECT IF(city = 'x', ERROR(ssn), city) FROM demo.customers", [][]string{{"IF", "ERROR"}}},
+		{"in an UNNEST", "SELECT v FROM demo.customers, UNNEST([ERROR(email)]) AS v", [][]string{{"ERROR"}}},
+		{"window and aggregate", "SELECT COUNT(*) OVER (), MAX(city) FROM demo.customers", [][]string{{"COUNT", "MAX"}}},
+		{"parser fallback keeps calls", "SELECT ERROR(x) FROM demo.no_such_table", [][]string{{"ERROR"}}},
+		{"temporary function body", "CREATE TEMP FUNCTION f(x STRING) AS (ERROR(x)); SELECT f(email) FROM demo.customers", [][]string{{"ERROR"}, {"F"}}},
+		{"nested statement", "BEGIN\n  SELECT ERROR(email) FROM demo.customers;\nEND", [][]string{nil, {"ERROR"}}},
+		{"column named error is not a call", "WITH t AS (SELECT city AS error FROM demo.customers) SELECT error FROM t", [][]string{nil}},
+		{"string literal is not a call", "SELECT 'ERROR(' AS e, \"error(x)\" AS f", [][]string{nil}},
+		{"struct field named error", "SELECT s.error FROM (SELECT STRUCT(city AS error) AS s FROM demo.customers)", [][]string{nil}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a, err := sqlscan.Analyze(context.Background(), tc.sql, demoOpts(sqlscantest.Demo()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got [][]string
+			for _, st := range a.Statements {
+				got = append(got, st.Functions)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("functions (-want, +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -136,6 +136,7 @@ type stmtWalker struct {
 	defProject, defDataset string
 	tables                 refSet
 	stars                  []StarUse
+	functions              []string
 	nested                 []ast.Node // statements in statement lists, analyzed separately
 	depth                  int
 	tooDeep                bool
@@ -183,6 +184,9 @@ func (w *stmtWalker) walk(n ast.Node, sc *scope) refSet {
 			}
 		}
 		return nil
+	case *ast.FunctionCallNode:
+		w.function(x)
+		return w.children(n, sc)
 	case *ast.QueryNode:
 		return w.query(x, sc)
 	case *ast.SelectNode:
@@ -206,6 +210,7 @@ func (w *stmtWalker) walk(n ast.Node, sc *scope) refSet {
 		}
 		reach.add(w.walk(x.PivotClause(), sc)...)
 		reach.add(w.walk(x.UnpivotClause(), sc)...)
+		w.walk(x.SampleClause(), sc) // for the function calls in it
 		if a := x.Alias(); a != nil {
 			sc.setAlias(a.Name(), reach)
 		}
@@ -247,6 +252,21 @@ func (w *stmtWalker) walk(n ast.Node, sc *scope) refSet {
 		return reach
 	}
 	return w.children(n, sc)
+}
+
+// function records the name of a called function, upper-cased, once.
+func (w *stmtWalker) function(c *ast.FunctionCallNode) {
+	names := pathNames(c.Function())
+	if len(names) == 0 {
+		return
+	}
+	name := strings.ToUpper(strings.Join(names, "."))
+	for _, f := range w.functions {
+		if f == name {
+			return
+		}
+	}
+	w.functions = append(w.functions, name)
 }
 
 func (w *stmtWalker) query(q *ast.QueryNode, outer *scope) refSet {
@@ -559,6 +579,7 @@ func collect(sql string, list []ast.Node, depth int, defProject, defDataset stri
 		}
 		st.Tables = w.tables
 		st.Star = w.stars
+		st.Functions = w.functions
 		st.HasLimit = hasLimit(n)
 		out = append(out, &parsedStatement{node: n, st: st})
 		if len(w.nested) > 0 {

@@ -167,6 +167,13 @@ type Statement struct {
 	Target *TableRef
 	// Star lists every star form in a select list, at any depth.
 	Star []StarUse
+	// Functions names every function the statement calls, at any depth
+	// (subqueries, CTEs, arguments of other calls, bodies of temporary
+	// functions it declares): the name path as written, joined with dots,
+	// upper-cased, deduplicated, in order of first appearance. SAFE.ERROR(x)
+	// is "SAFE.ERROR". Operators, CAST, EXTRACT and other special forms that
+	// the parser does not represent as function calls are not listed.
+	Functions []string
 	// HasLimit reports a LIMIT on the outermost query of a query statement.
 	HasLimit bool
 	// OutputColumns are the statement's result columns (queries only).
