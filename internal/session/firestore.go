@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"cloud.google.com/go/firestore"
@@ -44,8 +43,7 @@ type Firestore struct {
 	now    func() time.Time
 	poll   time.Duration
 
-	mu      sync.Mutex
-	waiters map[string][]chan struct{}
+	waiters waiters
 }
 
 var _ Store = (*Firestore)(nil)
@@ -83,7 +81,7 @@ func OpenFirestore(ctx context.Context, project, database string, opts ...option
 	if err != nil {
 		return nil, fmt.Errorf("open firestore: %w", err)
 	}
-	return &Firestore{client: c, now: time.Now, poll: 250 * time.Millisecond, waiters: map[string][]chan struct{}{}}, nil
+	return &Firestore{client: c, now: time.Now, poll: 250 * time.Millisecond}, nil
 }
 
 // Close implements Store.
@@ -229,7 +227,7 @@ func (f *Firestore) Create(ctx context.Context, sess *Session) error {
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
-	f.notify(sess.ID)
+	f.waiters.notify(sess.ID)
 	return nil
 }
 
@@ -365,7 +363,7 @@ func (f *Firestore) Update(ctx context.Context, id string, fn func(*Session) err
 		if err != nil {
 			return nil, err
 		}
-		f.notify(id)
+		f.waiters.notify(id)
 		return out, nil
 	}
 	return nil, ErrConflict
@@ -519,17 +517,14 @@ func (f *Firestore) Wait(ctx context.Context, id string, afterVersion int64) (*S
 func (f *Firestore) waitPoll(ctx context.Context, id string, afterVersion int64) (*Session, error) {
 	bg := context.WithoutCancel(ctx)
 	for {
-		ch := make(chan struct{})
-		f.mu.Lock()
-		f.waiters[id] = append(f.waiters[id], ch)
-		f.mu.Unlock()
+		ch := f.waiters.add(id)
 		v, err := f.version(bg, id)
 		if err != nil {
-			f.drop(id, ch)
+			f.waiters.drop(id, ch)
 			return nil, err
 		}
 		if v > afterVersion || ctx.Err() != nil {
-			f.drop(id, ch)
+			f.waiters.drop(id, ch)
 			return f.Get(bg, id)
 		}
 		t := time.NewTimer(f.poll)
@@ -539,7 +534,7 @@ func (f *Firestore) waitPoll(ctx context.Context, id string, afterVersion int64)
 		case <-ctx.Done():
 		}
 		t.Stop()
-		f.drop(id, ch)
+		f.waiters.drop(id, ch)
 	}
 }
 
@@ -557,28 +552,4 @@ func (f *Firestore) version(ctx context.Context, id string) (int64, error) {
 	}
 	n, _ := v.(int64)
 	return n, nil
-}
-
-func (f *Firestore) notify(id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, ch := range f.waiters[id] {
-		close(ch)
-	}
-	delete(f.waiters, id)
-}
-
-func (f *Firestore) drop(id string, ch chan struct{}) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ws := f.waiters[id]
-	for i, c := range ws {
-		if c == ch {
-			f.waiters[id] = append(ws[:i], ws[i+1:]...)
-			break
-		}
-	}
-	if len(f.waiters[id]) == 0 {
-		delete(f.waiters, id)
-	}
 }

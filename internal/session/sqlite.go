@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	// modernc.org/sqlite is pure Go: the session store builds without cgo,
@@ -25,8 +24,7 @@ type SQLite struct {
 	db  *sql.DB
 	now func() time.Time
 
-	mu      sync.Mutex
-	waiters map[string][]chan struct{}
+	waiters waiters
 }
 
 var _ Store = (*SQLite)(nil)
@@ -71,7 +69,7 @@ CREATE TABLE IF NOT EXISTS pages (
 		db.Close()
 		return nil, fmt.Errorf("create session schema: %w", err)
 	}
-	return &SQLite{db: db, now: time.Now, waiters: map[string][]chan struct{}{}}, nil
+	return &SQLite{db: db, now: time.Now}, nil
 }
 
 // Close implements Store.
@@ -113,7 +111,7 @@ func (s *SQLite) Create(ctx context.Context, sess *Session) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
-	s.notify(sess.ID)
+	s.waiters.notify(sess.ID)
 	return nil
 }
 
@@ -185,7 +183,7 @@ func (s *SQLite) Update(ctx context.Context, id string, fn func(*Session) error)
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("update session: %w", err)
 	}
-	s.notify(id)
+	s.waiters.notify(id)
 	return &sess, nil
 }
 
@@ -310,19 +308,16 @@ func (s *SQLite) GetPage(ctx context.Context, id string, index int) (*Page, erro
 // Wait implements Store.
 func (s *SQLite) Wait(ctx context.Context, id string, afterVersion int64) (*Session, error) {
 	for {
-		ch := make(chan struct{})
-		s.mu.Lock()
-		s.waiters[id] = append(s.waiters[id], ch)
-		s.mu.Unlock()
+		ch := s.waiters.add(id)
 		// Reads ignore ctx's deadline: when the wait is over, the current
 		// state is the answer.
 		sess, err := s.Get(context.WithoutCancel(ctx), id)
 		if err != nil {
-			s.drop(id, ch)
+			s.waiters.drop(id, ch)
 			return nil, err
 		}
 		if sess.Version > afterVersion || ctx.Err() != nil {
-			s.drop(id, ch)
+			s.waiters.drop(id, ch)
 			return sess, nil
 		}
 		t := time.NewTimer(pollInterval)
@@ -331,35 +326,11 @@ func (s *SQLite) Wait(ctx context.Context, id string, afterVersion int64) (*Sess
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			s.drop(id, ch)
+			s.waiters.drop(id, ch)
 			return s.Get(context.WithoutCancel(ctx), id)
 		}
 		t.Stop()
-		s.drop(id, ch)
-	}
-}
-
-func (s *SQLite) notify(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, ch := range s.waiters[id] {
-		close(ch)
-	}
-	delete(s.waiters, id)
-}
-
-func (s *SQLite) drop(id string, ch chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ws := s.waiters[id]
-	for i, c := range ws {
-		if c == ch {
-			s.waiters[id] = append(ws[:i], ws[i+1:]...)
-			break
-		}
-	}
-	if len(s.waiters[id]) == 0 {
-		delete(s.waiters, id)
+		s.waiters.drop(id, ch)
 	}
 }
 
@@ -367,21 +338,22 @@ func (s *SQLite) drop(id string, ch chan struct{}) {
 // now: local retention, as Firestore's TTL policy does in the cloud. It
 // returns how many sessions it deleted.
 func (s *SQLite) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, doc FROM sessions`)
+	// json_extract reads only the expire_at field instead of decoding
+	// every session document.
+	rows, err := s.db.QueryContext(ctx, `SELECT id, json_extract(doc, '$.expire_at') FROM sessions`)
 	if err != nil {
 		return 0, fmt.Errorf("purge: %w", err)
 	}
 	var expired []string
 	for rows.Next() {
-		var id, doc string
-		if err := rows.Scan(&id, &doc); err != nil {
+		var id string
+		var at sql.NullString
+		if err := rows.Scan(&id, &at); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("purge: %w", err)
 		}
-		var meta struct {
-			ExpireAt time.Time `json:"expire_at"`
-		}
-		if json.Unmarshal([]byte(doc), &meta) == nil && !meta.ExpireAt.IsZero() && meta.ExpireAt.Before(now) {
+		t, err := time.Parse(time.RFC3339Nano, at.String)
+		if at.Valid && err == nil && !t.IsZero() && t.Before(now) {
 			expired = append(expired, id)
 		}
 	}
