@@ -77,7 +77,7 @@ resource "google_firestore_index" "sessions_by_reader_conversation" {
 
 # Retention: Firestore's TTL deletes each document some time (typically
 # within a day) after its expire_at, which the record step sets from
-# QUERYGATE_RETENTION_DAYS. Every collection group of a session has the
+# QUERYGATE_RETENTION. Every collection group of a session has the
 # field, so a session's events, pages and version markers go with it.
 resource "google_firestore_field" "expire_at" {
   for_each = toset(["sessions", "events", "pages", "versions"])

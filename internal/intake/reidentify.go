@@ -141,28 +141,17 @@ func decodeRows(raw json.RawMessage, headers []string) (*deid.Table, error) {
 }
 
 func encodeRows(t *deid.Table) ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('[')
+	enc := session.NewRowEncoder(t.Headers)
+	b := []byte{'['}
 	for i, r := range t.Rows {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteByte('{')
-		for j, v := range r {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			k, _ := json.Marshal(t.Headers[j])
-			b.Write(k)
-			b.WriteByte(':')
-			vb, err := json.Marshal(v)
-			if err != nil {
-				return nil, err
-			}
-			b.Write(vb)
+		row, err := enc.Encode(r)
+		if err != nil {
+			return nil, err
 		}
-		b.WriteByte('}')
+		b = append(b, row...)
 	}
-	b.WriteByte(']')
-	return b.Bytes(), nil
+	return append(b, ']'), nil
 }

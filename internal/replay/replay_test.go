@@ -199,64 +199,6 @@ func TestPageHandler(t *testing.T) {
 	}
 }
 
-func TestPaginate(t *testing.T) {
-	t.Parallel()
-	rows := []json.RawMessage{json.RawMessage(`{"a":1}`), json.RawMessage(`{"a":22}`), json.RawMessage(`{"a":333}`)}
-	type page struct {
-		Rows  string
-		Count int
-	}
-	cases := []struct {
-		name      string
-		limits    replay.Limits
-		maxPage   int
-		want      []page
-		stored    int64
-		truncated bool
-	}{
-		{"no caps one page", replay.Limits{}, 1000, []page{{`[{"a":1},{"a":22},{"a":333}]`, 3}}, 3, false},
-		{"page size splits", replay.Limits{}, 20, []page{{`[{"a":1},{"a":22}]`, 2}, {`[{"a":333}]`, 1}}, 3, false},
-		{"row cap", replay.Limits{MaxRows: 2}, 1000, []page{{`[{"a":1},{"a":22}]`, 2}}, 2, true},
-		{"byte cap", replay.Limits{MaxBytes: 15}, 1000, []page{{`[{"a":1},{"a":22}]`, 2}}, 2, true},
-		{"row larger than a page", replay.Limits{}, 9, []page{{`[{"a":1}]`, 1}}, 1, true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			pages, stored, truncated := tc.limits.Paginate(rows, tc.maxPage)
-			var got []page
-			for i, p := range pages {
-				if p.Index != i {
-					t.Errorf("page %d has index %d", i, p.Index)
-				}
-				if len(p.Rows) > tc.maxPage {
-					t.Errorf("page %d is %d bytes, over %d", i, len(p.Rows), tc.maxPage)
-				}
-				got = append(got, page{string(p.Rows), p.Count})
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("pages (-want, +got):\n%s", diff)
-			}
-			if stored != tc.stored || truncated != tc.truncated {
-				t.Errorf("stored %d truncated %t, want %d %t", stored, truncated, tc.stored, tc.truncated)
-			}
-		})
-	}
-}
-
-func TestLimitsExpireAtAndValidate(t *testing.T) {
-	t.Parallel()
-	if got, want := (replay.Limits{RetentionDays: 30}).ExpireAt(t0), t0.AddDate(0, 0, 30); !got.Equal(want) {
-		t.Errorf("ExpireAt = %v, want %v", got, want)
-	}
-	if got := (replay.Limits{}).ExpireAt(t0); !got.IsZero() {
-		t.Errorf("ExpireAt with no retention = %v, want zero", got)
-	}
-	err := replay.Limits{MaxRows: -1, MaxBytes: -1, RetentionDays: -1}.Validate()
-	if err == nil || strings.Count(err.Error(), "negative") != 3 {
-		t.Errorf("Validate = %v, want three problems", err)
-	}
-}
-
 func TestPageHandlerWithPathPattern(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)

@@ -50,7 +50,7 @@ var _ Store = (*Firestore)(nil)
 
 // ErrDocumentTooLarge means a session, event or page would exceed
 // Firestore's document size limit. For pages the caller should store fewer
-// rows per page (see replay.Limits).
+// rows per page (see Paginate and MaxPageBytes).
 var ErrDocumentTooLarge = errors.New("firestore document too large")
 
 const (

@@ -45,16 +45,13 @@ func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, e
 	}
 	l := s.limits()
 	tbl := &deid.Table{}
-	var schema bigquery.Schema
-	sch, total, err := s.Warehouse.Read(ctx, sess.Execution.JobID, sess.Execution.Location, l.MaxRows, func(row []bigquery.Value) error {
-		tbl.Rows = append(tbl.Rows, nil) // filled below, once the schema is known
-		tbl.Rows[len(tbl.Rows)-1] = toCells(row)
+	schema, total, err := s.Warehouse.Read(ctx, sess.Execution.JobID, sess.Execution.Location, l.MaxRows, func(row []bigquery.Value) error {
+		tbl.Rows = append(tbl.Rows, toCells(row))
 		return nil
 	})
 	if err != nil {
 		return nil, transient("read result", err)
 	}
-	schema = sch
 	for _, f := range schema {
 		tbl.Headers = append(tbl.Headers, f.Name)
 	}
@@ -200,74 +197,21 @@ func nameRecord(f *bigquery.FieldSchema, v deid.Value) deid.Value {
 	return m
 }
 
-// encodePages encodes rows as JSON objects in column order, pageRows per
-// page, stopping before maxBytes.
+// encodePages encodes rows as JSON objects in column order and packs them
+// into pages of at most pageRows rows and Firestore's document size,
+// stopping before maxBytes in all.
 func encodePages(t *deid.Table, pageRows int, maxBytes int64) ([]*session.Page, int64, bool, error) {
-	var pages []*session.Page
-	var buf bytes.Buffer
-	var size, stored int64
-	count := 0
-	keys := make([][]byte, len(t.Headers))
-	for i, h := range t.Headers {
-		k, _ := json.Marshal(h)
-		keys[i] = k
-	}
-	flush := func() {
-		if count == 0 {
-			return
-		}
-		buf.WriteByte(']')
-		pages = append(pages, &session.Page{Index: len(pages), Rows: json.RawMessage(bytes.Clone(buf.Bytes())), Count: count})
-		buf.Reset()
-		count = 0
-	}
-	var row bytes.Buffer
+	enc := session.NewRowEncoder(t.Headers)
+	rows := make([]json.RawMessage, 0, len(t.Rows))
 	for _, r := range t.Rows {
-		row.Reset()
-		row.WriteByte('{')
-		for i, v := range r {
-			if i > 0 {
-				row.WriteByte(',')
-			}
-			row.Write(keys[i])
-			row.WriteByte(':')
-			b, err := json.Marshal(v)
-			if err != nil {
-				return nil, 0, false, fmt.Errorf("encode column %s: unsupported value type %T", t.Headers[i], v)
-			}
-			row.Write(b)
+		b, err := enc.Encode(r)
+		if err != nil {
+			return nil, 0, false, err
 		}
-		row.WriteByte('}')
-		if size+int64(row.Len()) > maxBytes {
-			flush()
-			return pages, stored, true, nil
-		}
-		if int64(row.Len()) > session.MaxPageBytes-2 {
-			// One row larger than a stored page can hold: store what came
-			// before and mark the result truncated.
-			flush()
-			return pages, stored, true, nil
-		}
-		if count > 0 && buf.Len()+row.Len()+2 > int(session.MaxPageBytes) {
-			// Pages are bounded by bytes as well as rows: a Firestore
-			// document holds at most 1 MiB.
-			flush()
-		}
-		if count == 0 {
-			buf.WriteByte('[')
-		} else {
-			buf.WriteByte(',')
-		}
-		buf.Write(row.Bytes())
-		size += int64(row.Len())
-		count++
-		stored++
-		if count == pageRows {
-			flush()
-		}
+		rows = append(rows, b)
 	}
-	flush()
-	return pages, stored, false, nil
+	pages, stored, truncated := session.Paginate(rows, session.PageCaps{MaxBytes: maxBytes, PageRows: pageRows, PageBytes: int(session.MaxPageBytes)})
+	return pages, stored, truncated, nil
 }
 
 // allColumns is the policy's key for "every output column" (the parser

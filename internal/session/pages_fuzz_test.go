@@ -1,11 +1,11 @@
-package replay_test
+package session_test
 
 import (
 	"bytes"
 	"encoding/json"
 	"testing"
 
-	"github.com/querygate/querygate/internal/replay"
+	"github.com/querygate/querygate/internal/session"
 )
 
 // FuzzPaginate checks Paginate's invariants for any rows and caps: pages
@@ -24,8 +24,7 @@ func FuzzPaginate(f *testing.F) {
 				rows = append(rows, json.RawMessage(r))
 			}
 		}
-		l := replay.Limits{MaxRows: maxRows, MaxBytes: maxBytes}
-		pages, stored, truncated := l.Paginate(rows, maxPage)
+		pages, stored, truncated := session.Paginate(rows, session.PageCaps{MaxRows: int64(maxRows), MaxBytes: maxBytes, PageBytes: maxPage})
 		for i, p := range pages {
 			if p.Index != i || len(p.Rows) > maxPage || p.Count == 0 {
 				t.Fatalf("page %d: index %d, %d bytes (max %d), count %d", i, p.Index, len(p.Rows), maxPage, p.Count)
