@@ -50,6 +50,12 @@ func (s *Server) reidentify(w http.ResponseWriter, r *http.Request, cfg Reidenti
 	ctx := r.Context()
 	id := sess.ID
 	var err error
+	if cfg.Reidentifier == nil || cfg.Audit == nil {
+		// Without an audit sink a re-identification could not be
+		// recorded: refuse rather than release unaudited values.
+		writeError(w, http.StatusServiceUnavailable, "re-identification is not configured")
+		return
+	}
 	if cfg.Group == "" || !slices.Contains(c.groups, cfg.Group) {
 		writeError(w, http.StatusForbidden, "re-identification needs membership of group "+strconv.Quote(cfg.Group))
 		return
@@ -99,12 +105,10 @@ func (s *Server) reidentify(w http.ResponseWriter, r *http.Request, cfg Reidenti
 		writeError(w, http.StatusInternalServerError, "the re-identification could not be recorded; nothing was released")
 		return
 	}
-	if cfg.Audit != nil {
-		if err := cfg.Audit.WriteSession(ctx, updated); err != nil {
-			s.log().ErrorContext(ctx, "audit of reidentify failed", "session_id", id, "error", err.Error())
-			writeError(w, http.StatusInternalServerError, "the re-identification could not be audited; nothing was released")
-			return
-		}
+	if err := cfg.Audit.WriteSession(ctx, updated); err != nil {
+		s.log().ErrorContext(ctx, "audit of reidentify failed", "session_id", id, "error", err.Error())
+		writeError(w, http.StatusInternalServerError, "the re-identification could not be audited; nothing was released")
+		return
 	}
 	rows, err := encodeRows(out)
 	if err != nil {

@@ -124,6 +124,16 @@ func TestReidentify(t *testing.T) {
 	if last.Type != session.EventReidentified || last.Actor != "privacy@example.com" || aud.writes != 1 {
 		t.Errorf("last event %+v, audit writes %d", last, aud.writes)
 	}
+	// Without an audit sink nothing is released either.
+	bare := http.NewServeMux()
+	srv.RegisterReidentify(bare, ReidentifyConfig{Reidentifier: eng, Group: "reidentifiers"})
+	r := httptest.NewRequest("POST", "/v1/sessions/s1/reidentify", nil)
+	r.Header.Set("Authorization", "Bearer privacy")
+	bw := httptest.NewRecorder()
+	bare.ServeHTTP(bw, r)
+	if bw.Code != http.StatusServiceUnavailable || strings.Contains(bw.Body.String(), "jane.doe") {
+		t.Errorf("without audit: %d %s", bw.Code, bw.Body)
+	}
 	// An audit failure releases nothing.
 	aud.err = errors.New("audit down")
 	w = call("privacy")
