@@ -2,13 +2,11 @@ package gateway
 
 import (
 	"net/http"
-	"slices"
 
 	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/auth"
 	"github.com/querygate/querygate/internal/intake"
 	"github.com/querygate/querygate/internal/replay"
-	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/steps"
 )
 
@@ -43,7 +41,7 @@ func (rt *Routes) Handler() http.Handler {
 		if rt.Reidentify != nil {
 			rt.Intake.RegisterReidentify(mux, *rt.Reidentify)
 		}
-		mux.Handle("GET /sessions/{id}", replay.NewPageHandler(rt.Intake.Store, rt.authorizePage))
+		mux.Handle("GET /sessions/{id}", replay.NewPageHandler(rt.Intake.Store, rt.Intake.MayRead))
 	}
 	internal := func(h http.Handler) http.Handler { return auth.RequireCaller(rt.Internal, rt.WorkflowCallers, h) }
 	if rt.Steps != nil {
@@ -62,31 +60,4 @@ func (rt *Routes) Handler() http.Handler {
 		mux.Handle(p, h)
 	}
 	return mux
-}
-
-// authorizePage lets the requester, the session's approvers and auditors
-// see the replay page. Browsers present the ID token as a bearer token (IAP
-// does this in the cloud).
-func (rt *Routes) authorizePage(r *http.Request, s *session.Session) bool {
-	tok, err := auth.BearerToken(r)
-	if err != nil {
-		return false
-	}
-	p, err := rt.Intake.Verifier.Verify(r.Context(), tok)
-	if err != nil {
-		return false
-	}
-	groups := p.Groups
-	if rt.Intake.Groups != nil {
-		if g, err := rt.Intake.Groups.GroupsOf(r.Context(), p); err == nil {
-			groups = g
-		}
-	}
-	if s.Principal.Issuer == p.Issuer && s.Principal.Subject == p.Subject {
-		return true
-	}
-	if s.Approval != nil && p.Email != "" && slices.Contains(s.Approval.Approvers, p.Email) {
-		return true
-	}
-	return rt.Intake.AuditorsGroup != "" && slices.Contains(groups, rt.Intake.AuditorsGroup)
 }

@@ -104,6 +104,22 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*caller, 
 	return &caller{p: p, groups: groups}, true
 }
 
+// MayRead reports whether the bearer of r may read sess: the same rule as
+// the sessions API, for pages served outside it (the replay page). Any
+// failure to verify the token or resolve groups is a no.
+func (s *Server) MayRead(r *http.Request, sess *session.Session) bool {
+	c, ok := s.authenticate(discard{}, r)
+	return ok && s.canRead(c, sess)
+}
+
+// discard is a ResponseWriter for authenticate's callers that answer
+// themselves.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}
+
 func (s *Server) postQuery(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.authenticate(w, r)
 	if !ok {
