@@ -3,7 +3,6 @@ package approval
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,64 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/querygate/querygate/internal/session"
+	chromium "github.com/querygate/querygate/testing/browser"
 )
-
-// chromiumPath finds Debian's chromium (CI installs it with apt-get).
-// QUERYGATE_CHROMIUM overrides the lookup.
-func chromiumPath() string {
-	if p := os.Getenv("QUERYGATE_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// newChromium starts a headless Chromium with a fresh profile that talks
-// only to loopback servers.
-func newChromium(t *testing.T) context.Context {
-	t.Helper()
-	path := chromiumPath()
-	if path == "" && os.Getenv("QUERYGATE_REQUIRE_EMULATORS") != "" {
-		t.Fatal("chromium binary not found and QUERYGATE_REQUIRE_EMULATORS is set (CI): install chromium")
-	}
-	if path == "" {
-		t.Skip("chromium binary not found (apt-get install -y chromium, or set QUERYGATE_CHROMIUM): skipping the browser test")
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.WindowSize(1200, 1600),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelCtx := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancelCtx()
-		cancelAlloc()
-	})
-	// Start the browser now, without a deadline (a deadline on the first
-	// call would bound the browser's life), so a broken install fails here.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium %s: %v", path, err)
-	}
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // TestBrowserApproveAndDeny opens the mailed link from /dev/mailbox in
 // headless Chromium and clicks the page's buttons, as an approver would.
@@ -84,7 +27,7 @@ func TestBrowserApproveAndDeny(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := newChromium(t)
+			ctx := chromium.New(t, 90*time.Second)
 			e := newEnv(t)
 			e.heldSession("s1", demoSQL)
 			e.notify("s1")

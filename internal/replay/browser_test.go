@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -13,42 +11,14 @@ import (
 
 	"github.com/querygate/querygate/internal/replay"
 	"github.com/querygate/querygate/internal/session"
+	"github.com/querygate/querygate/testing/browser"
 )
-
-// chromium starts a headless Chromium (Debian's chromium; QUERYGATE_CHROMIUM
-// overrides the lookup) with a fresh profile, or skips the test.
-func chromium(t *testing.T) context.Context {
-	t.Helper()
-	path := os.Getenv("QUERYGATE_CHROMIUM")
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if path != "" {
-			break
-		}
-		path, _ = exec.LookPath(name)
-	}
-	if path == "" {
-		t.Skip("chromium binary not found (apt-get install -y chromium, or set QUERYGATE_CHROMIUM): skipping the browser test")
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path), chromedp.UserDataDir(t.TempDir()), chromedp.Headless, chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-extensions", true))
-	bctx, cancelCtx := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium %s: %v", path, err)
-	}
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // TestBrowserSessionPage opens /sessions/{id} in headless Chromium, as an
 // auditor would: the page renders with its styles under its CSP, markup in
 // the agent's prompt stays text, and another page cannot frame it.
 func TestBrowserSessionPage(t *testing.T) {
-	ctx := chromium(t)
+	ctx := browser.New(t, 90*time.Second)
 	st := newStore(t)
 	record(t, st, "s1", "c1", t0, `<img src=x onerror="document.title='pwned'">`)
 	mux := http.NewServeMux()

@@ -9,12 +9,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/querygate/querygate/internal/gateway/local"
 	"github.com/querygate/querygate/internal/policy"
+	"github.com/querygate/querygate/testing/browser"
 	"github.com/querygate/querygate/testing/demodata"
 )
 
@@ -105,7 +107,7 @@ func TestApprovalByBrowser(t *testing.T) {
 	}
 
 	t.Run("approve", func(t *testing.T) {
-		ctx := newChromium(t)
+		ctx := browser.New(t, 2*time.Minute)
 		alice := token(t, g, "alice@example.com", "analysts")
 		prompt := "list five customers with every column"
 		id := submitForApproval(t, g, alice, prompt)
@@ -208,7 +210,7 @@ func TestApprovalByBrowser(t *testing.T) {
 	})
 
 	t.Run("deny", func(t *testing.T) {
-		ctx := newChromium(t)
+		ctx := browser.New(t, 2*time.Minute)
 		alice := token(t, g, "alice@example.com", "analysts")
 		prompt := "dump the customers table"
 		id := submitForApproval(t, g, alice, prompt)

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -232,62 +230,6 @@ func (b *httpBrowser) decide(g *local.Gateway, link, decision, comment string) (
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return page, b.do(req)
-}
-
-// chromiumPath finds Debian's chromium; QUERYGATE_CHROMIUM overrides it.
-func chromiumPath() string {
-	if p := os.Getenv("QUERYGATE_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// newChromium starts a headless Chromium with a fresh profile that talks
-// only to loopback servers. Without a chromium binary the test is skipped,
-// unless QUERYGATE_REQUIRE_EMULATORS is set (CI sets it): then it fails.
-func newChromium(t *testing.T) context.Context {
-	t.Helper()
-	path := chromiumPath()
-	if path == "" {
-		if os.Getenv("QUERYGATE_REQUIRE_EMULATORS") != "" {
-			t.Fatal("chromium binary not found and QUERYGATE_REQUIRE_EMULATORS is set (apt-get install -y chromium, or set QUERYGATE_CHROMIUM)")
-		}
-		t.Skip("chromium binary not found (apt-get install -y chromium, or set QUERYGATE_CHROMIUM): skipping the browser test")
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelCtx := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancelCtx()
-		cancelAlloc()
-	})
-	// Start the browser without a deadline (a deadline on the first call
-	// would bound the browser's life), so a broken install fails here.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium %s: %v", path, err)
-	}
-	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func browserText(t *testing.T, ctx context.Context, css string) string {
