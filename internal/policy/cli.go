@@ -211,7 +211,11 @@ type TestCase struct {
 	SQL    string   `yaml:"sql"`
 	Groups []string `yaml:"groups"`
 	Email  string   `yaml:"email"`
-	Expect Expect   `yaml:"expect"`
+	// DefaultProject and DefaultDataset override the file's for this case
+	// (what an agent sends as default_dataset).
+	DefaultProject string `yaml:"default_project"`
+	DefaultDataset string `yaml:"default_dataset"`
+	Expect         Expect `yaml:"expect"`
 }
 
 // Expect lists what a test checks; unset fields are not checked.
@@ -270,7 +274,14 @@ func RunTest(ctx context.Context, newEngine func(*Policy) *Engine, file string, 
 		if name == "" {
 			name = fmt.Sprintf("test %d", i+1)
 		}
-		d, err := e.Evaluate(ctx, Input{SQL: tc.SQL, Groups: tc.Groups, Email: tc.Email, DefaultProject: tf.DefaultProject, DefaultDataset: tf.DefaultDataset})
+		proj, ds := tf.DefaultProject, tf.DefaultDataset
+		if tc.DefaultProject != "" {
+			proj = tc.DefaultProject
+		}
+		if tc.DefaultDataset != "" {
+			ds = tc.DefaultDataset
+		}
+		d, err := e.Evaluate(ctx, Input{SQL: tc.SQL, Groups: tc.Groups, Email: tc.Email, DefaultProject: proj, DefaultDataset: ds})
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}

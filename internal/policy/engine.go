@@ -131,6 +131,7 @@ func (e *Engine) Policy() *Policy { return e.policy }
 
 // facts are what rules match on.
 type facts struct {
+	policy        *Policy
 	in            Input
 	analysis      *sqlscan.Analysis
 	sensitive     map[sqlscan.TableRef]map[string][]string // lower column -> infoTypes
@@ -152,6 +153,11 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 	d := &Decision{
 		MaxBytesBilled: int64(e.policy.Defaults.MaxBytesBilled),
 		JobTimeout:     time.Duration(e.policy.Defaults.JobTimeout),
+	}
+	// The agent chooses the default project (through default_dataset); it
+	// must never choose which project project-less policy keys resolve in.
+	if !e.policy.Governs(in.DefaultProject) {
+		return deny(d, "builtin.ungoverned_project", fmt.Sprintf("default_dataset names project %q, which this policy does not govern (governed: %s). Use a dataset in a governed project.", in.DefaultProject, e.policy.governedProjects())), nil
 	}
 	a, err := sqlscan.Analyze(ctx, in.SQL, sqlscan.Options{
 		DefaultProject: in.DefaultProject, DefaultDataset: in.DefaultDataset, Catalog: e.catalog,
@@ -175,7 +181,12 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 	if where := errorFunctionCalls(a); len(where) > 0 {
 		return deny(d, "builtin.error_function", "The ERROR() function can return column values through the error message, which is not masked ("+strings.Join(where, "; ")+"). Rewrite the query without ERROR()."), nil
 	}
-	f := &facts{in: in, analysis: a}
+	for _, t := range allTables(a) {
+		if !e.policy.Governs(t.Project) {
+			return deny(d, "builtin.ungoverned_project", fmt.Sprintf("The query reads %s, in project %q, which this policy does not govern (governed: %s); querygate cannot classify its columns, so it fails closed.", t, t.Project, e.policy.governedProjects())), nil
+		}
+	}
+	f := &facts{policy: e.policy, in: in, analysis: a}
 	if err := e.classify(ctx, f); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
@@ -357,7 +368,7 @@ func (e *Engine) classify(ctx context.Context, f *facts) error {
 		meta := f.analysis.Tables[ref]
 		cols := map[string][]string{}
 		for k, kc := range e.policy.sensitive {
-			if !k.covers(ref, f.in.DefaultProject) {
+			if !k.covers(ref, e.policy) {
 				continue
 			}
 			for c, it := range kc {
@@ -403,12 +414,15 @@ func (e *Engine) classify(ctx context.Context, f *facts) error {
 // covers reports whether a sensitive_columns key applies to ref. Names
 // compare case-insensitively (BigQuery datasets can be case-insensitive),
 // and a wildcard reference is covered by every table it can match.
-func (k sensitiveKey) covers(ref sqlscan.TableRef, defProject string) bool {
-	project := k.project
-	if project == "" {
-		project = defProject
+func (k sensitiveKey) covers(ref sqlscan.TableRef, p *Policy) bool {
+	if k.project == "" {
+		if !p.Governs(ref.Project) {
+			return false
+		}
+	} else if !strings.EqualFold(k.project, ref.Project) {
+		return false
 	}
-	if !strings.EqualFold(project, ref.Project) || !strings.EqualFold(k.dataset, ref.Dataset) {
+	if !strings.EqualFold(k.dataset, ref.Dataset) {
 		return false
 	}
 	if strings.EqualFold(k.table, ref.Table) {
@@ -563,7 +577,7 @@ func (m *Match) matches(f *facts) (bool, []string) {
 	if len(m.Tables) > 0 {
 		hit := ""
 		for _, t := range tables {
-			if tableMatches(t, m.Tables, in.DefaultProject) {
+			if tableMatches(t, m.Tables, f.policy) {
 				hit = "reads " + t.String()
 				break
 			}
@@ -575,7 +589,7 @@ func (m *Match) matches(f *facts) (bool, []string) {
 	}
 	if len(m.OnlyTables) > 0 {
 		for _, t := range tables {
-			if !tableMatches(t, m.OnlyTables, in.DefaultProject) {
+			if !tableMatches(t, m.OnlyTables, f.policy) {
 				return false, nil
 			}
 		}
@@ -677,17 +691,21 @@ func kindIn(st sqlscan.Statement, list []string) bool {
 
 // tableMatches matches a table against patterns of the form
 // [project.]dataset.table, each part a glob, case-insensitively; a pattern
-// without a project means the request's default project.
-func tableMatches(t sqlscan.TableRef, patterns []string, defProject string) bool {
+// without a project means every project the policy governs, never the
+// request's default project (which the agent chooses).
+func tableMatches(t sqlscan.TableRef, patterns []string, pol *Policy) bool {
 	for _, p := range patterns {
 		parts := strings.Split(p, ".")
-		if len(parts) == 2 {
-			parts = append([]string{defProject}, parts...)
-		}
-		if len(parts) != 3 {
+		ok1 := false
+		switch len(parts) {
+		case 2:
+			ok1 = pol.Governs(t.Project)
+			parts = append([]string{""}, parts...)
+		case 3:
+			ok1, _ = path.Match(strings.ToLower(parts[0]), strings.ToLower(t.Project))
+		default:
 			continue
 		}
-		ok1, _ := path.Match(strings.ToLower(parts[0]), strings.ToLower(t.Project))
 		ok2, _ := path.Match(strings.ToLower(parts[1]), strings.ToLower(t.Dataset))
 		ok3, _ := path.Match(strings.ToLower(parts[2]), strings.ToLower(t.Table))
 		if ok1 && ok2 && ok3 {

@@ -56,14 +56,20 @@ type Policy struct {
 }
 
 type sensitiveKey struct {
-	project string // empty: the input's default project
+	project string // empty: every project the policy governs (Policy.Governs)
 	dataset string
 	table   string
 }
 
 // Defaults apply where a rule does not say otherwise.
 type Defaults struct {
-	DefaultProject string   `yaml:"default_project"`
+	DefaultProject string `yaml:"default_project"`
+	// Projects lists further projects this policy governs, besides
+	// DefaultProject. Keys and table patterns without a project apply in
+	// each governed project, and a request may reach only tables (and name
+	// only a default dataset) in governed projects. The request never
+	// widens this set: a default_dataset in another project is denied.
+	Projects       []string `yaml:"projects"`
 	DefaultDataset string   `yaml:"default_dataset"`
 	ApproverGroup  string   `yaml:"approver_group"`
 	ApprovalTTL    Duration `yaml:"approval_ttl"`
@@ -290,6 +296,11 @@ func (p *Policy) validate(root *yaml.Node) error {
 	for _, c := range sqlscan.Classes {
 		known[strings.ToUpper(c)] = true
 	}
+	for i, pr := range p.Defaults.Projects {
+		if strings.TrimSpace(pr) == "" || strings.ContainsAny(pr, ".`* ") {
+			bad(keyLine(lookup(lookup(root, "defaults"), "projects"), "projects"), "defaults.projects[%d] %q must be a project id", i, pr)
+		}
+	}
 	p.sensitive = map[sensitiveKey]map[string][]string{}
 	scNode := lookup(root, "sensitive_columns")
 	for key, infoTypes := range p.SensitiveColumns {
@@ -382,3 +393,33 @@ func lookupIn(m *yaml.Node, key string) *yaml.Node {
 
 // Filename returns the name the policy was loaded from.
 func (p *Policy) Filename() string { return p.filename }
+
+// Governs reports whether project is one this policy governs: the default
+// project or one listed in defaults.projects, compared case-insensitively.
+// A policy that names no project at all governs every project, so that its
+// project-less keys cover a table in any project (they over-cover rather
+// than miss).
+func (p *Policy) Governs(project string) bool {
+	if p.Defaults.DefaultProject == "" && len(p.Defaults.Projects) == 0 {
+		return true
+	}
+	if strings.EqualFold(project, p.Defaults.DefaultProject) {
+		return true
+	}
+	for _, pr := range p.Defaults.Projects {
+		if strings.EqualFold(project, pr) {
+			return true
+		}
+	}
+	return false
+}
+
+// governedProjects lists the governed projects for a person to read.
+func (p *Policy) governedProjects() string {
+	list := []string{}
+	if p.Defaults.DefaultProject != "" {
+		list = append(list, p.Defaults.DefaultProject)
+	}
+	list = append(list, p.Defaults.Projects...)
+	return strings.Join(list, ", ")
+}
