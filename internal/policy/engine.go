@@ -159,6 +159,11 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 	if !e.policy.Governs(in.DefaultProject) {
 		return deny(d, "builtin.ungoverned_project", fmt.Sprintf("default_dataset names project %q, which this policy does not govern (governed: %s). Use a dataset in a governed project.", in.DefaultProject, e.policy.governedProjects())), nil
 	}
+	// Authorize before the analysis, whose cost grows with the SQL: a
+	// caller whom no allow rule can match is denied without analyzing.
+	if !e.mayBeGranted(in) {
+		return deny(d, "builtin.no_grant", fmt.Sprintf("No allow rule of the policy matches this request (principal %q, %s).", in.Email, describeGroups(in.Groups))), nil
+	}
 	a, err := sqlscan.Analyze(ctx, in.SQL, sqlscan.Options{
 		DefaultProject: in.DefaultProject, DefaultDataset: in.DefaultDataset, Catalog: e.catalog,
 	})
@@ -226,6 +231,40 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 	return d, nil
 }
 
+// mayBeGranted reports whether some allow rule's identity conditions
+// (groups, except_groups, emails) hold for the caller. Only then can the
+// request be allowed, so only then is the SQL worth analyzing.
+func (e *Engine) mayBeGranted(in Input) bool {
+	for i := range e.policy.Rules {
+		r := &e.policy.Rules[i]
+		if r.Action == ActionAllow && r.Match.identityMatches(in) {
+			return true
+		}
+	}
+	return false
+}
+
+// identityMatches checks the conditions of m that depend only on who asks.
+func (m *Match) identityMatches(in Input) bool {
+	if len(m.Groups) > 0 && !anyIn(in.Groups, m.Groups) {
+		return false
+	}
+	if len(m.ExceptGroups) > 0 && anyIn(in.Groups, m.ExceptGroups) {
+		return false
+	}
+	if len(m.Emails) > 0 && !containsFold(m.Emails, in.Email) {
+		return false
+	}
+	return true
+}
+
+func describeGroups(groups []string) string {
+	if len(groups) == 0 {
+		return "no groups"
+	}
+	return "groups " + strings.Join(groups, ", ")
+}
+
 // errorFunctionCalls describes every statement that calls BigQuery's
 // ERROR function, as ERROR(...) or SAFE.ERROR(...). ERROR aborts the job with
 // its argument as the error text, so ERROR(CONCAT(full_name, email)) carries
@@ -289,11 +328,7 @@ func (e *Engine) decide(d *Decision, f *facts) {
 		d.Action = ActionDeny
 		addAll(d, denies)
 	case len(allows) == 0:
-		groups := "no groups"
-		if len(f.in.Groups) > 0 {
-			groups = "groups " + strings.Join(f.in.Groups, ", ")
-		}
-		deny(d, "builtin.no_grant", fmt.Sprintf("No allow rule of the policy matches this request (principal %q, %s).", f.in.Email, groups))
+		deny(d, "builtin.no_grant", fmt.Sprintf("No allow rule of the policy matches this request (principal %q, %s).", f.in.Email, describeGroups(f.in.Groups)))
 	case len(approvals) > 0:
 		d.Action = ActionRequireApproval
 		addAll(d, approvals)
@@ -531,13 +566,7 @@ func starsOverSensitive(a *sqlscan.Analysis, sensitive map[sqlscan.TableRef]map[
 func (m *Match) matches(f *facts) (bool, []string) {
 	var details []string
 	in, a := f.in, f.analysis
-	if len(m.Groups) > 0 && !anyIn(in.Groups, m.Groups) {
-		return false, nil
-	}
-	if len(m.ExceptGroups) > 0 && anyIn(in.Groups, m.ExceptGroups) {
-		return false, nil
-	}
-	if len(m.Emails) > 0 && !containsFold(m.Emails, in.Email) {
+	if !m.identityMatches(in) {
 		return false, nil
 	}
 	if len(m.Kinds) > 0 {

@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -152,5 +153,40 @@ func TestUngovernedPolicyOverCovers(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string][]string{"ssn": {"US_SOCIAL_SECURITY_NUMBER"}}, d.ColumnInfoTypes); diff != "" {
 		t.Errorf("ColumnInfoTypes (-want, +got):\n%s", diff)
+	}
+}
+
+// TestAuthorizeBeforeAnalysis: a caller whom no allow rule can match is
+// denied without the SQL being analyzed (issue 10, finding 3), so a token
+// with no groups cannot make the analyzer work.
+func TestAuthorizeBeforeAnalysis(t *testing.T) {
+	t.Parallel()
+	huge := "SELECT t0.customer_id FROM demo.customers t0" + strings.Repeat(" JOIN demo.customers t1 USING (customer_id)", 3000)
+	tests := []struct {
+		name       string
+		in         policy.Input
+		wantAction string
+		wantRule   string
+		analyzed   bool
+	}{
+		{"no groups", policy.Input{SQL: huge, Email: "x@example.com"}, policy.ActionDeny, "builtin.no_grant", false},
+		{"an unrelated group", policy.Input{SQL: "SELECT 1", Groups: []string{"marketing"}}, policy.ActionDeny, "builtin.no_grant", false},
+		{"an analyst is analyzed", policy.Input{SQL: "SELECT city FROM demo.customers", Groups: []string{"analysts"}}, policy.ActionAllow, "analysts-read-only", true},
+		{"an analyst's attack hits the cap", policy.Input{SQL: huge, Groups: []string{"analysts"}}, policy.ActionDeny, "builtin.parse_error", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d, err := demoEngine(nil).Evaluate(context.Background(), tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Action != tc.wantAction || len(d.RuleIDs) == 0 || d.RuleIDs[0] != tc.wantRule {
+				t.Fatalf("decision = %s %v (%v), want %s by %s", d.Action, d.RuleIDs, d.Reasons, tc.wantAction, tc.wantRule)
+			}
+			if (d.Analysis != nil) != tc.analyzed {
+				t.Errorf("analyzed = %v, want %v", d.Analysis != nil, tc.analyzed)
+			}
+		})
 	}
 }

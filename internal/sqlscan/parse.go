@@ -140,6 +140,7 @@ type stmtWalker struct {
 	nested                 []ast.Node // statements in statement lists, analyzed separately
 	depth                  int
 	tooDeep                bool
+	refs                   int // FROM items walked
 }
 
 // maxTreeDepth bounds the recursion over parse and resolved trees. A flat
@@ -192,8 +193,10 @@ func (w *stmtWalker) walk(n ast.Node, sc *scope) refSet {
 	case *ast.SelectNode:
 		return w.selectNode(x, sc)
 	case *ast.TablePathExpressionNode:
+		w.refs++
 		return w.tablePath(x, sc)
 	case *ast.TableSubqueryNode:
+		w.refs++
 		reach := w.walk(x.Subquery(), sc)
 		reach.add(w.walk(x.PivotClause(), sc)...)
 		reach.add(w.walk(x.UnpivotClause(), sc)...)
@@ -204,6 +207,7 @@ func (w *stmtWalker) walk(n ast.Node, sc *scope) refSet {
 		w.pivotAliases(x.PivotClause(), x.UnpivotClause(), sc, reach)
 		return reach
 	case *ast.TVFNode:
+		w.refs++
 		var reach refSet
 		for _, arg := range x.ArgumentEntries() {
 			reach.add(w.walk(arg, sc)...)
@@ -530,6 +534,7 @@ func hasLimit(n ast.Node) bool {
 type parsedStatement struct {
 	node ast.Node
 	st   Statement
+	refs int // FROM items in the statement (MaxTableReferences)
 }
 
 // errTooDeep is returned when a tree exceeds maxTreeDepth.
@@ -581,7 +586,7 @@ func collect(sql string, list []ast.Node, depth int, defProject, defDataset stri
 		st.Star = w.stars
 		st.Functions = w.functions
 		st.HasLimit = hasLimit(n)
-		out = append(out, &parsedStatement{node: n, st: st})
+		out = append(out, &parsedStatement{node: n, st: st, refs: w.refs})
 		if len(w.nested) > 0 {
 			inner, err := collect(sql, w.nested, depth+1, defProject, defDataset)
 			if err != nil {
