@@ -19,7 +19,7 @@ import (
 // with the Secret Manager version they name; with APPROVAL_REQUIRE_IAP the
 // decision also needs IAP's assertion for the link's approver.
 func init() {
-	functions.HTTP("Approval", lazy(func(ctx context.Context, c *cloud) (http.Handler, error) {
+	functions.HTTP("Approval", lazy("Approval", func(ctx context.Context, c *cloud) (http.Handler, error) {
 		sm, err := c.secretManager(ctx)
 		if err != nil {
 			return nil, err

@@ -12,7 +12,7 @@ import (
 // Deidentify is the workflow's deidentify step. Only the workflow's service account
 // may call it.
 func init() {
-	functions.HTTP("Deidentify", lazy(func(ctx context.Context, c *cloud) (http.Handler, error) {
+	functions.HTTP("Deidentify", lazy("Deidentify", func(ctx context.Context, c *cloud) (http.Handler, error) {
 		st, err := c.steps(ctx)
 		if err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -32,9 +33,10 @@ import (
 	"github.com/querygate/querygate/internal/workflow"
 )
 
-// cloud holds the lazily built cloud components. Construction happens on
-// the first request so that a cold start of one function does not build the
-// others' clients.
+// cloud holds the cloud components. cmd/functions builds the selected
+// function's at start (Prepare), so a misconfigured instance exits instead
+// of serving; only a success is kept, so a transient failure never poisons
+// an instance.
 type cloud struct {
 	cfg      Config
 	store    session.Store
@@ -44,23 +46,37 @@ type cloud struct {
 }
 
 var (
-	cloudOnce sync.Once
+	cloudMu   sync.Mutex
 	cloudDeps *cloud
-	cloudErr  error
+
+	buildersMu sync.Mutex
+	builders   = map[string]*builtHandler{}
 )
 
 func getCloud(ctx context.Context) (*cloud, error) {
-	cloudOnce.Do(func() { cloudDeps, cloudErr = newCloud(context.WithoutCancel(ctx)) })
-	return cloudDeps, cloudErr
+	cloudMu.Lock()
+	defer cloudMu.Unlock()
+	if cloudDeps != nil {
+		return cloudDeps, nil
+	}
+	c, err := newCloud(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, err
+	}
+	cloudDeps = c
+	return c, nil
 }
+
+// errConfig marks construction failures that a retry cannot mend.
+var errConfig = errors.New("configuration")
 
 func newCloud(ctx context.Context) (*cloud, error) {
 	c := &cloud{}
 	if err := config.Process(config.OSLookuper(), &c.cfg); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
 	if err := c.cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
 	}
 	var err error
 	if c.store, err = session.OpenFirestore(ctx, c.cfg.Project, c.cfg.FirestoreDatabase); err != nil {
@@ -155,19 +171,41 @@ func (c *cloud) intake(ctx context.Context) (*intake.Server, error) {
 		AuditorsGroup: c.cfg.AuditorsGroup, PublicURL: c.cfg.PublicURL}, nil
 }
 
-// lazy builds a handler on first use; a construction error answers 503
+// builtHandler is one registered function's handler, built once it can be.
+type builtHandler struct {
+	build func(ctx context.Context, c *cloud) (http.Handler, error)
+	mu    sync.Mutex
+	h     http.Handler
+}
+
+func (b *builtHandler) get(ctx context.Context) (http.Handler, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.h != nil {
+		return b.h, nil
+	}
+	c, err := getCloud(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h, err := b.build(context.WithoutCancel(ctx), c)
+	if err != nil {
+		return nil, err
+	}
+	b.h = h
+	return h, nil
+}
+
+// lazy registers the builder of the function name and returns its handler.
+// A request before a successful build tries again; a failure answers 503
 // and is logged, never exposing details to the caller.
-func lazy(build func(ctx context.Context, c *cloud) (http.Handler, error)) http.Handler {
-	var once sync.Once
-	var h http.Handler
-	var err error
+func lazy(name string, build func(ctx context.Context, c *cloud) (http.Handler, error)) http.Handler {
+	b := &builtHandler{build: build}
+	buildersMu.Lock()
+	builders[name] = b
+	buildersMu.Unlock()
 	return logging.Middleware(os.Getenv("QUERYGATE_PROJECT"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		once.Do(func() {
-			var c *cloud
-			if c, err = getCloud(r.Context()); err == nil {
-				h, err = build(context.WithoutCancel(r.Context()), c)
-			}
-		})
+		h, err := b.get(r.Context())
 		if err != nil {
 			logging.FromContext(r.Context()).ErrorContext(r.Context(), "function not configured", "error", err.Error())
 			http.Error(w, `{"error":"service unavailable"}`, http.StatusServiceUnavailable)
@@ -175,6 +213,46 @@ func lazy(build func(ctx context.Context, c *cloud) (http.Handler, error)) http.
 		}
 		h.ServeHTTP(w, r)
 	}))
+}
+
+// Targets lists the registered function names (FUNCTION_TARGET values).
+func Targets() []string {
+	buildersMu.Lock()
+	defer buildersMu.Unlock()
+	out := make([]string, 0, len(builders))
+	for n := range builders {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Prepare builds the handler of function target eagerly, as Cloud Run's
+// start-up should: configuration problems fail at once, naming every one;
+// other failures (OIDC discovery, a client's first call) are retried with
+// backoff, attempts times in all, before giving up.
+func Prepare(ctx context.Context, target string, attempts int, backoff time.Duration) error {
+	buildersMu.Lock()
+	b, ok := builders[target]
+	buildersMu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: FUNCTION_TARGET %q is not a querygate function; one of %s", errConfig, target, strings.Join(Targets(), ", "))
+	}
+	var err error
+	for i := 0; i < max(attempts, 1); i++ {
+		if i > 0 {
+			logging.FromContext(ctx).WarnContext(ctx, "function start failed; retrying", "target", target, "attempt", i, "error", err.Error())
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+			case <-time.After(backoff << (i - 1)):
+			}
+		}
+		if _, err = b.get(ctx); err == nil || errors.Is(err, errConfig) {
+			return err
+		}
+	}
+	return err
 }
 
 // secretManager reads the SMTP password and the approval link keys.

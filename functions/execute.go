@@ -12,7 +12,7 @@ import (
 // Execute is the workflow's execute step. Only the workflow's service account
 // may call it.
 func init() {
-	functions.HTTP("Execute", lazy(func(ctx context.Context, c *cloud) (http.Handler, error) {
+	functions.HTTP("Execute", lazy("Execute", func(ctx context.Context, c *cloud) (http.Handler, error) {
 		st, err := c.steps(ctx)
 		if err != nil {
 			return nil, err

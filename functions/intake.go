@@ -13,7 +13,7 @@ import (
 // Intake serves POST /v1/queries and the sessions API to agents, approvers
 // and auditors; identities come only from verified ID tokens.
 func init() {
-	functions.HTTP("Intake", lazy(func(ctx context.Context, c *cloud) (http.Handler, error) {
+	functions.HTTP("Intake", lazy("Intake", func(ctx context.Context, c *cloud) (http.Handler, error) {
 		in, err := c.intake(ctx)
 		if err != nil {
 			return nil, err

@@ -17,7 +17,7 @@ import (
 // password and signs links with Secret Manager versions, and lists the
 // approvers through Cloud Identity.
 func init() {
-	functions.HTTP("Notify", lazy(func(ctx context.Context, c *cloud) (http.Handler, error) {
+	functions.HTTP("Notify", lazy("Notify", func(ctx context.Context, c *cloud) (http.Handler, error) {
 		sm, err := c.secretManager(ctx)
 		if err != nil {
 			return nil, err

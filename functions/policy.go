@@ -12,7 +12,7 @@ import (
 // Policy is the workflow's policy step. Only the workflow's service account
 // may call it.
 func init() {
-	functions.HTTP("Policy", lazy(func(ctx context.Context, c *cloud) (http.Handler, error) {
+	functions.HTTP("Policy", lazy("Policy", func(ctx context.Context, c *cloud) (http.Handler, error) {
 		st, err := c.steps(ctx)
 		if err != nil {
 			return nil, err

@@ -12,7 +12,7 @@ import (
 // Record is the workflow's record step. Only the workflow's service account
 // may call it.
 func init() {
-	functions.HTTP("Record", lazy(func(ctx context.Context, c *cloud) (http.Handler, error) {
+	functions.HTTP("Record", lazy("Record", func(ctx context.Context, c *cloud) (http.Handler, error) {
 		st, err := c.steps(ctx)
 		if err != nil {
 			return nil, err

@@ -15,7 +15,7 @@ import (
 // Every request is authorized from its verified ID token. Anything but
 // GET and HEAD is refused, so this function cannot submit queries.
 func init() {
-	functions.HTTP("Sessions", lazy(func(ctx context.Context, c *cloud) (http.Handler, error) {
+	functions.HTTP("Sessions", lazy("Sessions", func(ctx context.Context, c *cloud) (http.Handler, error) {
 		in, err := c.intake(ctx)
 		if err != nil {
 			return nil, err
