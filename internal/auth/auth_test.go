@@ -218,6 +218,20 @@ func TestDevIssuerRoundTrip(t *testing.T) {
 	if _, err := v.Verify(ctx, wrongAud); err == nil {
 		t.Error("wrong-audience dev token accepted")
 	}
+	// Issue 10: the local verifier accepted a 10-year lifetime and a 20 KB
+	// token. Both are refused by every verifier now.
+	tenYears, _ := d2.Mint(MintOptions{Subject: "alice@example.com", TTL: 10 * 365 * 24 * time.Hour})
+	if _, err := v.Verify(ctx, tenYears); err == nil || !strings.Contains(err.Error(), "lifetime") {
+		t.Errorf("10-year token: err = %v, want a lifetime refusal", err)
+	}
+	atCap, _ := d2.Mint(MintOptions{Subject: "alice@example.com", TTL: MaxTokenLifetime})
+	if _, err := v.Verify(ctx, atCap); err != nil {
+		t.Errorf("token at the lifetime cap refused: %v", err)
+	}
+	big, _ := d2.Mint(MintOptions{Subject: "alice@example.com", Groups: []string{strings.Repeat("g", 20<<10)}})
+	if _, err := v.Verify(ctx, big); err == nil || !strings.Contains(err.Error(), "bytes") {
+		t.Errorf("20 KB token: err = %v, want a size refusal", err)
+	}
 }
 
 func TestBearerToken(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"google.golang.org/api/idtoken"
 	"google.golang.org/api/option"
@@ -45,8 +46,14 @@ func NewGoogle(ctx context.Context, audience string, httpClient *http.Client) (*
 
 // Verify implements Verifier.
 func (g *Google) Verify(ctx context.Context, raw string) (*session.Principal, error) {
+	if err := checkTokenShape(raw); err != nil {
+		return nil, err
+	}
 	p, err := g.validator.Validate(ctx, raw, g.audience)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkLifetime(time.Unix(p.IssuedAt, 0), time.Unix(p.Expires, 0)); err != nil {
 		return nil, err
 	}
 	okIss := false

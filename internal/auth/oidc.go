@@ -65,11 +65,17 @@ func NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
 
 // Verify implements Verifier.
 func (o *OIDC) Verify(ctx context.Context, raw string) (*session.Principal, error) {
+	if err := checkTokenShape(raw); err != nil {
+		return nil, err
+	}
 	if o.cfg.HTTPClient != nil {
 		ctx = oidc.ClientContext(ctx, o.cfg.HTTPClient)
 	}
 	tok, err := o.verifier.Verify(ctx, raw)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkLifetime(tok.IssuedAt, tok.Expiry); err != nil {
 		return nil, err
 	}
 	if o.cfg.AcceptAudience != nil && !o.cfg.AcceptAudience(tok.Audience) {

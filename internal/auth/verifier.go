@@ -7,9 +7,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/querygate/querygate/internal/session"
 )
@@ -55,12 +57,37 @@ func (m *Multi) Verify(ctx context.Context, raw string) (*session.Principal, err
 }
 
 // maxTokenLen bounds the work done on untrusted input before any signature
-// check.
+// check. Every verifier applies it, not only Multi.
 const maxTokenLen = 16 << 10
 
-func unverifiedIssuer(raw string) (string, error) {
+// MaxTokenLifetime bounds exp - iat of an accepted token. Google's ID tokens
+// live one hour and CI providers' less; a token minted for years is a stolen
+// key's favourite, so it is refused whatever its signature.
+const MaxTokenLifetime = 24 * time.Hour
+
+// checkTokenShape refuses oversized tokens before any parsing.
+func checkTokenShape(raw string) error {
 	if len(raw) > maxTokenLen {
-		return "", fmt.Errorf("token too long")
+		return fmt.Errorf("token is %d bytes, more than the %d accepted", len(raw), maxTokenLen)
+	}
+	return nil
+}
+
+// checkLifetime refuses a token without an issue time or one whose
+// lifetime exceeds MaxTokenLifetime.
+func checkLifetime(iat, exp time.Time) error {
+	if iat.IsZero() || exp.IsZero() {
+		return errors.New("token lacks iat or exp")
+	}
+	if life := exp.Sub(iat); life > MaxTokenLifetime {
+		return fmt.Errorf("token lifetime %s exceeds the %s accepted", life.Round(time.Second), MaxTokenLifetime)
+	}
+	return nil
+}
+
+func unverifiedIssuer(raw string) (string, error) {
+	if err := checkTokenShape(raw); err != nil {
+		return "", err
 	}
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
