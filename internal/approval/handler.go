@@ -102,7 +102,7 @@ func (s *Service) servePage(w http.ResponseWriter, r *http.Request) {
 	v := pageView{
 		details:    newDetails(ss, ss.Approval.ExpiresAt),
 		Approver:   c.Approver,
-		Hint:       c.Hint,
+		Decision:       c.Decision,
 		Action:     s.decidePath(),
 		Token:      tok,
 		CSRF:       csrfValue(key, c.ID, nonce),
@@ -173,7 +173,7 @@ func (s *Service) serveDecide(w http.ResponseWriter, r *http.Request) {
 				Action:  s.decidePath(),
 				Token:   form.Token,
 				CSRF:    form.CSRF,
-				Hint:    form.Decision,
+				Decision:    form.Decision,
 			}
 			writeMessage(w, messageView{
 				Code:   "delivery_failed",

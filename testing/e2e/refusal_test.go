@@ -191,7 +191,7 @@ func TestApprovalRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		tok, err := approval.SignToken(context.Background(), keys, approval.Claims{SessionID: id, SQLSHA256: s.SQLSHA256,
-			Approver: "approver1@example.com", Hint: approval.HintApprove, ExpiresAt: s.Approval.ExpiresAt.Unix()})
+			Approver: "approver1@example.com", Decision: approval.DecisionApprove, ExpiresAt: s.Approval.ExpiresAt.Unix()})
 		if err != nil {
 			t.Fatal(err)
 		}
