@@ -18,7 +18,7 @@ func validClaims() Claims {
 		SessionID: "s1",
 		SQLSHA256: strings.Repeat("ab", 32),
 		Approver:  "bob@example.com",
-		Decision:      DecisionApprove,
+		Decision:  DecisionApprove,
 		ExpiresAt: 1800000000,
 		ID:        "AAAAAAAAAAAAAAAAAAAAAAAA",
 	}
