@@ -87,12 +87,15 @@ func (s *Service) decide(ctx context.Context, in request) (Outcome, error) {
 	}
 	var decision string
 	switch in.Form.Decision {
-	case HintApprove:
+	case DecisionApprove:
 		decision = "approved"
-	case HintDeny:
+	case DecisionDeny:
 		decision = "rejected"
 	default:
 		return Outcome{}, refuseBadForm
+	}
+	if in.Form.Decision != c.Decision {
+		return Outcome{}, refuseWrongDecision
 	}
 	if !utf8.ValidString(in.Form.Comment) || utf8.RuneCountInString(in.Form.Comment) > maxComment {
 		return Outcome{}, refuseBadForm

@@ -24,9 +24,6 @@ func TestDecideApproveAndDeny(t *testing.T) {
 	}{
 		{name: "approve", link: "approve", decision: "approve", comment: "ok for the quarterly report", wantDecision: "approved", wantTitle: "<h1>Approved</h1>"},
 		{name: "deny", link: "deny", decision: "deny", comment: "", wantDecision: "rejected", wantTitle: "<h1>Denied</h1>"},
-		// The hint only picks the stressed button; the Approve link's page
-		// can still deny.
-		{name: "deny_from_approve_link", link: "approve", decision: "deny", comment: "changed my mind", wantDecision: "rejected", wantTitle: "<h1>Denied</h1>"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -302,6 +299,28 @@ func TestRefusals(t *testing.T) {
 			wantStatus: 400, wantCode: "bad_form",
 		},
 		{
+			// A link's decision binds: the Approve link's form cannot deny.
+			name: "deny_with_approve_link",
+			act: func(t *testing.T, e *env, b *browser, p page) page {
+				return b.submit(e, p, "deny", "changed my mind")
+			},
+			wantStatus: 400, wantCode: "wrong_decision", wantText: "This link cannot make that decision",
+		},
+		{
+			// The attack of issue 10: the Deny link's form posted with
+			// decision=approve approved the query.
+			name: "approve_with_deny_link",
+			act: func(t *testing.T, e *env, b *browser, p page) page {
+				_, deny := e.links("bob@example.com", "s1")
+				dp := b.Get(deny)
+				if dp.Status != 200 {
+					t.Fatalf("GET deny page: status %d", dp.Status)
+				}
+				return b.submit(e, dp, "approve", "")
+			},
+			wantStatus: 400, wantCode: "wrong_decision", wantText: "This link cannot make that decision",
+		},
+		{
 			name: "get_on_decide",
 			act: func(t *testing.T, e *env, b *browser, p page) page {
 				return b.Get(e.srv.URL + "/approval/decide?" + p.Fields.Encode() + "&decision=approve")
@@ -325,7 +344,7 @@ func TestRefusals(t *testing.T) {
 			case "reused_link":
 				tc.act(t, e, b, p)
 				before := e.snap("s1")
-				res := b.submit(e, p, "deny", "second try")
+				res := b.submit(e, p, "approve", "second try")
 				assertRefused(t, e, before, res, 409, "link_used", "This approval link was already used")
 				return
 			case "get_alone":
@@ -452,12 +471,13 @@ func TestPageContent(t *testing.T) {
 	if strings.Contains(p.Body, "<script") {
 		t.Error("page contains a script tag")
 	}
-	if idx := strings.Index(p.Body, `id="approve"`); idx < 0 || idx > strings.Index(p.Body, `id="deny"`) {
-		t.Error("approve link: Approve button is not first")
+	// Each link's page offers only the decision the link can post.
+	if !strings.Contains(p.Body, `id="approve"`) || strings.Contains(p.Body, `id="deny"`) {
+		t.Error("approve link: page does not offer exactly the Approve button")
 	}
 	d := b.Get(deny)
-	if !strings.Contains(d.Body, "Deny this query?") || strings.Index(d.Body, `id="deny"`) > strings.Index(d.Body, `id="approve"`) {
-		t.Error("deny link: page does not stress Deny")
+	if !strings.Contains(d.Body, "Deny this query?") || !strings.Contains(d.Body, `id="deny"`) || strings.Contains(d.Body, `id="approve"`) {
+		t.Error("deny link: page does not offer exactly the Deny button")
 	}
 }
 
@@ -471,7 +491,7 @@ func TestTwoPagesSideBySide(t *testing.T) {
 	e.notify("s1")
 	e.notify("s2")
 	l1, _ := e.links("bob@example.com", "s1")
-	l2, _ := e.links("bob@example.com", "s2")
+	_, l2 := e.links("bob@example.com", "s2")
 	b := newBrowser(t)
 	p1, p2 := b.Get(l1), b.Get(l2)
 	if r := b.submit(e, p1, "approve", ""); r.Status != 200 {

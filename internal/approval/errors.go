@@ -54,6 +54,8 @@ var (
 		"The form is missing its security token or it does not match this browser. Open the link from the approval email again and use the buttons on that page."}
 	refuseBadForm = &Refusal{http.StatusBadRequest, "bad_form", "The form is incomplete",
 		"Choose Approve or Deny on the approval page. The comment may hold at most 2000 characters."}
+	refuseWrongDecision = &Refusal{http.StatusBadRequest, "wrong_decision", "This link cannot make that decision",
+		"Each approval email has an Approve link and a Deny link, and each can only make its own decision. Nothing was changed. Open the other link from the email to decide the other way."}
 	refuseIAP = &Refusal{http.StatusForbidden, "iap", "Sign-in required as the approver",
 		"This deployment requires that you are signed in through Identity-Aware Proxy as the email address the link was sent to."}
 	refuseMethod = &Refusal{http.StatusMethodNotAllowed, "method", "Method not allowed",

@@ -102,7 +102,7 @@ func (s *Service) servePage(w http.ResponseWriter, r *http.Request) {
 	v := pageView{
 		details:    newDetails(ss, ss.Approval.ExpiresAt),
 		Approver:   c.Approver,
-		Hint:       c.Hint,
+		Decision:   c.Decision,
 		Action:     s.decidePath(),
 		Token:      tok,
 		CSRF:       csrfValue(key, c.ID, nonce),
@@ -169,11 +169,11 @@ func (s *Service) serveDecide(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &de) {
 			slog.ErrorContext(ctx, "approval callback failed", "session_id", de.Outcome.SessionID, "error", de.Err)
 			retry := &pageView{
-				details: details{SessionID: form.SessionID},
-				Action:  s.decidePath(),
-				Token:   form.Token,
-				CSRF:    form.CSRF,
-				Hint:    form.Decision,
+				details:  details{SessionID: form.SessionID},
+				Action:   s.decidePath(),
+				Token:    form.Token,
+				CSRF:     form.CSRF,
+				Decision: form.Decision,
 			}
 			writeMessage(w, messageView{
 				Code:   "delivery_failed",

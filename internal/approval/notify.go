@@ -162,7 +162,7 @@ func (s *Service) mailApprover(ctx context.Context, ss *session.Session, approve
 		ExpiresAt: ss.Approval.ExpiresAt.Unix(),
 	}
 	approve, deny := base, base
-	approve.Hint, deny.Hint = HintApprove, HintDeny
+	approve.Decision, deny.Decision = DecisionApprove, DecisionDeny
 	at, err := SignToken(ctx, s.deps.Keys, approve)
 	if err != nil {
 		return err

@@ -68,10 +68,10 @@ func TestNotify(t *testing.T) {
 		t.Fatalf("links = %v", m.Links)
 	}
 	ca, cd := claimsOf(t, e, tokenOf(t, m.Links[0])), claimsOf(t, e, tokenOf(t, m.Links[1]))
-	if ca.Hint != HintApprove || cd.Hint != HintDeny || ca.ID == cd.ID {
+	if ca.Decision != DecisionApprove || cd.Decision != DecisionDeny || ca.ID == cd.ID {
 		t.Errorf("approve claims %+v, deny claims %+v", ca, cd)
 	}
-	wantClaims := Claims{SessionID: "s1", SQLSHA256: session.SQLHash(demoSQL), Approver: "bob@example.com", Hint: HintApprove, ExpiresAt: t0.Add(30 * time.Minute).Unix(), ID: ca.ID}
+	wantClaims := Claims{SessionID: "s1", SQLSHA256: session.SQLHash(demoSQL), Approver: "bob@example.com", Decision: DecisionApprove, ExpiresAt: t0.Add(30 * time.Minute).Unix(), ID: ca.ID}
 	if diff := cmp.Diff(wantClaims, ca); diff != "" {
 		t.Errorf("approve claims (-want, +got):\n%s", diff)
 	}

@@ -21,7 +21,7 @@ func pageHeaders(w http.ResponseWriter) {
 type pageView struct {
 	details
 	Approver   string
-	Hint       string
+	Decision   string // the link's decision, the only one its form can post
 	Action     string
 	Token      string
 	CSRF       string
@@ -61,7 +61,7 @@ button{font:inherit;font-weight:600;padding:.7em 1.6em;border-radius:6px;border:
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>querygate approval</title>` + pageStyle + `</head><body><main id="approval" data-session="{{.SessionID}}">
-<h1>{{if eq .Hint "deny"}}Deny this query?{{else}}Approve this query?{{end}}</h1>
+<h1>{{if eq .Decision "deny"}}Deny this query?{{else}}Approve this query?{{end}}</h1>
 <p class="note">This link was sent to <b>{{.Approver}}</b>. Nothing is decided until you press a button.</p>
 <dl>
 <dt>Requester</dt><dd id="requester">{{.Requester}}</dd>
@@ -84,11 +84,10 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <label for="comment">Comment (optional)</label>
 <textarea id="comment" name="comment" maxlength="{{.MaxComment}}"></textarea>
 <div class="buttons">
-{{if eq .Hint "deny"}}<button id="deny" class="deny" type="submit" name="decision" value="deny">Deny</button>
-<button id="approve" class="approve secondary" type="submit" name="decision" value="approve">Approve</button>
-{{else}}<button id="approve" class="approve" type="submit" name="decision" value="approve">Approve</button>
-<button id="deny" class="deny secondary" type="submit" name="decision" value="deny">Deny</button>{{end}}
+{{if eq .Decision "deny"}}<button id="deny" class="deny" type="submit" name="decision" value="deny">Deny</button>
+{{else}}<button id="approve" class="approve" type="submit" name="decision" value="approve">Approve</button>{{end}}
 </div>
+<p class="note">This link can only {{.Decision}}. To {{if eq .Decision "deny"}}approve{{else}}deny{{end}} instead, open the other link in the approval email.</p>
 </form>
 </main></body></html>`))
 
@@ -108,7 +107,7 @@ var messageTmpl = template.Must(template.New("message").Parse(`<!doctype html>
 <input type="hidden" name="token" value="{{.Token}}">
 <input type="hidden" name="session_id" value="{{.SessionID}}">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
-<input type="hidden" name="decision" value="{{.Hint}}">
+<input type="hidden" name="decision" value="{{.Decision}}">
 <div class="buttons"><button id="retry" type="submit">Try again</button></div>
 </form>{{end}}
 </main></body></html>`))

@@ -14,10 +14,11 @@ import (
 	"time"
 )
 
-// Decision hints a link carries, and the decisions a form posts.
+// The decisions a link carries and a form posts. A link can post only its
+// own decision.
 const (
-	HintApprove = "approve"
-	HintDeny    = "deny"
+	DecisionApprove = "approve"
+	DecisionDeny    = "deny"
 )
 
 // Claims is what an approval link token binds. The token is
@@ -27,7 +28,7 @@ type Claims struct {
 	SessionID string `json:"sid"`
 	SQLSHA256 string `json:"sql"` // lowercase hex SHA-256 of the exact SQL
 	Approver  string `json:"em"`  // lowercased email the link was sent to
-	Hint      string `json:"d"`   // approve or deny: which button the page stresses
+	Decision  string `json:"d"`   // approve or deny: the only decision this link can post
 	ExpiresAt int64  `json:"exp"` // Unix seconds
 	ID        string `json:"jti"` // random, single use
 }
@@ -54,8 +55,8 @@ func (c Claims) validate() error {
 		return fmt.Errorf("%w: sql hash", ErrBadToken)
 	case c.Approver == "" || len(c.Approver) > 320 || c.Approver != normEmail(c.Approver):
 		return fmt.Errorf("%w: approver", ErrBadToken)
-	case c.Hint != HintApprove && c.Hint != HintDeny:
-		return fmt.Errorf("%w: decision hint", ErrBadToken)
+	case c.Decision != DecisionApprove && c.Decision != DecisionDeny:
+		return fmt.Errorf("%w: decision", ErrBadToken)
 	case c.ExpiresAt <= 0:
 		return fmt.Errorf("%w: expiry", ErrBadToken)
 	case !jtiRE.MatchString(c.ID):

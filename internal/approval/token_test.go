@@ -18,7 +18,7 @@ func validClaims() Claims {
 		SessionID: "s1",
 		SQLSHA256: strings.Repeat("ab", 32),
 		Approver:  "bob@example.com",
-		Hint:      HintApprove,
+		Decision:  DecisionApprove,
 		ExpiresAt: 1800000000,
 		ID:        "AAAAAAAAAAAAAAAAAAAAAAAA",
 	}
@@ -94,7 +94,7 @@ func TestSignTokenValidates(t *testing.T) {
 		"no_session":      func(c *Claims) { c.SessionID = "" },
 		"bad_hash":        func(c *Claims) { c.SQLSHA256 = "xyz" },
 		"uppercase_email": func(c *Claims) { c.Approver = "Bob@example.com" },
-		"bad_hint":        func(c *Claims) { c.Hint = "approved" },
+		"bad_decision":    func(c *Claims) { c.Decision = "approved" },
 		"no_expiry":       func(c *Claims) { c.ExpiresAt = 0 },
 		"short_id":        func(c *Claims) { c.ID = "abc" },
 	} {

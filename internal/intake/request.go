@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/querygate/querygate/internal/session"
@@ -114,6 +115,25 @@ func (r *QueryRequest) validate() error {
 	case len(r.Parameters) > maxParams:
 		return bad("at most %d parameters", maxParams)
 	}
+	for _, f := range []struct{ name, v string }{{"sql", r.SQL}, {"prompt", r.Prompt}} {
+		if at, c, ok := invisibleRune(f.v); ok {
+			return bad("%s contains U+%04X at byte %d; remove invisible or bidirectional control characters", f.name, c, at)
+		}
+	}
+	single := []struct{ name, v string }{
+		{"conversation_id", r.ConversationID},
+		{"agent.name", r.Agent.Name},
+		{"agent.model", r.Agent.Model},
+	}
+	for i, p := range r.Parameters {
+		single = append(single, struct{ name, v string }{fmt.Sprintf("parameters[%d].name", i), p.Name},
+			struct{ name, v string }{fmt.Sprintf("parameters[%d].type", i), p.Type})
+	}
+	for _, f := range single {
+		if at, c, ok := lineBreakOrControl(f.v); ok {
+			return bad("%s contains U+%04X at byte %d; it must be a single line without control, line-break or invisible characters", f.name, c, at)
+		}
+	}
 	if r.DefaultDataset != "" && !validDataset(r.DefaultDataset) {
 		return bad("default_dataset must be \"dataset\" or \"project.dataset\" (letters, digits, _ and -)")
 	}
@@ -126,6 +146,31 @@ func (r *QueryRequest) validate() error {
 		return bad("wait_seconds must be between 0 and %d", MaxWaitSeconds)
 	}
 	return nil
+}
+
+// invisibleRune finds the first invisible format character (category Cf:
+// bidi controls U+202A-U+202E and U+2066-U+2069, zero-width characters
+// U+200B-U+200F, U+FEFF and the rest), which can make the SQL or prompt an
+// approver reads differ from what runs.
+func invisibleRune(s string) (at int, c rune, found bool) {
+	for i, c := range s {
+		if unicode.Is(unicode.Cf, c) {
+			return i, c, true
+		}
+	}
+	return 0, 0, false
+}
+
+// lineBreakOrControl finds the first character a single-line field must not
+// hold: control characters (CR, LF, tab and the rest of Cc), line and
+// paragraph separators, and invisible format characters.
+func lineBreakOrControl(s string) (at int, c rune, found bool) {
+	for i, c := range s {
+		if unicode.IsControl(c) || unicode.Is(unicode.Cf, c) || c == '\u2028' || c == '\u2029' {
+			return i, c, true
+		}
+	}
+	return 0, 0, false
 }
 
 func validDataset(s string) bool {

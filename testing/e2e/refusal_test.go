@@ -149,6 +149,19 @@ func TestApprovalRefusals(t *testing.T) {
 		}
 	})
 
+	t.Run("deny link cannot approve", func(t *testing.T) {
+		// Issue 10, finding 6: the Deny link's form posted with
+		// decision=approve approved the query.
+		id, _, deny := pending(t)
+		b := newHTTPBrowser(t)
+		page := b.get(deny)
+		if page.status != http.StatusOK {
+			t.Fatalf("GET deny page: %d", page.status)
+		}
+		before := snap(t, g, id)
+		refused(t, b.post(g, formOf(page, "approve")), http.StatusBadRequest, "wrong_decision", id, before)
+	})
+
 	t.Run("link used a second time", func(t *testing.T) {
 		id, _, deny := pending(t)
 		b := newHTTPBrowser(t)
@@ -161,7 +174,7 @@ func TestApprovalRefusals(t *testing.T) {
 			t.Fatalf("status %v", r.body["status"])
 		}
 		before := snap(t, g, id)
-		p := b.post(g, formOf(page, "approve"))
+		p := b.post(g, formOf(page, "deny"))
 		if p.status != http.StatusConflict || p.code() != "link_used" {
 			t.Errorf("second use: %d code %q, want 409 link_used", p.status, p.code())
 		}
@@ -191,7 +204,7 @@ func TestApprovalRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		tok, err := approval.SignToken(context.Background(), keys, approval.Claims{SessionID: id, SQLSHA256: s.SQLSHA256,
-			Approver: "approver1@example.com", Hint: approval.HintApprove, ExpiresAt: s.Approval.ExpiresAt.Unix()})
+			Approver: "approver1@example.com", Decision: approval.DecisionApprove, ExpiresAt: s.Approval.ExpiresAt.Unix()})
 		if err != nil {
 			t.Fatal(err)
 		}
