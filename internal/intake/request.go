@@ -115,8 +115,11 @@ func (r *QueryRequest) validate() error {
 	case len(r.Parameters) > maxParams:
 		return bad("at most %d parameters", maxParams)
 	}
-	for _, f := range []struct{ name, v string }{{"sql", r.SQL}, {"prompt", r.Prompt}} {
-		if at, c, ok := invisibleRune(f.v); ok {
+	for _, f := range []struct {
+		name, v string
+		emoji   bool
+	}{{"sql", r.SQL, false}, {"prompt", r.Prompt, true}} {
+		if at, c, ok := invisibleRune(f.v, f.emoji); ok {
 			return bad("%s contains U+%04X at byte %d; remove invisible or bidirectional control characters", f.name, c, at)
 		}
 	}
@@ -151,9 +154,15 @@ func (r *QueryRequest) validate() error {
 // invisibleRune finds the first invisible format character (category Cf:
 // bidi controls U+202A-U+202E and U+2066-U+2069, zero-width characters
 // U+200B-U+200F, U+FEFF and the rest), which can make the SQL or prompt an
-// approver reads differ from what runs.
-func invisibleRune(s string) (at int, c rune, found bool) {
+// approver reads differ from what runs. With emoji set (the prompt, free
+// text) the zero-width joiner U+200D and the soft hyphen U+00AD pass: emoji
+// sequences need the joiner, and neither reorders or hides text the way
+// bidi controls do. The SQL allows neither.
+func invisibleRune(s string, emoji bool) (at int, c rune, found bool) {
 	for i, c := range s {
+		if emoji && (c == '\u200D' || c == '\u00AD') {
+			continue
+		}
 		if unicode.Is(unicode.Cf, c) {
 			return i, c, true
 		}

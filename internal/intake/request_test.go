@@ -44,6 +44,8 @@ func TestDecodeQueryRequest(t *testing.T) {
 		{"sql with RLM", `{"sql":"SELECT 1\u200f"}`, "sql contains U+200F"},
 		{"sql with BOM", `{"sql":"\ufeffSELECT 1"}`, "sql contains U+FEFF at byte 0"},
 		{"prompt with bidi", `{"sql":"SELECT 1","prompt":"ok\u2066SQL: SELECT 2"}`, "prompt contains U+2066 at byte 2; remove invisible"},
+		{"prompt with an emoji ZWJ sequence", `{"sql":"SELECT 1","prompt":"team \ud83d\udc69\u200d\ud83d\udcbb report","agent":{"name":"a"},"wait_seconds":5}`, ""},
+		{"sql with a ZWJ", `{"sql":"SELECT 1 /*\u200d*/"}`, "sql contains U+200D"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -85,10 +87,11 @@ func FuzzDecodeQueryRequest(f *testing.F) {
 		if w := req.Wait(); w < 0 || w > MaxWaitSeconds {
 			t.Fatalf("accepted wait %d", w)
 		}
-		for name, v := range map[string]string{"sql": req.SQL, "prompt": req.Prompt} {
-			if _, c, ok := invisibleRune(v); ok {
-				t.Fatalf("accepted %s with U+%04X", name, c)
-			}
+		if _, c, ok := invisibleRune(req.SQL, false); ok {
+			t.Fatalf("accepted sql with U+%04X", c)
+		}
+		if _, c, ok := invisibleRune(req.Prompt, true); ok {
+			t.Fatalf("accepted prompt with U+%04X", c)
 		}
 		for name, v := range map[string]string{"conversation_id": req.ConversationID, "agent.name": req.Agent.Name, "agent.model": req.Agent.Model} {
 			if strings.ContainsAny(v, "\r\n") {
