@@ -310,13 +310,8 @@ func (f *Firestore) Update(ctx context.Context, id string, fn func(*Session) err
 					}
 				}
 			}
-			if len(sess.Timeline) < len(old) {
-				return fmt.Errorf("update session %s: timeline is append-only: %d events became %d", id, len(old), len(sess.Timeline))
-			}
-			for i := range old {
-				if sess.Timeline[i].Hash != old[i].Hash || sess.Timeline[i].Seq != old[i].Seq {
-					return fmt.Errorf("update session %s: timeline is append-only: event %d changed", id, old[i].Seq)
-				}
+			if err := CheckAppendOnly(id, old, sess.Timeline); err != nil {
+				return err
 			}
 			sess.ID = id
 			sess.Version++

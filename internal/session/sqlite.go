@@ -163,7 +163,11 @@ func (s *SQLite) Update(ctx context.Context, id string, fn func(*Session) error)
 	if err := json.Unmarshal([]byte(doc), &sess); err != nil {
 		return nil, fmt.Errorf("decode session %s: %w", id, err)
 	}
+	old := append([]Event(nil), sess.Timeline...)
 	if err := fn(&sess); err != nil {
+		return nil, err
+	}
+	if err := CheckAppendOnly(id, old, sess.Timeline); err != nil {
 		return nil, err
 	}
 	sess.ID = id

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Sentinel errors of the Store port.
@@ -13,7 +14,25 @@ var (
 	ErrExists = errors.New("session already exists")
 	// ErrConflict means a concurrent writer won; the caller may retry.
 	ErrConflict = errors.New("session changed concurrently")
+	// ErrTimelineRewrite means an Update changed or removed an event that
+	// was already stored; the timeline may only be appended to.
+	ErrTimelineRewrite = errors.New("session timeline is append-only")
 )
+
+// CheckAppendOnly is the timeline rule every Store's Update enforces: the
+// events stored before the update (old) must all still be there, in order
+// and unchanged (same seq and hash); new events may only follow them.
+func CheckAppendOnly(id string, old, timeline []Event) error {
+	if len(timeline) < len(old) {
+		return fmt.Errorf("update session %s: %w: %d events became %d", id, ErrTimelineRewrite, len(old), len(timeline))
+	}
+	for i := range old {
+		if timeline[i].Hash != old[i].Hash || timeline[i].Seq != old[i].Seq {
+			return fmt.Errorf("update session %s: %w: event %d changed", id, ErrTimelineRewrite, old[i].Seq)
+		}
+	}
+	return nil
+}
 
 // ListQuery selects sessions for List.
 type ListQuery struct {

@@ -113,12 +113,30 @@ func (b *BigQuery) Run(ctx context.Context, q Query) (*Job, error) {
 	}
 	out := &Job{ID: job.ID(), Location: job.Location()}
 	if st.Statistics != nil {
-		out.StartedAt, out.FinishedAt = st.Statistics.StartTime, st.Statistics.EndTime
+		out.StartedAt, out.FinishedAt = jobTime(st.Statistics.StartTime), jobTime(st.Statistics.EndTime)
 		if qs, ok := st.Statistics.Details.(*bigquery.QueryStatistics); ok {
 			out.BytesProcessed = qs.TotalBytesProcessed
 		}
 	}
 	return out, nil
+}
+
+// secondsAsMillis is the latest instant a job time can read as when its
+// field held Unix seconds and the client decoded it as milliseconds:
+// 1e11 ms after the epoch (1973-03-03), which no real job predates.
+var secondsAsMillis = time.UnixMilli(1e11)
+
+// jobTime returns a job statistics time as the instant it names. The
+// BigQuery API sends startTime and endTime in milliseconds since the epoch,
+// and the client decodes them so; the emulator (goccy/bigquery-emulator)
+// sends seconds, which decode to a day in January 1970
+// (1796190680 s read as ms is 1970-01-21T18:56:30.68Z). Such a time is
+// reinterpreted as seconds; a zero time stays zero.
+func jobTime(t time.Time) time.Time {
+	if t.IsZero() || !t.Before(secondsAsMillis) {
+		return t
+	}
+	return time.Unix(t.UnixMilli(), 0).UTC()
 }
 
 // Read streams the job's result rows to fn, stopping after maxRows rows

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/querygate/querygate/internal/session"
 )
@@ -43,6 +44,31 @@ func FuzzScrub(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestJobTime(t *testing.T) {
+	t.Parallel()
+	// What the client decodes: it reads the field as Unix milliseconds.
+	decoded := func(field int64) time.Time { return time.Unix(0, field*1e6) }
+	for _, tc := range []struct {
+		name string
+		in   time.Time
+		want time.Time
+	}{
+		// The emulator sends seconds: 1796190680 s is 2026-12-02T05:51:20Z,
+		// which the client turns into 1970-01-21T18:56:30.68Z.
+		{"seconds", decoded(1796190680), time.Date(2026, 12, 2, 5, 51, 20, 0, time.UTC)},
+		// BigQuery sends milliseconds, which are kept to the millisecond.
+		{"milliseconds", decoded(1796190680123), time.Date(2026, 12, 2, 5, 51, 20, 123e6, time.UTC)},
+		{"zero", time.Time{}, time.Time{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := jobTime(tc.in)
+			if !got.Equal(tc.want) {
+				t.Errorf("jobTime(%s) = %s, want %s", tc.in.UTC().Format(time.RFC3339Nano), got.UTC().Format(time.RFC3339Nano), tc.want.Format(time.RFC3339Nano))
+			}
+		})
+	}
 }
 
 func TestParameters(t *testing.T) {

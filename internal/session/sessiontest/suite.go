@@ -146,6 +146,40 @@ func Run(t *testing.T, f Factory) {
 		}
 	})
 
+	t.Run("TimelineIsAppendOnly", func(t *testing.T) {
+		st := f(t)
+		s := newSession("append")
+		if err := st.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		if _, err := st.Update(ctx, s.ID, func(x *session.Session) error {
+			x.AddEvent(session.EventQueryStarted, at, "suite", map[string]any{"n": float64(1)})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name    string
+			rewrite func(x *session.Session)
+		}{
+			{"change", func(x *session.Session) { x.Timeline[0].Hash = "rewritten" }},
+			{"remove", func(x *session.Session) { x.Timeline = x.Timeline[:0] }},
+		} {
+			_, err := st.Update(ctx, s.ID, func(x *session.Session) error { tc.rewrite(x); return nil })
+			if !errors.Is(err, session.ErrTimelineRewrite) {
+				t.Errorf("%s: Update err = %v, want ErrTimelineRewrite", tc.name, err)
+			}
+		}
+		got, err := st.Get(ctx, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Timeline) != 1 || got.Timeline[0].Hash == "rewritten" || got.Version != 2 {
+			t.Errorf("after refused rewrites: %d events, version %d; want 1 unchanged event, version 2", len(got.Timeline), got.Version)
+		}
+	})
+
 	t.Run("ConcurrentUpdatesAreSerialized", func(t *testing.T) {
 		st := f(t)
 		s := newSession("conc")
