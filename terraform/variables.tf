@@ -256,11 +256,23 @@ variable "scaling" {
   }))
   default = {
     intake     = { min = 0, max = 20 }
+    sessions   = { min = 0, max = 10 }
     policy     = { min = 0, max = 10 }
     notify     = { min = 0, max = 5 }
     execute    = { min = 0, max = 10 }
     deidentify = { min = 0, max = 10 }
     record     = { min = 0, max = 10 }
     approval   = { min = 0, max = 5 }
+  }
+
+  # services.tf reads var.scaling[f] for every function, so a map that
+  # misses one would fail the plan with an opaque index error.
+  validation {
+    condition     = length(setsubtract(["intake", "sessions", "policy", "notify", "execute", "deidentify", "record", "approval"], keys(var.scaling))) == 0
+    error_message = "scaling needs an entry for every function: intake, sessions, policy, notify, execute, deidentify, record, approval."
+  }
+  validation {
+    condition     = alltrue([for f, s in var.scaling : s.min >= 0 && s.max >= 1 && s.min <= s.max])
+    error_message = "Each scaling entry needs 0 <= min <= max and max >= 1."
   }
 }

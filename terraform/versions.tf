@@ -9,13 +9,6 @@ terraform {
       source  = "hashicorp/google"
       version = "~> 6.14"
     }
-    # Only for features still in beta (e.g. IAP directly on a Cloud Run
-    # service); nothing here uses it by default, but it is pinned to the same
-    # series so that adding such a resource does not pull a mismatched one.
-    google-beta = {
-      source  = "hashicorp/google-beta"
-      version = "~> 6.14"
-    }
   }
 
   # State lives in a GCS bucket created once by hand (docs/deploy.md):
@@ -24,11 +17,6 @@ terraform {
 }
 
 provider "google" {
-  project = var.project_id
-  region  = var.region
-}
-
-provider "google-beta" {
   project = var.project_id
   region  = var.region
 }
