@@ -115,10 +115,10 @@ func (c *cloud) steps(ctx context.Context) (*steps.Steps, error) {
 	if c.cfg.PolicyFile != "" {
 		b, err := os.ReadFile(c.cfg.PolicyFile)
 		if err != nil {
-			return nil, fmt.Errorf("read policy: %w", err)
+			return nil, fmt.Errorf("%w: read policy: %w", errConfig, err)
 		}
 		if pol, err = policy.Load(b, c.cfg.PolicyFile); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", errConfig, err)
 		}
 	}
 	dlp, err := c.dlp(ctx)
@@ -142,10 +142,10 @@ func (c *cloud) dlp(ctx context.Context) (*deid.DLP, error) {
 	if c.cfg.MaskingFile != "" {
 		b, err := os.ReadFile(c.cfg.MaskingFile)
 		if err != nil {
-			return nil, fmt.Errorf("read masking config: %w", err)
+			return nil, fmt.Errorf("%w: read masking config: %w", errConfig, err)
 		}
 		if maskCfg, err = deid.LoadConfig(b); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: masking config: %w", errConfig, err)
 		}
 	}
 	return deid.NewDLP(ctx, maskCfg, "projects/"+c.cfg.Project+"/locations/"+c.cfg.Location)
@@ -258,7 +258,7 @@ func Prepare(ctx context.Context, target string, attempts int, backoff time.Dura
 // secretManager reads the SMTP password and the approval link keys.
 func (c *cloud) secretManager(ctx context.Context) (*secrets.SecretManager, error) {
 	if c.cfg.ApprovalKeySecret == "" {
-		return nil, errors.New("APPROVAL_KEY_SECRET is required for approval links")
+		return nil, fmt.Errorf("%w: APPROVAL_KEY_SECRET is required for approval links", errConfig)
 	}
 	return secrets.NewSecretManager(ctx, secrets.Config{LinkKeySecret: c.cfg.ApprovalKeySecret})
 }
@@ -271,7 +271,7 @@ func (c *cloud) secretManager(ctx context.Context) (*secrets.SecretManager, erro
 // unknown_group instead of a retryable 502.
 func (c *cloud) approverGroups(ctx context.Context) (approval.Groups, error) {
 	if c.cfg.GroupsSource != "cloudidentity" {
-		return nil, fmt.Errorf("approver groups need QUERYGATE_GROUPS_SOURCE=cloudidentity (with QUERYGATE_GROUP_ALIASES), not %q: token claims cannot list a group's members", c.cfg.GroupsSource)
+		return nil, fmt.Errorf("%w: approver groups need QUERYGATE_GROUPS_SOURCE=cloudidentity (with QUERYGATE_GROUP_ALIASES), not %q: token claims cannot list a group's members", errConfig, c.cfg.GroupsSource)
 	}
 	aliases := map[string]string{}
 	for _, a := range c.cfg.GroupAliases {

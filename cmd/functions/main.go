@@ -7,11 +7,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log"
 	"log/slog"
 	"os"
@@ -78,14 +75,10 @@ func realMain(ctx context.Context) error {
 type lineLogger struct{ l *slog.Logger }
 
 func (w lineLogger) Write(p []byte) (int, error) {
-	sc := bufio.NewScanner(strings.NewReader(string(p)))
-	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); line != "" {
+	for _, line := range strings.Split(string(p), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
 			w.l.Info(line)
 		}
-	}
-	if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return 0, err
 	}
 	return len(p), nil
 }

@@ -53,7 +53,7 @@ func (g *Google) Verify(ctx context.Context, raw string) (*session.Principal, er
 	if err != nil {
 		return nil, err
 	}
-	if err := checkLifetime(time.Unix(p.IssuedAt, 0), time.Unix(p.Expires, 0)); err != nil {
+	if err := checkLifetime(unixOrZero(p.IssuedAt), unixOrZero(p.Expires)); err != nil {
 		return nil, err
 	}
 	okIss := false
@@ -74,4 +74,13 @@ func (g *Google) Verify(ctx context.Context, raw string) (*session.Principal, er
 		return nil, errors.New("email not verified")
 	}
 	return &session.Principal{Issuer: p.Issuer, Subject: p.Subject, Email: email}, nil
+}
+
+// unixOrZero maps an absent (0) claim to the zero time, so checkLifetime
+// reports it as missing rather than as a 56-year lifetime.
+func unixOrZero(sec int64) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0)
 }

@@ -298,7 +298,7 @@ func (p *Policy) validate(root *yaml.Node) error {
 	}
 	for i, pr := range p.Defaults.Projects {
 		if strings.TrimSpace(pr) == "" || strings.ContainsAny(pr, ".`* ") {
-			bad(keyLine(lookup(lookup(root, "defaults"), "projects"), "projects"), "defaults.projects[%d] %q must be a project id", i, pr)
+			bad(keyLine(lookup(root, "defaults"), "projects"), "defaults.projects[%d] %q must be a project id", i, pr)
 		}
 	}
 	p.sensitive = map[sensitiveKey]map[string][]string{}

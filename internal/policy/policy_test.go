@@ -75,6 +75,7 @@ func TestLoadStrict(t *testing.T) {
 		name, src, want string
 	}{
 		{"unknown top-level field", "version: 1\nrulez: []\n", "line 2"},
+		{"project id with a dot", "version: 1\ndefaults:\n  projects: [a.b]\n", "x.yaml:3: defaults.projects[0]"},
 		{"unknown rule field", "version: 1\nrules:\n  - id: a\n    action: allow\n    mach: {}\n", "line 5"},
 		{"unknown match field", "version: 1\nrules:\n  - id: a\n    action: allow\n    match:\n      group: [x]\n", "line 6"},
 		{"bad action", "version: 1\nrules:\n  - id: a\n    action: permit\n", "x.yaml:4: rule \"a\": unknown action"},
