@@ -270,6 +270,8 @@ resource "google_iap_web_iam_member" "approvers" {
   project = var.project_id
   role    = "roles/iap.httpsResourceAccessor"
   member  = "group:${var.approvers_group}"
+
+  depends_on = [google_project_service.enabled]
 }
 
 # Every grant to a querygate identity, per account, as "SCOPE ROLE". Built
