@@ -282,9 +282,10 @@ resource "google_iap_web_iam_member" "approvers" {
 locals {
   grant_list = concat(
     [for k in keys(google_project_iam_member.sa) : "${split(" ", k)[0]}|project ${split(" ", k)[1]}"],
-    ["deidentify|project custom:${google_project_iam_custom_role.job_reader.role_id}"],
-    ["intake|project custom:${google_project_iam_custom_role.execution_starter.role_id}"],
-    ["approval|project custom:${google_project_iam_custom_role.callback_sender.role_id}"],
+    # A custom role's id is known only after apply; its role_id names it.
+    [for m in [google_project_iam_member.deidentify_job_reader] : "deidentify|project custom:${google_project_iam_custom_role.job_reader.role_id}"],
+    [for m in [google_project_iam_member.intake_execution_starter] : "intake|project custom:${google_project_iam_custom_role.execution_starter.role_id}"],
+    [for m in [google_project_iam_member.approval_callback_sender] : "approval|project custom:${google_project_iam_custom_role.callback_sender.role_id}"],
     [for k in keys(google_project_iam_member.dlp_template_reader) : "${k}|project custom:${google_project_iam_custom_role.dlp_template_reader.role_id}"],
     [for k, m in google_bigquery_dataset_iam_member.policy_metadata : "policy|dataset:allowed ${m.role}"],
     [for k, m in google_bigquery_dataset_iam_member.execute_read : "execute|dataset:allowed ${m.role}"],
@@ -297,7 +298,7 @@ locals {
     [for k, m in google_cloud_run_v2_service_iam_member.workflow_invokes_steps : "workflow|service:${k} ${m.role}"],
     ["audit-anchor|project ${google_project_iam_member.audit_anchor_job_user.role}"],
     ["audit-anchor|table:events ${google_bigquery_table_iam_member.audit_anchor_reads_events.role}"],
-    ["audit-anchor|table:anchors custom:${google_project_iam_custom_role.audit_appender.role_id}"],
+    [for m in [google_bigquery_table_iam_member.audit_anchor_writes_anchors] : "audit-anchor|table:anchors custom:${google_project_iam_custom_role.audit_appender.role_id}"],
   )
   service_account_grants = {
     for sa in sort(distinct([for g in local.grant_list : split("|", g)[0]])) :

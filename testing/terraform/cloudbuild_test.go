@@ -16,7 +16,9 @@ import (
 type cloudBuild struct {
 	Substitutions map[string]string `yaml:"substitutions"`
 	Options       struct {
-		MachineType string `yaml:"machineType"`
+		MachineType string   `yaml:"machineType"`
+		Logging     string   `yaml:"logging"`
+		Env         []string `yaml:"env"`
 	} `yaml:"options"`
 	Timeout string `yaml:"timeout"`
 	Steps   []struct {
