@@ -81,9 +81,11 @@ terraform_checks() {
   local tf
   tf="$(dirname "$rc")/bin/terraform"
   # .terraform and the lock file stay out of the repository: the data dir
-  # lives in the cache, and the lock file (hashes of the mirror's builds)
-  # is gitignored.
-  local data="$cache/data"
+  # lives in the cache (one per checkout, so that two checkouts do not
+  # share it), and the lock file (hashes of the mirror's builds) is
+  # gitignored.
+  local data
+  data="$cache/data-$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c1-12)"
   (
     cd "$REPO_ROOT/terraform"
     export TF_CLI_CONFIG_FILE="$rc" TF_DATA_DIR="$data" TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
