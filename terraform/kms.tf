@@ -7,6 +7,9 @@
 #
 # A key ring cannot be deleted, and destroying this key makes every token
 # already handed out irreversible, so the key is protected from destroy.
+# Setting masking_kms_key later (count 1 -> 0) therefore fails the plan on
+# purpose: move the wrapped key to the new key first, then
+# `terraform state rm google_kms_crypto_key.masking google_kms_key_ring.querygate`.
 
 resource "google_kms_key_ring" "querygate" {
   count = var.masking_kms_key == "" ? 1 : 0
