@@ -55,3 +55,52 @@ build_with_progress() {
   wait "$pid"
   touch "$(go env GOCACHE)/.querygate-zetasql-built"
 }
+
+# terraform_checks runs `terraform init -backend=false`, `terraform validate`
+# and the terraform test files (a plan with a mocked google provider) in
+# terraform/, offline. Terraform and the real google provider come from the
+# shared offline copy next to the repository (../shared/terraform-provider,
+# or QUERYGATE_TERRAFORM_PROVIDER_DIR), unpacked by its install.sh into a
+# cache outside the repository. Without that copy it fails when CI=true and
+# skips with a message otherwise. On success TERRAFORM_BIN_DIR holds the
+# directory of the terraform binary.
+terraform_checks() {
+  local shared="${QUERYGATE_TERRAFORM_PROVIDER_DIR:-$REPO_ROOT/../shared/terraform-provider}"
+  if [ ! -x "$shared/install.sh" ]; then
+    if [ "${CI:-}" = "true" ]; then
+      echo "querygate: $shared/install.sh is missing: CI needs the offline Terraform and google provider there (or set QUERYGATE_TERRAFORM_PROVIDER_DIR)" >&2
+      return 1
+    fi
+    echo "querygate: skipping the terraform checks: no offline Terraform and google provider at $shared (set QUERYGATE_TERRAFORM_PROVIDER_DIR)" >&2
+    return 0
+  fi
+  command -v xz >/dev/null 2>&1 || apt_install xz-utils
+  local cache="${XDG_CACHE_HOME:-$HOME/.cache}/querygate/terraform"
+  local rc
+  rc=$("$shared/install.sh" "$cache") || return 1
+  local tf
+  tf="$(dirname "$rc")/bin/terraform"
+  # .terraform and the lock file stay out of the repository: the data dir
+  # lives in the cache (one per checkout, so that two checkouts do not
+  # share it), and the lock file (hashes of the mirror's builds) is
+  # gitignored.
+  local data
+  data="$cache/data-$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c1-12)"
+  (
+    cd "$REPO_ROOT/terraform"
+    export TF_CLI_CONFIG_FILE="$rc" TF_DATA_DIR="$data" TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
+    echo "querygate: terraform init -backend=false" >&2
+    # Each command checks its own status: set -e does not apply inside a
+    # subshell whose status is tested.
+    "$tf" init -backend=false -input=false -no-color >/dev/null || exit 1
+    echo "querygate: terraform validate" >&2
+    "$tf" validate -no-color || exit 1
+    echo "querygate: terraform test (required variables only)" >&2
+    "$tf" test -no-color -filter=tests/plan.tftest.hcl || exit 1
+    for f in examples/dev.tfvars examples/prod.tfvars; do
+      echo "querygate: terraform test with $f" >&2
+      "$tf" test -no-color -filter=tests/examples.tftest.hcl -var-file="$f" || exit 1
+    done
+  ) || { echo "querygate: the terraform checks failed" >&2; return 1; }
+  TERRAFORM_BIN_DIR="$(dirname "$tf")"
+}

@@ -16,6 +16,17 @@ if [ ! -d testing/firestore-emulator/node_modules ]; then
   (cd testing/firestore-emulator && npm ci --no-audit --no-fund --loglevel=error)
 fi
 export QUERYGATE_REQUIRE_EMULATORS=1
+
+# --- terraform: init, validate and terraform test, offline (terraform_checks
+# in lib.sh). Fails the run when terraform fails. testing/terraform's fmt
+# check then finds the same terraform on PATH.
+TERRAFORM_BIN_DIR=""
+terraform_checks
+if [ -n "$TERRAFORM_BIN_DIR" ]; then
+  export PATH="$TERRAFORM_BIN_DIR:$PATH"
+fi
+# --- end terraform
+
 if [ ! -f "$(go env GOCACHE)/.querygate-zetasql-built" ]; then
   # Compile ZetaSQL once, with a heartbeat, before the test binaries need it.
   build_with_progress /dev/null ./cmd/querygate

@@ -23,6 +23,8 @@ resource "google_bigquery_dataset" "audit" {
   description = "querygate audit events (docs/audit.md)"
 
   delete_contents_on_destroy = false
+
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_bigquery_table" "audit_events" {

@@ -20,6 +20,8 @@ resource "google_firestore_database" "sessions" {
   point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
   delete_protection_state           = "DELETE_PROTECTION_ENABLED"
   deletion_policy                   = "ABANDON"
+
+  depends_on = [google_project_service.enabled]
 }
 
 # List(Reader): readers array-contains, ordered by sort_key descending (the
@@ -76,11 +78,15 @@ resource "google_firestore_index" "sessions_by_reader_conversation" {
 }
 
 # Retention: Firestore's TTL deletes each document some time (typically
-# within a day) after its expire_at, which the record step sets from
-# QUERYGATE_RETENTION. Every collection group of a session has the
-# field, so a session's events, pages and version markers go with it.
+# within a day) after its expire_at. The record step sets it from
+# QUERYGATE_RETENTION on every collection group of a session, so a
+# session's events, pages and version markers go with it; the approval
+# store sets it on approval_requests to the link's expiry plus a grace
+# (internal/approval/firestore.go). Every collection that writes expire_at
+# is listed here (tests/plan.tftest.hcl and internal/session check it; the literal list
+# is what internal/session's test reads).
 resource "google_firestore_field" "expire_at" {
-  for_each = toset(["sessions", "events", "pages", "versions"])
+  for_each = toset(["sessions", "events", "pages", "versions", "approval_requests"])
 
   project    = var.project_id
   database   = google_firestore_database.sessions.name

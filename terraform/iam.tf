@@ -10,6 +10,8 @@ resource "google_service_account" "sa" {
   account_id   = "qg-${each.key}"
   display_name = "querygate ${each.key}"
   description  = "Runs querygate's ${each.key} ${each.key == "workflow" ? "workflow (query_session.yaml)" : "Cloud Run function"}."
+
+  depends_on = [google_project_service.enabled]
 }
 
 locals {
@@ -65,6 +67,8 @@ resource "google_project_iam_custom_role" "job_reader" {
   title       = "querygate job reader"
   description = "Read one BigQuery job's metadata by id (the deidentify step)."
   permissions = ["bigquery.jobs.get"]
+
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_project_iam_member" "deidentify_job_reader" {
@@ -85,6 +89,8 @@ resource "google_project_iam_custom_role" "execution_starter" {
   title       = "querygate execution starter"
   description = "Start a workflow execution and read its state (the intake function)."
   permissions = ["workflows.executions.create", "workflows.executions.get"]
+
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_project_iam_member" "intake_execution_starter" {
@@ -102,6 +108,8 @@ resource "google_project_iam_custom_role" "callback_sender" {
   title       = "querygate callback sender"
   description = "Send a workflow execution callback (the approval function)."
   permissions = ["workflows.callbacks.send"]
+
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_project_iam_member" "approval_callback_sender" {
@@ -133,25 +141,64 @@ resource "google_bigquery_dataset_iam_member" "execute_read" {
   member     = "serviceAccount:${google_service_account.sa["execute"].email}"
 }
 
-# Record appends audit rows (tables.updateData) and reads the chain head
-# (tables.getData) in the audit dataset only; intake does the same for the
-# re-identification event.
-resource "google_bigquery_dataset_iam_member" "audit_writer" {
+# Record appends audit rows and reads the chain head; intake does the same
+# for the re-identification event. Not roles/bigquery.dataEditor on the
+# dataset (finding 9): that also holds tables.delete, tables.update (which
+# could set an expiration that drops the table) and tables.create. The
+# custom role holds only what insertAll and the head query need, on the
+# one table. BigQuery has no insert-only permission: tables.updateData
+# also authorises DML, so a writer that can create query jobs could still
+# UPDATE or DELETE rows. What catches that is the chain, re-anchored daily
+# by a job no writer controls (audit_anchor.tf), with the chain heads in a
+# locked log bucket (logging.tf). docs/deploy.md says what remains.
+resource "google_project_iam_custom_role" "audit_appender" {
+  project     = var.project_id
+  role_id     = "querygateAuditAppender"
+  title       = "querygate audit appender"
+  description = "Append rows to the audit table and read it (record, intake); no delete, no table update."
+  permissions = ["bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData"]
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_bigquery_table_iam_member" "audit_writer" {
   for_each = toset(["record", "intake"])
 
   project    = var.project_id
   dataset_id = google_bigquery_dataset.audit.dataset_id
-  role       = "roles/bigquery.dataEditor"
+  table_id   = google_bigquery_table.audit_events.table_id
+  role       = google_project_iam_custom_role.audit_appender.id
   member     = "serviceAccount:${google_service_account.sa[each.key].email}"
 }
 
-# When the masking config's crypto keys are KMS-wrapped, DLP unwraps them
-# with the caller's identity: deidentify (masking) and intake
-# (re-identification) need decrypt on that one key.
-resource "google_kms_crypto_key_iam_member" "masking_key" {
-  for_each = toset(var.masking_kms_key == "" ? [] : ["deidentify", "intake"])
+# Deidentify and intake read the DLP templates (dlp.tf) by name at each
+# DeidentifyContent / ReidentifyContent. DLP templates have no IAM of their
+# own, so the grant is project-wide, but it reads templates only.
+resource "google_project_iam_custom_role" "dlp_template_reader" {
+  project     = var.project_id
+  role_id     = "querygateDlpTemplateReader"
+  title       = "querygate DLP template reader"
+  description = "Read DLP inspect and de-identify templates (deidentify, intake)."
+  permissions = ["dlp.deidentifyTemplates.get", "dlp.inspectTemplates.get"]
 
-  crypto_key_id = var.masking_kms_key
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_project_iam_member" "dlp_template_reader" {
+  for_each = toset(["deidentify", "intake"])
+
+  project = var.project_id
+  role    = google_project_iam_custom_role.dlp_template_reader.id
+  member  = "serviceAccount:${google_service_account.sa[each.key].email}"
+}
+
+# DLP unwraps the deterministic-encryption key with the caller's identity:
+# deidentify (masking) and intake (re-identification) need decrypt on that
+# one key (kms.tf creates it unless masking_kms_key names another).
+resource "google_kms_crypto_key_iam_member" "masking_key" {
+  for_each = toset(["deidentify", "intake"])
+
+  crypto_key_id = local.masking_kms_key
   role          = "roles/cloudkms.cryptoKeyDecrypter"
   member        = "serviceAccount:${google_service_account.sa[each.key].email}"
 }
@@ -170,6 +217,8 @@ resource "google_bigquery_dataset" "results" {
 
   default_table_expiration_ms = 86400000
   delete_contents_on_destroy  = true
+
+  depends_on = [google_project_service.enabled]
 }
 
 # Execute creates and writes the destination tables.
@@ -221,4 +270,38 @@ resource "google_iap_web_iam_member" "approvers" {
   project = var.project_id
   role    = "roles/iap.httpsResourceAccessor"
   member  = "group:${var.approvers_group}"
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Every grant to a querygate identity, per account, as "SCOPE ROLE". Built
+# from the grant resources' instance keys, so it is known at plan time: the
+# output shows a reviewer what each identity may do, tests/plan.tftest.hcl
+# compares it with docs/deploy.md's Roles table, and testing/terraform fails
+# when an IAM resource granting to a service account is missing here.
+locals {
+  grant_list = concat(
+    [for k in keys(google_project_iam_member.sa) : "${split(" ", k)[0]}|project ${split(" ", k)[1]}"],
+    # A custom role's id is known only after apply; its role_id names it.
+    [for m in [google_project_iam_member.deidentify_job_reader] : "deidentify|project custom:${google_project_iam_custom_role.job_reader.role_id}"],
+    [for m in [google_project_iam_member.intake_execution_starter] : "intake|project custom:${google_project_iam_custom_role.execution_starter.role_id}"],
+    [for m in [google_project_iam_member.approval_callback_sender] : "approval|project custom:${google_project_iam_custom_role.callback_sender.role_id}"],
+    [for k in keys(google_project_iam_member.dlp_template_reader) : "${k}|project custom:${google_project_iam_custom_role.dlp_template_reader.role_id}"],
+    [for k, m in google_bigquery_dataset_iam_member.policy_metadata : "policy|dataset:allowed ${m.role}"],
+    [for k, m in google_bigquery_dataset_iam_member.execute_read : "execute|dataset:allowed ${m.role}"],
+    ["execute|dataset:results ${google_bigquery_dataset_iam_member.execute_results.role}"],
+    ["deidentify|dataset:results ${google_bigquery_dataset_iam_member.deidentify_results.role}"],
+    [for k in keys(google_bigquery_table_iam_member.audit_writer) : "${k}|table:events custom:${google_project_iam_custom_role.audit_appender.role_id}"],
+    [for k, m in google_kms_crypto_key_iam_member.masking_key : "${k}|key:masking ${m.role}"],
+    [for k, m in google_secret_manager_secret_iam_member.sa : "${split(" ", k)[0]}|secret:${split(" ", k)[1]} ${m.role}"],
+    [for k, m in google_secret_manager_secret_iam_member.config : "${split(" ", k)[0]}|secret:${split(" ", k)[1]} ${m.role}"],
+    [for k, m in google_cloud_run_v2_service_iam_member.workflow_invokes_steps : "workflow|service:${k} ${m.role}"],
+    ["audit-anchor|project ${google_project_iam_member.audit_anchor_job_user.role}"],
+    ["audit-anchor|table:events ${google_bigquery_table_iam_member.audit_anchor_reads_events.role}"],
+    [for m in [google_bigquery_table_iam_member.audit_anchor_writes_anchors] : "audit-anchor|table:anchors custom:${google_project_iam_custom_role.audit_appender.role_id}"],
+  )
+  service_account_grants = {
+    for sa in sort(distinct([for g in local.grant_list : split("|", g)[0]])) :
+    sa => sort([for g in local.grant_list : split("|", g)[1] if split("|", g)[0] == sa])
+  }
 }

@@ -47,3 +47,8 @@ output "approval_link_key_secret" {
   description = "Secret to add the approval link HMAC key to."
   value       = google_secret_manager_secret.approval_link_key.id
 }
+
+output "service_account_grants" {
+  description = "Every grant to each querygate identity, as \"SCOPE ROLE\" (docs/deploy.md, Roles)."
+  value       = local.service_account_grants
+}

@@ -56,8 +56,12 @@ resource "google_secret_manager_secret_iam_member" "sa" {
 # each apply with a changed file adds a version, and new revisions read
 # "latest".
 locals {
+  # Both are required variables with a validation (variables.tf), so this
+  # map always has both keys: no apply can destroy the secrets or their
+  # mounts by leaving a variable out.
   config_files = {
-    for k, path in { policy = var.policy_file, masking = var.masking_file } : k => path if path != ""
+    policy  = var.policy_file
+    masking = var.masking_file
   }
   # The functions that load the policy and the masking config at start
   # (functions/deps.go: the steps, and intake for re-identification).

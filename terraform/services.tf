@@ -63,6 +63,19 @@ locals {
     QUERYGATE_MAX_BYTES          = tostring(var.max_bytes)
     QUERYGATE_JOB_TIMEOUT        = var.job_timeout
     QUERYGATE_RETENTION          = "${var.retention_days * 24}h"
+    QUERYGATE_RESULTS_DATASET    = google_bigquery_dataset.results.dataset_id
+    # The project holding the datasets agents query (jobs still run in
+    # QUERYGATE_PROJECT). Not read by functions.Config yet: testing/terraform
+    # lists it in pendingEnv until it is.
+    QUERYGATE_DATA_PROJECT = local.data_project
+  }
+
+  # The DLP templates (dlp.tf), by full name, for the functions that call
+  # DLP: deidentify (DeidentifyContent) and intake (ReidentifyContent).
+  # Read by neither yet (pendingEnv in testing/terraform).
+  dlp_env = {
+    QUERYGATE_DLP_INSPECT_TEMPLATE    = google_data_loss_prevention_inspect_template.cells.id
+    QUERYGATE_DLP_DEIDENTIFY_TEMPLATE = google_data_loss_prevention_deidentify_template.cells.id
   }
 
   # Approval links: signed by notify, verified by approval.
@@ -76,11 +89,11 @@ locals {
     APPROVAL_KEY_SECRET = google_secret_manager_secret.approval_link_key.id
   }
 
-  # Where the mounted policy and masking config appear (secrets.tf); empty
-  # means the built-in default.
+  # Where the mounted policy and masking config appear (secrets.tf). Both
+  # files are required variables, so these are never empty.
   config_env = {
-    QUERYGATE_POLICY_FILE  = contains(keys(local.config_files), "policy") ? "/etc/querygate/policy/policy.yaml" : ""
-    QUERYGATE_MASKING_FILE = contains(keys(local.config_files), "masking") ? "/etc/querygate/masking/masking.yaml" : ""
+    QUERYGATE_POLICY_FILE  = "/etc/querygate/policy/policy.yaml"
+    QUERYGATE_MASKING_FILE = "/etc/querygate/masking/masking.yaml"
   }
 
   functions = {
@@ -89,7 +102,7 @@ locals {
       ingress     = "INGRESS_TRAFFIC_ALL"
       memory      = "512Mi"
       concurrency = 80
-      env = merge(local.config_env, {
+      env = merge(local.config_env, local.dlp_env, {
         QUERYGATE_OIDC_ISSUERS     = join(",", var.extra_oidc_issuers)
         QUERYGATE_GROUPS_CLAIM     = var.groups_claim
         QUERYGATE_GROUPS_SOURCE    = var.groups_source
@@ -130,8 +143,12 @@ locals {
       memory      = "512Mi"
       concurrency = 20
       env = merge(local.approval_env, {
-        # Approvers are the members of the rule's approver group.
-        QUERYGATE_GROUPS_SOURCE = var.groups_source
+        # Approvers are the members of the rule's approver group, which
+        # only Cloud Identity can list: a token's groups claim says which
+        # groups its bearer is in, not who else is. With "claims" notify
+        # refuses to start (functions/deps.go approverGroups), so it is
+        # cloudidentity whatever var.groups_source says (finding 6).
+        QUERYGATE_GROUPS_SOURCE = "cloudidentity"
         QUERYGATE_GROUP_ALIASES = join(",", [for n, e in var.group_aliases : "${n}=${e}"])
         SMTP_HOST               = var.smtp_host
         SMTP_PORT               = tostring(var.smtp_port)
@@ -154,7 +171,7 @@ locals {
       # Raw rows live only here, in memory, up to max_rows per session.
       memory      = "1Gi"
       concurrency = 8
-      env         = local.config_env
+      env         = merge(local.config_env, local.dlp_env)
     }
     record = {
       target      = "Record"

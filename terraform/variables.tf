@@ -1,5 +1,6 @@
-# Inputs of the querygate deployment. Only project_id, image, smtp_host and
-# smtp_from have no default; docs/deploy.md shows a terraform.tfvars.
+# Inputs of the querygate deployment. Only project_id, image, smtp_host,
+# smtp_from, policy_file and masking_file have no default; examples/ holds a
+# dev and a prod tfvars (both planned by tests/plan.tftest.hcl).
 
 variable "project_id" {
   description = "Project that runs querygate: Cloud Run, Workflows, Firestore, the audit dataset and the BigQuery jobs."
@@ -82,7 +83,7 @@ variable "groups_claim" {
 }
 
 variable "groups_source" {
-  description = "Where intake takes the caller's groups from: \"claims\" (the verified token only) or \"cloudidentity\" (transitive Cloud Identity memberships plus claims; qg-intake must be allowed to read groups in the Admin console, docs/deploy.md)."
+  description = "Where intake and sessions take the caller's groups from: \"claims\" (the verified token only; works with no Admin console set-up, but Google ID tokens carry no groups) or \"cloudidentity\" (transitive Cloud Identity memberships plus claims; qg-intake and qg-sessions must be allowed to read groups in the Admin console, docs/deploy.md). Notify always uses Cloud Identity, whatever this says: only it can list a group's members (approvers)."
   type        = string
   default     = "claims"
 
@@ -110,9 +111,48 @@ variable "reidentify_group" {
 }
 
 variable "masking_kms_key" {
-  description = "KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) that wraps the masking config's crypto keys, if the masking config uses kmsWrapped keys; deidentify and intake (re-identification) get decrypt on it. Empty grants nothing."
+  description = "KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) that wraps the masking config's deterministic-encryption key. Empty means the key this module creates (kms.tf). deidentify and intake (re-identification) get decrypt on it."
   type        = string
   default     = ""
+
+  validation {
+    condition     = var.masking_kms_key == "" || can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.masking_kms_key))
+    error_message = "masking_kms_key must be empty or projects/P/locations/L/keyRings/R/cryptoKeys/K."
+  }
+}
+
+variable "masking_wrapped_key" {
+  description = "Base64 of the deterministic-encryption data key (16, 24 or 32 random bytes) encrypted with the masking KMS key (docs/deploy.md shows the gcloud kms encrypt command). Terraform never sees the plain key. Empty leaves deterministic tokens out of the DLP de-identify template: every finding is replaced by its infoType."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = var.masking_wrapped_key == "" || can(base64decode(var.masking_wrapped_key))
+    error_message = "masking_wrapped_key must be empty or base64."
+  }
+}
+
+variable "dlp_info_types" {
+  description = "infoTypes the DLP inspect template looks for in every string cell. The default is the six the local engine also detects (internal/deid)."
+  type        = list(string)
+  default     = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD_NUMBER", "US_SOCIAL_SECURITY_NUMBER", "IP_ADDRESS", "IBAN_CODE"]
+
+  validation {
+    condition     = length(var.dlp_info_types) > 0 && alltrue([for n in var.dlp_info_types : can(regex("^[A-Z0-9_]+$", n))])
+    error_message = "dlp_info_types needs at least one infoType name (upper case, digits, underscores)."
+  }
+}
+
+variable "deterministic_info_types" {
+  description = "infoTypes the DLP de-identify template replaces with a deterministic token (reversible by the reidentify group) when masking_wrapped_key is set; every other finding becomes [INFO_TYPE]."
+  type        = list(string)
+  default     = ["EMAIL_ADDRESS"]
+
+  validation {
+    condition     = alltrue([for n in var.deterministic_info_types : can(regex("^[A-Z0-9_]+$", n))])
+    error_message = "deterministic_info_types must be infoType names (upper case, digits, underscores)."
+  }
 }
 
 variable "auditors_group" {
@@ -208,15 +248,26 @@ variable "approval_key_secret_id" {
 }
 
 variable "policy_file" {
-  description = "Path (on the machine running Terraform) of the policy YAML (docs/policy.md). Stored as a Secret Manager secret and mounted into the functions that load it. Empty uses the built-in default policy."
+  description = "Path (on the machine running Terraform, relative to terraform/) of the policy YAML (docs/policy.md). Stored as a Secret Manager secret and mounted into the functions that load it. Required: an apply without it would silently fall back to the built-in default policy."
   type        = string
-  default     = ""
+
+  # Without this, an apply from Cloud Build with no tfvars would empty the
+  # config secrets' for_each, destroy the secrets and their mounts, and the
+  # functions would start on the built-in defaults (issue 12, finding 11).
+  validation {
+    condition     = trimspace(var.policy_file) != "" && fileexists(var.policy_file)
+    error_message = "policy_file must name an existing policy YAML (docs/policy.md); querygate never deploys the built-in default policy silently."
+  }
 }
 
 variable "masking_file" {
-  description = "Path (on the machine running Terraform) of the masking config YAML (docs/masking.md), handled like policy_file. Empty uses the built-in default."
+  description = "Path (on the machine running Terraform, relative to terraform/) of the masking config YAML (docs/masking.md), handled like policy_file. Required, for the same reason."
   type        = string
-  default     = ""
+
+  validation {
+    condition     = trimspace(var.masking_file) != "" && fileexists(var.masking_file)
+    error_message = "masking_file must name an existing masking config YAML (docs/masking.md); querygate never deploys the built-in default masking silently."
+  }
 }
 
 variable "retention_days" {
@@ -275,4 +326,27 @@ variable "scaling" {
     condition     = alltrue([for f, s in var.scaling : s.min >= 0 && s.max >= 1 && s.min <= s.max])
     error_message = "Each scaling entry needs 0 <= min <= max and max >= 1."
   }
+}
+
+variable "audit_log_retention_days" {
+  description = "Days the locked log bucket keeps the audit chain heads (logging.tf). A locked bucket's retention can be raised later, never lowered."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.audit_log_retention_days >= 1 && var.audit_log_retention_days <= 3650
+    error_message = "audit_log_retention_days must be 1 to 3650."
+  }
+}
+
+variable "audit_log_bucket_locked" {
+  description = "Lock the audit log bucket: nobody, the deployer included, can then delete it or shorten its retention. Locking cannot be undone; set false only in a throw-away project."
+  type        = bool
+  default     = true
+}
+
+variable "audit_anchor_schedule" {
+  description = "When the daily audit anchor (audit_anchor.tf) runs, in the BigQuery Data Transfer Service schedule syntax (UTC). It anchors the previous UTC day, so keep it after midnight plus the longest session."
+  type        = string
+  default     = "every day 02:00"
 }

@@ -2,7 +2,9 @@
 # minor series so that a plan made on a laptop and one made by Cloud Build
 # use the same resource schemas; bump it deliberately.
 terraform {
-  required_version = ">= 1.5.7"
+  # 1.7 for terraform test with mock providers (tests/); Cloud Build runs
+  # the hashicorp/terraform image cloudbuild.yaml pins.
+  required_version = ">= 1.7.0"
 
   required_providers {
     google = {

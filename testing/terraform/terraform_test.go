@@ -25,8 +25,18 @@ var pendingTargets = map[string]bool{}
 
 // pendingEnv are variables terraform/ sets for code that does not read them
 // yet (see services.tf). Everything else a service sets must be an `env`
-// tag of a config struct, so that a typo cannot pass silently.
-var pendingEnv = map[string]bool{}
+// tag of a config struct, so that a typo cannot pass silently. Remove a
+// name once functions.Config reads it (the test says when).
+var pendingEnv = map[string]bool{
+	// data_project_id (issue 12, finding 12): the project of the datasets
+	// agents query, for the catalog and the default project of unqualified
+	// table names.
+	"QUERYGATE_DATA_PROJECT": true,
+	// The DLP templates terraform/dlp.tf creates, by full name, for
+	// deidentify and intake's DLP requests.
+	"QUERYGATE_DLP_INSPECT_TEMPLATE":    true,
+	"QUERYGATE_DLP_DEIDENTIFY_TEMPLATE": true,
+}
 
 func TestRequiredEnvOfConfig(t *testing.T) {
 	t.Parallel()
@@ -114,10 +124,10 @@ func TestServicesSetConfigEnv(t *testing.T) {
 
 	// Extra settings a function cannot work without, beyond Config.
 	needs := map[string][]string{
-		"intake":     {"QUERYGATE_OIDC_ISSUERS", "QUERYGATE_AUDITORS_GROUP", "QUERYGATE_GROUPS_SOURCE", "QUERYGATE_REIDENTIFY_GROUP", "QUERYGATE_POLICY_FILE", "QUERYGATE_MASKING_FILE"},
+		"intake":     {"QUERYGATE_OIDC_ISSUERS", "QUERYGATE_AUDITORS_GROUP", "QUERYGATE_GROUPS_SOURCE", "QUERYGATE_REIDENTIFY_GROUP", "QUERYGATE_POLICY_FILE", "QUERYGATE_MASKING_FILE", "QUERYGATE_DLP_INSPECT_TEMPLATE", "QUERYGATE_DLP_DEIDENTIFY_TEMPLATE"},
 		"policy":     {"QUERYGATE_POLICY_FILE", "QUERYGATE_MASKING_FILE"},
-		"execute":    {"QUERYGATE_POLICY_FILE", "QUERYGATE_MASKING_FILE"},
-		"deidentify": {"QUERYGATE_POLICY_FILE", "QUERYGATE_MASKING_FILE"},
+		"execute":    {"QUERYGATE_POLICY_FILE", "QUERYGATE_MASKING_FILE", "QUERYGATE_RESULTS_DATASET"},
+		"deidentify": {"QUERYGATE_POLICY_FILE", "QUERYGATE_MASKING_FILE", "QUERYGATE_RESULTS_DATASET", "QUERYGATE_DLP_INSPECT_TEMPLATE", "QUERYGATE_DLP_DEIDENTIFY_TEMPLATE"},
 		"record":     {"QUERYGATE_POLICY_FILE", "QUERYGATE_MASKING_FILE"},
 		"notify":     {"SMTP_HOST", "SMTP_PORT", "SMTP_FROM", "PUBLIC_BASE_URL", "APPROVAL_KEY_SECRET"},
 		"approval":   {"PUBLIC_BASE_URL", "APPROVAL_KEY_SECRET", "APPROVAL_CALLBACK_URL_PREFIXES"},
@@ -145,6 +155,8 @@ func TestServicesSetConfigEnv(t *testing.T) {
 		}
 		for name := range env {
 			switch {
+			case pendingEnv[name] && inConfig(name):
+				t.Errorf("functions.Config reads %s now: remove it from pendingEnv", name)
 			case pendingEnv[name]:
 			case strings.HasPrefix(name, "QUERYGATE_") && !inConfig(name):
 				t.Errorf("service %s sets %s, which functions.Config does not read (typo?)", fn, name)
@@ -167,6 +179,8 @@ func TestServicesSetConfigEnv(t *testing.T) {
 			"QUERYGATE_AUDIT_TABLE":        "google_bigquery_table.audit_events.table_id",
 			"QUERYGATE_WORKFLOW":           "google_workflows_workflow.query_session.name",
 			"QUERYGATE_PROJECT":            "var.project_id",
+			"QUERYGATE_RESULTS_DATASET":    "google_bigquery_dataset.results.dataset_id",
+			"QUERYGATE_DATA_PROJECT":       "local.data_project",
 		} {
 			if e, ok := env[name]; !ok || m.text(e) != want {
 				t.Errorf("service %s: %s = %s, want %s", fn, name, textOr(m, e), want)
@@ -323,10 +337,18 @@ func TestStepServicesAreNotPublic(t *testing.T) {
 }
 
 // forbiddenRoles are roles no querygate identity may hold: basic roles,
-// BigQuery admin, and impersonation of other service accounts.
+// BigQuery admin, and impersonation of other service accounts. The one
+// exception is tokenGrants.
 var forbiddenRoles = map[string]bool{
 	"roles/owner": true, "roles/editor": true, "roles/viewer": true, "roles/bigquery.admin": true,
 	"roles/iam.serviceAccountUser": true, "roles/iam.serviceAccountTokenCreator": true,
+}
+
+// tokenGrants are the only grants of a token-minting role: Google's BigQuery
+// Data Transfer Service agent runs the daily audit anchor as its own
+// account (terraform/audit_anchor.tf), on that account only.
+var tokenGrants = map[string]string{
+	"google_service_account_iam_member.audit_anchor_dts_token": "google_service_account.audit_anchor.name",
 }
 
 // customPermissions are the only permissions querygate's custom roles may
@@ -336,6 +358,22 @@ var customPermissions = map[string]bool{
 	"workflows.executions.create": true, // intake starts a session's execution
 	"workflows.executions.get":    true, // intake reads its state
 	"workflows.callbacks.send":    true, // approval delivers the decision
+	"bigquery.tables.get":         true, // audit writers: insertAll's table
+	"bigquery.tables.getData":     true, // audit writers read the chain head
+	"bigquery.tables.updateData":  true, // audit writers append (insertAll)
+	"dlp.deidentifyTemplates.get": true, // deidentify and intake use the templates
+	"dlp.inspectTemplates.get":    true,
+}
+
+// customRoles are the exact permissions of each custom role. The audit
+// appender above all must never gain tables.delete, tables.update or
+// tables.create (finding 9).
+var customRoles = map[string][]string{
+	"job_reader":          {"bigquery.jobs.get"},
+	"execution_starter":   {"workflows.executions.create", "workflows.executions.get"},
+	"callback_sender":     {"workflows.callbacks.send"},
+	"audit_appender":      {"bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData"},
+	"dlp_template_reader": {"dlp.deidentifyTemplates.get", "dlp.inspectTemplates.get"},
 }
 
 func TestNoBroadRoles(t *testing.T) {
@@ -405,9 +443,33 @@ func TestNoBroadRoles(t *testing.T) {
 		t.Fatalf("found only %d grants; the test is not seeing the IAM resources: %v", len(grants), grants)
 	}
 	for _, g := range grants {
+		if want, ok := tokenGrants[g.resource]; ok && g.role == "roles/iam.serviceAccountTokenCreator" {
+			b := m.resource(t, g.resource)
+			if got := m.text(b.Body.Attributes["service_account_id"].Expr); got != want {
+				t.Errorf("%s grants token creation on %s, want only %s", g.resource, got, want)
+			}
+			if got := m.text(b.Body.Attributes["member"].Expr); !strings.Contains(got, "@gcp-sa-bigquerydatatransfer.iam.gserviceaccount.com") {
+				t.Errorf("%s grants token creation to %s, want only the Data Transfer Service agent", g.resource, got)
+			}
+			continue
+		}
 		if forbiddenRoles[g.role] || strings.Contains(strings.ToLower(g.role), "admin") {
 			t.Errorf("%s grants %s", g.resource, g.role)
 		}
+	}
+	gotRoles := map[string][]string{}
+	for key, b := range m.resources {
+		if b.Labels[0] != "google_project_iam_custom_role" {
+			continue
+		}
+		perms, diags := b.Body.Attributes["permissions"].Expr.Value(nil)
+		if diags.HasErrors() {
+			t.Fatalf("%s: permissions must be a literal list", key)
+		}
+		gotRoles[b.Labels[1]] = sortedCopy(strings_(t, key, perms))
+	}
+	if diff := cmp.Diff(customRoles, gotRoles); diff != "" {
+		t.Errorf("custom roles and their permissions (-want, +got):\n%s", diff)
 	}
 
 	// Project-wide predefined roles per identity. The workflow's own
