@@ -43,6 +43,8 @@ func (groups) GroupsOf(_ context.Context, p *session.Principal) ([]string, error
 	return p.Groups, nil
 }
 
+func (groups) Members(context.Context, string) ([]string, error) { return nil, nil }
+
 var _ auth.Groups = groups{}
 
 // workflow records what the SQL names, as the real workflow would.
@@ -71,12 +73,12 @@ func (w workflow) Start(ctx context.Context, args map[string]any) (string, error
 }
 
 // policy decides by SQL text; it records what it was asked.
-type policy struct {
+type fakePolicy struct {
 	mu    sync.Mutex
 	asked []string
 }
 
-func (p *policy) Evaluate(_ context.Context, s *session.Session) (*session.Decision, error) {
+func (p *fakePolicy) Evaluate(_ context.Context, s *session.Session) (*session.Decision, error) {
 	p.mu.Lock()
 	p.asked = append(p.asked, s.SQL)
 	p.mu.Unlock()
@@ -114,7 +116,7 @@ func (datasets) ListDatasets(_ context.Context, project string) ([]Dataset, erro
 type fixture struct {
 	srv    *httptest.Server
 	store  session.Store
-	policy *policy
+	policy *fakePolicy
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -130,7 +132,7 @@ func newFixture(t *testing.T) *fixture {
 		"eve":   {Issuer: "https://issuer.example", Subject: "eve", Email: "eve@example.com"},
 		"down":  {Issuer: "https://issuer.example", Subject: "groups-down"},
 	}, Groups: groups{}, Store: st, Orchestrator: workflow{st}, PublicURL: "https://qg.example"}
-	pol := &policy{}
+	pol := &fakePolicy{}
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

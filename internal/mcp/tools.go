@@ -237,7 +237,7 @@ const progressEvery = 15 * time.Second
 // and sends a progress notification whenever the state changes and every
 // progressEvery while it waits for a person. It returns the latest state.
 func (s *Server) await(ctx context.Context, req *sdk.CallToolRequest, sess *session.Session, seconds int) *session.Session {
-	cur := sess
+	cur := s.latest(ctx, sess)
 	if seconds <= 0 || cur.Status.Terminal() {
 		return cur
 	}
@@ -272,10 +272,15 @@ func (s *Server) await(ctx context.Context, req *sdk.CallToolRequest, sess *sess
 		}
 	}
 	// Re-read: the last Wait may have ended on the deadline.
-	if latest, err := s.cfg.Intake.Store.Get(context.WithoutCancel(ctx), cur.ID); err == nil && latest.Version >= cur.Version {
-		cur = latest
+	return s.latest(context.WithoutCancel(ctx), cur)
+}
+
+// latest re-reads sess, keeping what it has if the store cannot answer.
+func (s *Server) latest(ctx context.Context, sess *session.Session) *session.Session {
+	if got, err := s.cfg.Intake.Store.Get(ctx, sess.ID); err == nil && got.Version >= sess.Version {
+		return got
 	}
-	return cur
+	return sess
 }
 
 func (s *Server) progress(ctx context.Context, req *sdk.CallToolRequest, n float64, msg string) {

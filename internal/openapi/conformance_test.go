@@ -46,6 +46,8 @@ func (groups) GroupsOf(_ context.Context, p *session.Principal) ([]string, error
 	return p.Groups, nil
 }
 
+func (groups) Members(context.Context, string) ([]string, error) { return nil, nil }
+
 // store fails the calls the test names.
 type store struct {
 	session.Store
