@@ -152,7 +152,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg}
 	s.srv = sdk.NewServer(&sdk.Implementation{Name: "querygate", Title: "querygate", Version: cfg.Version},
-		&sdk.ServerOptions{Instructions: instructions, Logger: cfg.Logger})
+		&sdk.ServerOptions{Instructions: instructions, Logger: sdkLogger(cfg.Logger)})
 	if err := s.addTools(); err != nil {
 		return nil, err
 	}
@@ -186,7 +186,7 @@ func (s *Server) ResourceMetadataURL() string {
 // re-established from each request's own token.
 func (s *Server) Handler() http.Handler {
 	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s.srv },
-		&sdk.StreamableHTTPOptions{Stateless: true, Logger: s.cfg.Logger, MaxRequestBodyBytes: intake.MaxBodyBytes})
+		&sdk.StreamableHTTPOptions{Stateless: true, Logger: sdkLogger(s.cfg.Logger), MaxRequestBodyBytes: intake.MaxBodyBytes})
 	return sdkauth.RequireBearerToken(s.verify, &sdkauth.RequireBearerTokenOptions{
 		ResourceMetadataURL: s.ResourceMetadataURL(),
 		// The verifier behind Identify checks exp and the lifetime itself.
@@ -258,3 +258,23 @@ func (s *Server) MetadataHandler() http.Handler {
 		root.ServeHTTP(w, r)
 	})
 }
+
+// sdkLogger passes only the SDK's warnings and errors: it logs every
+// stateless request's session start and end at Info, which is noise.
+func sdkLogger(l *slog.Logger) *slog.Logger {
+	return slog.New(minLevel{l.Handler(), slog.LevelWarn})
+}
+
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(a), m.min}
+}
+func (m minLevel) WithGroup(n string) slog.Handler { return minLevel{m.Handler.WithGroup(n), m.min} }
