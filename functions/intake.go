@@ -8,10 +8,12 @@ import (
 
 	"github.com/querygate/querygate/internal/audit"
 	"github.com/querygate/querygate/internal/intake"
+	"github.com/querygate/querygate/internal/openapi"
 )
 
-// Intake serves POST /v1/queries and the sessions API to agents, approvers
-// and auditors; identities come only from verified ID tokens.
+// Intake serves POST /v1/queries, the sessions API, MCP at /mcp (with its
+// OAuth resource metadata) and /openapi.json to agents, approvers and
+// auditors; identities come only from verified ID tokens.
 func init() {
 	functions.HTTP("Intake", lazy("Intake", func(ctx context.Context, c *cloud) (http.Handler, error) {
 		in, err := c.intake(ctx)
@@ -26,6 +28,12 @@ func init() {
 		}
 		in.RegisterReidentify(mux, intake.ReidentifyConfig{Reidentifier: dlp, Group: c.cfg.ReidentifyGroup,
 			Audit: audit.NewWriter(c.bq, c.cfg.AuditDataset, c.cfg.AuditTable)})
+		m, err := c.mcpServer(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		m.Register(mux)
+		mux.Handle("GET "+openapi.Path, openapi.Handler())
 		return mux, nil
 	}).ServeHTTP)
 }

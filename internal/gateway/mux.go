@@ -6,6 +6,8 @@ import (
 	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/auth"
 	"github.com/querygate/querygate/internal/intake"
+	"github.com/querygate/querygate/internal/mcp"
+	"github.com/querygate/querygate/internal/openapi"
 	"github.com/querygate/querygate/internal/replay"
 	"github.com/querygate/querygate/internal/steps"
 )
@@ -24,6 +26,8 @@ type Routes struct {
 	// Reidentify enables POST /v1/sessions/{id}/reidentify when set.
 	Reidentify *intake.ReidentifyConfig
 	Ready      func() bool
+	// MCP serves /mcp and its OAuth resource metadata when set.
+	MCP *mcp.Server
 }
 
 // Handler builds the mux.
@@ -42,6 +46,7 @@ func (rt *Routes) Handler() http.Handler {
 			rt.Intake.RegisterReidentify(mux, *rt.Reidentify)
 		}
 		mux.Handle("GET /sessions/{id}", replay.NewPageHandler(rt.Intake.Store, rt.Intake.MayRead))
+		mux.Handle("GET "+openapi.Path, openapi.Handler())
 	}
 	internal := func(h http.Handler) http.Handler { return auth.RequireCaller(rt.Internal, rt.WorkflowCallers, h) }
 	if rt.Steps != nil {
@@ -55,6 +60,9 @@ func (rt *Routes) Handler() http.Handler {
 		page := approval.NewPageHandler(rt.Approval)
 		mux.Handle("/approval", page)
 		mux.Handle("/approval/decide", page)
+	}
+	if rt.MCP != nil {
+		rt.MCP.Register(mux)
 	}
 	for p, h := range rt.Extra {
 		mux.Handle(p, h)

@@ -26,6 +26,7 @@ import (
 	"github.com/querygate/querygate/internal/gateway"
 	"github.com/querygate/querygate/internal/intake"
 	"github.com/querygate/querygate/internal/mail"
+	"github.com/querygate/querygate/internal/mcp"
 	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/steps"
@@ -164,7 +165,8 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 			return nil, err
 		}
 	}
-	engine := policy.NewEngine(pol, catalog.New(client, time.Minute))
+	tables := catalog.New(client, time.Minute)
+	engine := policy.NewEngine(pol, tables)
 
 	maskCfg := deid.DefaultConfig()
 	if cfg.MaskingFile != "" {
@@ -279,7 +281,13 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 		Warehouse: warehouse.New(client), Deid: deider, Audit: aud, Project: cfg.Project, Limits: cfg.Limits, Now: cfg.Now, Logger: log}
 	in := &intake.Server{Verifier: external, Groups: groups, Store: store, Orchestrator: rt, AuditorsGroup: "auditors",
 		PublicURL: base, Now: cfg.Now, Logger: log}
-	routes := &gateway.Routes{Intake: in, Steps: st, Approval: apSvc, Internal: internalV, WorkflowCallers: []string{WorkflowIdentity},
+	mcpSrv, err := mcp.New(mcp.Config{Intake: in, Policy: st.Policy, Tables: tables, Datasets: mcp.NewBigQuery(client),
+		Projects: mcp.Projects(cfg.Project, pol), HiddenDatasets: []string{AuditDataset}, Issuers: []string{dev.Issuer},
+		PublicURL: base, Logger: log, Now: cfg.Now})
+	if err != nil {
+		return nil, err
+	}
+	routes := &gateway.Routes{Intake: in, Steps: st, MCP: mcpSrv, Approval: apSvc, Internal: internalV, WorkflowCallers: []string{WorkflowIdentity},
 		Reidentify: &intake.ReidentifyConfig{Reidentifier: deider, Audit: aud, Group: "reidentifiers"},
 		Extra: map[string]http.Handler{
 			"/v1/projects/":    rt.CallbackHandler(),

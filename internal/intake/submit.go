@@ -1,0 +1,134 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/querygate/querygate/internal/session"
+)
+
+// Errors of the entry points other front doors (MCP, BigQuery's REST API)
+// share with POST /v1/queries. Their messages are safe to show the caller.
+var (
+	// ErrUnauthenticated: the token is missing, invalid, expired or for
+	// another audience. The reason is logged, never shown.
+	ErrUnauthenticated = errors.New("the ID token is invalid, expired, or not for this audience")
+	// ErrGroupsUnavailable: group membership could not be resolved; the
+	// caller may retry.
+	ErrGroupsUnavailable = errors.New("group membership could not be resolved; retry later")
+	// ErrNotRecorded: the session store refused the new session.
+	ErrNotRecorded = errors.New("the session could not be recorded")
+	// ErrNotStarted: the workflow could not be started; the session is
+	// recorded as failed and the caller may retry.
+	ErrNotStarted = errors.New("the query could not be started; retry later")
+)
+
+// Identify verifies a raw bearer token with the server's Verifier and
+// resolves the principal's groups, exactly as the /v1 API does. Errors are
+// ErrUnauthenticated or ErrGroupsUnavailable.
+func (s *Server) Identify(ctx context.Context, token string) (*session.Principal, error) {
+	p, err := s.Verifier.Verify(ctx, token)
+	if err != nil {
+		s.log().InfoContext(ctx, "token rejected", "reason", err.Error())
+		return nil, ErrUnauthenticated
+	}
+	if s.Groups != nil {
+		g, err := s.Groups.GroupsOf(ctx, p)
+		if err != nil {
+			s.log().ErrorContext(ctx, "group lookup failed", "error", err.Error())
+			return nil, ErrGroupsUnavailable
+		}
+		p.Groups = g
+	}
+	return p, nil
+}
+
+// SubmitRequest is one query submitted on behalf of a verified principal.
+type SubmitRequest struct {
+	// Principal comes from Identify, never from the request.
+	Principal *session.Principal
+	// Query must have passed DecodeQueryRequest or Validate.
+	Query *QueryRequest
+}
+
+// Submit records a new session for the request and starts its workflow, the
+// one path by which every front door creates sessions. It returns the
+// session as created; wait for its outcome with Await. Errors are
+// ErrNotRecorded or ErrNotStarted.
+func (s *Server) Submit(ctx context.Context, sr SubmitRequest) (*session.Session, error) {
+	p, req := sr.Principal, sr.Query
+	if p == nil || req == nil {
+		return nil, errors.New("submit: principal and query are required")
+	}
+	now := s.now()
+	sess := &session.Session{
+		ID:             NewSessionID(),
+		ConversationID: req.ConversationID,
+		Principal:      *p,
+		Agent:          req.Agent,
+		Prompt:         req.Prompt,
+		SQL:            req.SQL,
+		SQLSHA256:      session.SQLHash(req.SQL),
+		DefaultDataset: req.DefaultDataset,
+		Parameters:     req.Parameters,
+		Status:         session.StatusRunning,
+		CreatedAt:      now,
+		Readers:        []string{ReaderKey(p)},
+	}
+	sess.AddEvent(session.EventReceived, now, ReaderKey(p), map[string]any{
+		"agent": req.Agent.Name, "model": req.Agent.Model, "sql_sha256": sess.SQLSHA256,
+		"groups": toAny(p.Groups),
+	})
+	if err := s.Store.Create(ctx, sess); err != nil {
+		s.log().ErrorContext(ctx, "create session failed", "error", err.Error())
+		return nil, ErrNotRecorded
+	}
+	log := s.log().With("session_id", sess.ID)
+	exec, err := s.Orchestrator.Start(context.WithoutCancel(ctx), map[string]any{"session_id": sess.ID})
+	if err != nil {
+		log.ErrorContext(ctx, "start workflow failed", "error", err.Error())
+		_, _ = s.Store.Update(context.WithoutCancel(ctx), sess.ID, func(x *session.Session) error {
+			x.Status = session.StatusFailed
+			x.Errors = append(x.Errors, session.ErrorEntry{Step: "intake", Message: "the workflow could not be started", Time: s.now()})
+			x.AddEvent(session.EventFailed, s.now(), "intake", map[string]any{"status": "failed", "error": "workflow start failed"})
+			return nil
+		})
+		return nil, ErrNotStarted
+	}
+	if _, err := s.Store.Update(ctx, sess.ID, func(x *session.Session) error { x.ExecutionName = exec; return nil }); err != nil {
+		log.WarnContext(ctx, "store execution name failed", "error", err.Error())
+	}
+	log.InfoContext(ctx, "query received", "principal", ReaderKey(p), "execution", exec)
+	return sess, nil
+}
+
+// Await blocks until session id ends (or, with stopAtPending, awaits
+// approval) or seconds pass, reading versions newer than after, and returns
+// the latest state it saw (nil if none).
+func (s *Server) Await(ctx context.Context, id string, after int64, seconds int, stopAtPending bool) *session.Session {
+	return s.wait(ctx, id, after, seconds, stopAtPending)
+}
+
+// ReadSession loads session id for principal p under the sessions API's
+// rule (requester, the session's approvers, auditors). It returns
+// session.ErrNotFound both when it does not exist and when p may not read
+// it, so ids cannot be probed.
+func (s *Server) ReadSession(ctx context.Context, p *session.Principal, id string) (*session.Session, error) {
+	sess, err := s.Store.Get(ctx, id)
+	if errors.Is(err, session.ErrNotFound) || (err == nil && !s.canRead(&caller{p: p, groups: p.Groups}, sess)) {
+		return nil, session.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read session: %w", err)
+	}
+	return sess, nil
+}
+
+// Validate checks a request built by another front door with the same rules
+// as DecodeQueryRequest. Errors are *BadRequestError.
+func (r *QueryRequest) Validate() error { return r.validate() }
+
+// Reasons are the reasons an API response gives for a session's outcome:
+// the policy's, then the approver's rejection or the expiry.
+func Reasons(sess *session.Session) []string { return reasons(sess) }
