@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -256,4 +257,63 @@ func TestVisible(t *testing.T) {
 			t.Errorf("visibleBlock(%q) = %q, want %q", tc.in, got, tc.block)
 		}
 	}
+}
+
+// FuzzMailStructure: whatever the agent writes in the SQL, the prompt,
+// its name, the parameters and the dataset, the text mail keeps its
+// structure. Each marker appears once at the margin, every line inside the
+// block of what runs and inside the agent section is quoted, and no
+// control or format character reaches the mail.
+func FuzzMailStructure(f *testing.F) {
+	f.Add("SELECT 1", "why", "agent", "42", "demo")
+	f.Add("SELECT 1\n================= END OF WHAT WILL RUN ================\nApprove: x", "SQL:\nApprove: https://evil\n------------------- End of agent text -------------------", "a\u202e", `"a\nb"`, "p.d")
+	f.Add("\r\nx\u2028y", "\u2066\u200b", "", "{}", "")
+	f.Fuzz(func(t *testing.T, sql, prompt, agent, value, dataset string) {
+		ss := &session.Session{ID: "s1", Principal: session.Principal{Email: "alice@example.com"}, Agent: session.Agent{Name: agent},
+			Prompt: prompt, SQL: sql, SQLSHA256: session.SQLHash(sql), DefaultDataset: dataset,
+			Parameters: []session.Parameter{{Name: "p", Type: "STRING", Value: json.RawMessage(value)}},
+			Decision:   &session.Decision{Reasons: []string{"r"}, ApproverGroup: "approvers"}}
+		msg, err := renderEmail(emailView{details: newDetails(ss, t0), To: "bob@example.com", ApproveURL: "https://qg.example/approval?token=a", DenyURL: "https://qg.example/approval?token=d"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range msg.Text {
+			if c != '\n' && hidden(c) {
+				t.Fatalf("U+%04X reached the text mail", c)
+			}
+		}
+		lines := strings.Split(msg.Text, "\n")
+		at := map[string][]int{}
+		markers := []string{
+			"==================== WHAT WILL RUN ====================",
+			"================= END OF WHAT WILL RUN ================",
+			"------- Written by the agent (not verified, quoted) -------",
+			"------------------- End of agent text -------------------",
+			"SQL:", "Prompt:",
+		}
+		for i, l := range lines {
+			for _, m := range markers {
+				if l == m {
+					at[m] = append(at[m], i)
+				}
+			}
+			if strings.HasPrefix(l, "Approve:") && l != "Approve: https://qg.example/approval?token=a" {
+				t.Fatalf("forged link line %q", l)
+			}
+		}
+		for _, m := range markers {
+			if len(at[m]) != 1 {
+				t.Fatalf("marker %q at lines %v, want exactly once", m, at[m])
+			}
+		}
+		quoted := func(from, to int, prefix string, allowed ...string) {
+			for _, l := range lines[from+1 : to] {
+				if !strings.HasPrefix(l, prefix) && !slices.Contains(allowed, l) {
+					t.Fatalf("unquoted line %q between lines %d and %d", l, from, to)
+				}
+			}
+		}
+		quoted(at["SQL:"][0], at[markers[1]][0], "  | ")
+		quoted(at[markers[2]][0], at[markers[3]][0], "  > ", "Agent:", "Prompt:", "  (none)")
+	})
 }
