@@ -3,6 +3,7 @@ package intake
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -174,5 +175,60 @@ func TestListRefusals(t *testing.T) {
 		if w.Code != want {
 			t.Errorf("%s: %d, want %d", q, w.Code, want)
 		}
+	}
+}
+
+// failingList fails every List call after the first ok ones.
+type failingList struct {
+	session.Store
+	ok    int
+	calls int
+}
+
+func (f *failingList) List(ctx context.Context, q session.ListQuery) (*session.ListResult, error) {
+	f.calls++
+	if f.calls > f.ok {
+		return nil, errors.New("store unavailable")
+	}
+	return f.Store.List(ctx, q)
+}
+
+// TestListStoreFailure: a store failure before the page starts is a 500;
+// one in the middle of a page cuts the connection, so the client never
+// takes a well-formed page that silently lacks sessions.
+func TestListStoreFailure(t *testing.T) {
+	t.Parallel()
+	srv, _ := listEnv(t, 25, 10, 0)
+	for _, tc := range []struct {
+		name   string
+		ok     int
+		status int
+	}{{"before_the_page", 0, http.StatusInternalServerError}, {"mid_page", 1, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := *srv
+			s.Store = &failingList{Store: srv.Store, ok: tc.ok}
+			mux := http.NewServeMux()
+			s.Register(mux)
+			hs := httptest.NewServer(mux)
+			defer hs.Close()
+			req, _ := http.NewRequest("GET", hs.URL+"/v1/sessions?page_size=25", nil)
+			req.Header.Set("Authorization", "Bearer alice")
+			resp, err := hs.Client().Do(req)
+			if tc.status != 0 {
+				if err != nil || resp.StatusCode != tc.status {
+					t.Fatalf("status %v, %v; want %d", resp, err, tc.status)
+				}
+				resp.Body.Close()
+				return
+			}
+			if err == nil {
+				var p listPage
+				err = json.NewDecoder(resp.Body).Decode(&p)
+				resp.Body.Close()
+			}
+			if err == nil {
+				t.Fatal("a page cut by a store failure decoded as a complete page")
+			}
+		})
 	}
 }
