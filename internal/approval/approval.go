@@ -7,8 +7,14 @@
 // Mail scanners follow links, so a GET only shows the page. Only the POST
 // from that page decides, and only after checking the link's signature,
 // expiry and single use, the CSRF token, that the session is still pending,
-// that the approver is not the requester and that the SQL is still the one
-// the link was signed for.
+// that the approver is not the requester and that the SQL, the default
+// dataset and the parameters are still the ones the link was signed for.
+//
+// The mail and the page show what will run (default dataset, parameters,
+// SQL) first and what the agent wrote (its name, the prompt) last, quoted,
+// with every control or format character shown as <U+XXXX>. The workflow
+// acts on the decision recorded here (ReadDecision), never on the body of
+// its callback.
 package approval
 
 import (
