@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/querygate/querygate/internal/approval"
+	"github.com/querygate/querygate/internal/auth"
 	"github.com/querygate/querygate/internal/mail"
 )
 
@@ -32,7 +33,16 @@ type Config struct {
 	// OIDCIssuers lists extra trusted issuers as issuer|audience pairs,
 	// comma-separated (GitHub Actions, Okta).
 	OIDCIssuers []string `env:"QUERYGATE_OIDC_ISSUERS"`
-	GroupsClaim string   `env:"QUERYGATE_GROUPS_CLAIM, default=groups"`
+	// GroupsClaim is the claim name for issuers whose rules name none.
+	GroupsClaim string `env:"QUERYGATE_GROUPS_CLAIM, default=groups"`
+	// IssuerRules gives, per trusted issuer, which claim lists groups,
+	// how claim values map to groups, which privileged groups (approvers,
+	// auditors, re-identifiers) claims may grant, and an optional
+	// allow-list of principals (auth.ParseIssuerRules):
+	// issuer|claim=NAME|map=value:group;...|privileged=group;...|principals=email;...
+	// An issuer without an entry grants no group from its claims, and no
+	// claim grants a privileged group unless privileged= names it.
+	IssuerRules []string `env:"QUERYGATE_ISSUER_RULES"`
 	// GroupsSource is "claims" (groups from the verified token only) or
 	// "cloudidentity" (transitive Cloud Identity membership plus claims).
 	GroupsSource string `env:"QUERYGATE_GROUPS_SOURCE, default=claims"`
@@ -100,6 +110,9 @@ func (c *Config) Validate() error {
 		if iss, aud, ok := strings.Cut(p, "|"); !ok || !strings.HasPrefix(iss, "https://") || aud == "" {
 			errs = append(errs, fmt.Errorf("QUERYGATE_OIDC_ISSUERS entry %q must be https-issuer|audience", p))
 		}
+	}
+	if _, err := auth.ParseIssuerRules(c.IssuerRules); err != nil {
+		errs = append(errs, fmt.Errorf("QUERYGATE_ISSUER_RULES: %w", err))
 	}
 	if c.GroupsSource != "claims" && c.GroupsSource != "cloudidentity" {
 		errs = append(errs, fmt.Errorf("QUERYGATE_GROUPS_SOURCE must be claims or cloudidentity, not %q", c.GroupsSource))

@@ -22,9 +22,11 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("defaults not applied: %+v", ok)
 	}
 	var empty Config
-	_ = config.Process(config.MapLookuper(map[string]string{"QUERYGATE_GROUPS_SOURCE": "ldap", "QUERYGATE_OIDC_ISSUERS": "http://x|a"}), &empty)
+	_ = config.Process(config.MapLookuper(map[string]string{"QUERYGATE_GROUPS_SOURCE": "ldap", "QUERYGATE_OIDC_ISSUERS": "http://x|a",
+		"QUERYGATE_ISSUER_RULES": "https://gh.example|colour=blue"}), &empty)
 	err := empty.Validate()
-	for _, want := range []string{"QUERYGATE_PROJECT is required", "QUERYGATE_SELF_URL is required", "QUERYGATE_GROUPS_SOURCE", "QUERYGATE_OIDC_ISSUERS"} {
+	for _, want := range []string{"QUERYGATE_PROJECT is required", "QUERYGATE_SELF_URL is required", "QUERYGATE_GROUPS_SOURCE", "QUERYGATE_OIDC_ISSUERS",
+		"QUERYGATE_ISSUER_RULES: issuer rules https://gh.example: unknown key"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to mention %q", err, want)
 		}

@@ -1,11 +1,13 @@
 package functions
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -89,17 +91,28 @@ func newCloud(ctx context.Context) (*cloud, error) {
 	if err != nil {
 		return nil, err
 	}
+	rules, err := auth.ParseIssuerRules(c.cfg.IssuerRules)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errConfig, err)
+	}
+	privileged := append(slices.Clone(auth.DefaultPrivilegedGroups), c.cfg.AuditorsGroup, c.cfg.ReidentifyGroup)
 	routes := map[string]auth.Verifier{}
 	for _, iss := range auth.GoogleIssuers {
-		routes[iss] = g
+		routes[iss] = auth.AllowOnly(g, iss, rules[auth.GoogleIssuers[0]].Principals)
 	}
 	for _, p := range c.cfg.OIDCIssuers {
 		iss, aud, _ := strings.Cut(p, "|")
-		v, err := auth.NewOIDC(ctx, auth.OIDCConfig{Issuer: iss, Audience: aud, GroupsClaim: c.cfg.GroupsClaim, RequireVerifiedEmail: true})
+		r, configured := rules[iss]
+		oc := auth.OIDCConfig{Issuer: iss, Audience: aud, RequireVerifiedEmail: true,
+			Groups: auth.ClaimGroups{Map: r.Groups.Map, Privileged: privileged, AllowPrivileged: r.Groups.AllowPrivileged}}
+		if configured {
+			oc.GroupsClaim = cmp.Or(r.GroupsClaim, c.cfg.GroupsClaim)
+		}
+		v, err := auth.NewOIDC(ctx, oc)
 		if err != nil {
 			return nil, err
 		}
-		routes[iss] = v
+		routes[iss] = auth.AllowOnly(v, iss, r.Principals)
 	}
 	c.external = auth.NewMulti(routes)
 	self, err := auth.NewGoogle(ctx, c.cfg.SelfURL, nil)
@@ -338,7 +351,10 @@ func (c *cloud) approvalService(ctx context.Context, keys approval.Keys, mailer 
 	}
 	deps := approval.Deps{Store: c.store, State: state, Keys: keys, Groups: groups, Mailer: mailer, IDToken: idToken}
 	if c.cfg.Approval.RequireIAP {
-		deps.IAPKeys = approval.NewJWKSKeySet(approval.IAPKeysURL, &http.Client{Timeout: 10 * time.Second}, nil)
+		if deps.IAP, err = auth.NewIAP(ctx, c.cfg.Approval.IAPAudience, nil); err != nil {
+			state.Close()
+			return nil, err
+		}
 	}
 	svc, err := approval.New(c.cfg.Approval, deps)
 	if err != nil {

@@ -105,6 +105,7 @@ locals {
       env = merge(local.config_env, local.dlp_env, {
         QUERYGATE_OIDC_ISSUERS     = join(",", var.extra_oidc_issuers)
         QUERYGATE_GROUPS_CLAIM     = var.groups_claim
+        QUERYGATE_ISSUER_RULES     = join(",", var.issuer_rules)
         QUERYGATE_GROUPS_SOURCE    = var.groups_source
         QUERYGATE_GROUP_ALIASES    = join(",", [for n, e in var.group_aliases : "${n}=${e}"])
         QUERYGATE_AUDITORS_GROUP   = var.auditors_group
@@ -121,6 +122,7 @@ locals {
       env = {
         QUERYGATE_OIDC_ISSUERS   = join(",", var.extra_oidc_issuers)
         QUERYGATE_GROUPS_CLAIM   = var.groups_claim
+        QUERYGATE_ISSUER_RULES   = join(",", var.issuer_rules)
         QUERYGATE_GROUPS_SOURCE  = var.groups_source
         QUERYGATE_GROUP_ALIASES  = join(",", [for n, e in var.group_aliases : "${n}=${e}"])
         QUERYGATE_AUDITORS_GROUP = var.auditors_group

@@ -76,8 +76,19 @@ variable "extra_oidc_issuers" {
   }
 }
 
+variable "issuer_rules" {
+  description = "Per-issuer trust rules, \"issuer|claim=NAME|map=value:group;...|privileged=group;...|principals=email;...\" (every key optional). Only issuers listed here get groups from their tokens' claims; approvers, auditors and reidentifiers only where privileged= names them; principals= is an allow-list. Google's issuer takes principals= only."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.issuer_rules : can(regex("^https://[^|]+(\\|[a-z]+=[^|]+)*$", p))])
+    error_message = "Each issuer_rules entry must be https-issuer followed by |key=value parts (claim, map, privileged, principals)."
+  }
+}
+
 variable "groups_claim" {
-  description = "Token claim holding the caller's groups, for non-Google issuers."
+  description = "Token claim holding the caller's groups, for issuers in issuer_rules that name no claim."
   type        = string
   default     = "groups"
 }

@@ -7,8 +7,14 @@
 // Mail scanners follow links, so a GET only shows the page. Only the POST
 // from that page decides, and only after checking the link's signature,
 // expiry and single use, the CSRF token, that the session is still pending,
-// that the approver is not the requester and that the SQL is still the one
-// the link was signed for.
+// that the approver is not the requester and that the SQL, the default
+// dataset and the parameters are still the ones the link was signed for.
+//
+// The mail and the page show what will run (default dataset, parameters,
+// SQL) first and what the agent wrote (its name, the prompt) last, quoted,
+// with every control or format character shown as <U+XXXX>. The workflow
+// acts on the decision recorded here (ReadDecision), never on the body of
+// its callback.
 package approval
 
 import (
@@ -80,7 +86,7 @@ type Mailer interface {
 type IDTokenFunc func(ctx context.Context, audience string) (string, error)
 
 // Deps are the ports the service uses. Store, State, Keys, Groups, Mailer
-// and IDToken are required; IAPKeys is required when Config.RequireIAP.
+// and IDToken are required; IAP is required when Config.RequireIAP.
 type Deps struct {
 	Store   session.Store
 	State   StateStore
@@ -88,8 +94,8 @@ type Deps struct {
 	Groups  Groups
 	Mailer  Mailer
 	IDToken IDTokenFunc
-	// IAPKeys verifies IAP assertions; see NewJWKSKeySet.
-	IAPKeys IAPKeySet
+	// IAP verifies IAP assertions; see auth.NewIAP.
+	IAP IAPVerifier
 	// HTTPClient posts to the callback URL; nil means a client with a 30 s
 	// timeout.
 	HTTPClient *http.Client
@@ -103,7 +109,7 @@ type Service struct {
 	deps Deps
 	base *url.URL
 	now  func() time.Time
-	iap  *IAPVerifier
+	iap  IAPVerifier // nil unless Config.RequireIAP
 }
 
 // New validates cfg and deps and returns a Service.
@@ -136,8 +142,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.IDToken == nil {
 		errs = append(errs, errors.New("callback token source is required"))
 	}
-	if cfg.RequireIAP && deps.IAPKeys == nil {
-		errs = append(errs, errors.New("IAP key set is required when IAP is required"))
+	if cfg.RequireIAP && deps.IAP == nil {
+		errs = append(errs, errors.New("IAP verifier is required when IAP is required"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("approval: %w", err)
@@ -152,7 +158,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	base, _ := url.Parse(strings.TrimRight(cfg.PublicBaseURL, "/"))
 	s := &Service{cfg: cfg, deps: deps, base: base, now: now}
 	if cfg.RequireIAP {
-		s.iap = &IAPVerifier{Audience: cfg.IAPAudience, Keys: deps.IAPKeys, Now: now}
+		s.iap = deps.IAP
 	}
 	return s, nil
 }

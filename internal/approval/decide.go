@@ -79,7 +79,7 @@ func (s *Service) decide(ctx context.Context, in request) (Outcome, error) {
 		return Outcome{}, refuseExpired
 	}
 	if s.iap != nil {
-		email, err := s.iap.Verify(ctx, in.IAPAssertion)
+		email, err := s.iap.VerifyIAP(ctx, in.IAPAssertion)
 		if err != nil || email != c.Approver {
 			slog.WarnContext(ctx, "approval IAP check failed", "session_id", c.SessionID, "error", err)
 			return Outcome{}, refuseIAP
@@ -124,8 +124,8 @@ func (s *Service) decide(ctx context.Context, in request) (Outcome, error) {
 		if !slices.Contains(ap.Approvers, c.Approver) {
 			return refuseNotApprover
 		}
-		if c.SQLSHA256 != x.SQLSHA256 || c.SQLSHA256 != session.SQLHash(x.SQL) {
-			return refuseSQLChanged
+		if ref := queryChanged(c, x); ref != nil {
+			return ref
 		}
 		ap.UsedTokens = append(ap.UsedTokens, c.ID)
 		ap.Decision = decision

@@ -16,8 +16,6 @@ var (
 	ErrBadToken = errors.New("invalid approval link")
 	// ErrUnknownGroup means the Groups port does not know the group.
 	ErrUnknownGroup = errors.New("unknown approver group")
-	// ErrBadIAPAssertion means the IAP assertion is missing or invalid.
-	ErrBadIAPAssertion = errors.New("invalid IAP assertion")
 )
 
 // Refusal is a caller-side reason not to show or decide: the page renders
@@ -50,6 +48,8 @@ var (
 		"This link was issued to someone who is not among the approvers asked for this query."}
 	refuseSQLChanged = &Refusal{http.StatusConflict, "sql_changed", "The SQL changed after this link was sent",
 		"The query text no longer matches the one you were asked to approve. Nothing was decided."}
+	refuseRunChanged = &Refusal{http.StatusConflict, "query_changed", "The query changed after this link was sent",
+		"The default dataset or the parameter values no longer match the ones you were asked to approve. Nothing was decided."}
 	refuseCSRF = &Refusal{http.StatusForbidden, "csrf", "The form could not be verified",
 		"The form is missing its security token or it does not match this browser. Open the link from the approval email again and use the buttons on that page."}
 	refuseBadForm = &Refusal{http.StatusBadRequest, "bad_form", "The form is incomplete",

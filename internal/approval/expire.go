@@ -12,9 +12,11 @@ import (
 
 // Expire records that the approval window closed without a decision: the
 // approval's decision becomes "expired", the session status expired, and
-// an approval.expired event is appended, in one atomic update. The
-// workflow's await step calls it when its timeout fires; after that the
-// callback is gone, so Expire does not second-guess the timing. It returns
+// an approval.expired event is appended, in one atomic update. It ends the
+// wait at once, whatever the clock says, for a caller outside the
+// workflow; the workflow itself learns of expiry from ReadDecision, which
+// closes the window only once it has passed and leaves the status to the
+// record step. It returns
 // false, changing nothing, when the session was already decided, expired
 // or ended, so a retried call is harmless.
 func (s *Service) Expire(ctx context.Context, sessionID string) (bool, error) {

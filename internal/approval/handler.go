@@ -56,7 +56,7 @@ func (s *Service) servePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.iap != nil {
-		if email, err := s.iap.Verify(ctx, r.Header.Get(IAPHeader)); err != nil || email != c.Approver {
+		if email, err := s.iap.VerifyIAP(ctx, r.Header.Get(IAPHeader)); err != nil || email != c.Approver {
 			writeRefusal(w, refuseIAP)
 			return
 		}
@@ -135,10 +135,8 @@ func viewRefusal(ss *session.Session, c Claims, now time.Time) *Refusal {
 		return refuseSelf
 	case !slices.Contains(ap.Approvers, c.Approver):
 		return refuseNotApprover
-	case c.SQLSHA256 != ss.SQLSHA256 || c.SQLSHA256 != session.SQLHash(ss.SQL):
-		return refuseSQLChanged
 	}
-	return nil
+	return queryChanged(c, ss)
 }
 
 // maxFormBytes bounds the decide POST body: a token, a CSRF value and a
@@ -241,7 +239,10 @@ func ParseDecideForm(body []byte) (DecideForm, error) {
 }
 
 // NewNotifyHandler serves the notify function: POST JSON
-// {"session_id", "callback_url"} answers 200 {"notified", "expires_at"}.
+// {"session_id", "callback_url"} answers 200 {"notified", "expires_at"};
+// POST {"session_id", "read_decision": true} answers 200 with the
+// RecordedDecision, which the workflow acts on instead of the callback's
+// body.
 // Caller mistakes are 4xx with {"error": code, "message": text}; faults
 // are 5xx and safe to retry. Only the workflow's identity may call it; the
 // caller's authentication is the mounting code's job.
@@ -258,24 +259,35 @@ func NewNotifyHandler(s *Service) http.Handler {
 			return
 		}
 		var in struct {
-			SessionID   string `json:"session_id"`
-			CallbackURL string `json:"callback_url"`
+			SessionID    string `json:"session_id"`
+			CallbackURL  string `json:"callback_url"`
+			ReadDecision bool   `json:"read_decision"`
 		}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil || in.SessionID == "" {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad_request", "message": "want JSON {session_id, callback_url}"})
+		if err := dec.Decode(&in); err != nil || in.SessionID == "" || (in.ReadDecision && in.CallbackURL != "") {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad_request",
+				"message": "want JSON {session_id, callback_url} or {session_id, read_decision: true}"})
 			return
 		}
-		res, err := s.Notify(r.Context(), in.SessionID, in.CallbackURL)
+		var res any
+		if in.ReadDecision {
+			res, err = s.ReadDecision(r.Context(), in.SessionID)
+		} else {
+			res, err = s.Notify(r.Context(), in.SessionID, in.CallbackURL)
+		}
 		if err != nil {
 			var ref *Refusal
 			if errors.As(err, &ref) {
 				writeJSON(w, ref.Status, map[string]string{"error": ref.Code, "message": ref.Title + ": " + ref.Detail})
 				return
 			}
-			slog.ErrorContext(r.Context(), "notify failed", "session_id", in.SessionID, "error", err)
-			writeJSON(w, http.StatusBadGateway, map[string]string{"error": "notify_failed", "message": "could not notify every approver; retry"})
+			slog.ErrorContext(r.Context(), "notify failed", "session_id", in.SessionID, "read_decision", in.ReadDecision, "error", err)
+			msg := "could not notify every approver; retry"
+			if in.ReadDecision {
+				msg = "could not read the decision; retry"
+			}
+			writeJSON(w, http.StatusBadGateway, map[string]string{"error": "notify_failed", "message": msg})
 			return
 		}
 		writeJSON(w, http.StatusOK, res)

@@ -158,6 +158,7 @@ func (s *Service) mailApprover(ctx context.Context, ss *session.Session, approve
 	base := Claims{
 		SessionID: ss.ID,
 		SQLSHA256: ss.SQLSHA256,
+		RunSHA256: RunHash(ss),
 		Approver:  approver,
 		ExpiresAt: ss.Approval.ExpiresAt.Unix(),
 	}

@@ -71,7 +71,7 @@ func TestNotify(t *testing.T) {
 	if ca.Decision != DecisionApprove || cd.Decision != DecisionDeny || ca.ID == cd.ID {
 		t.Errorf("approve claims %+v, deny claims %+v", ca, cd)
 	}
-	wantClaims := Claims{SessionID: "s1", SQLSHA256: session.SQLHash(demoSQL), Approver: "bob@example.com", Decision: DecisionApprove, ExpiresAt: t0.Add(30 * time.Minute).Unix(), ID: ca.ID}
+	wantClaims := Claims{SessionID: "s1", SQLSHA256: session.SQLHash(demoSQL), RunSHA256: RunHash(e.get("s1")), Approver: "bob@example.com", Decision: DecisionApprove, ExpiresAt: t0.Add(30 * time.Minute).Unix(), ID: ca.ID}
 	if diff := cmp.Diff(wantClaims, ca); diff != "" {
 		t.Errorf("approve claims (-want, +got):\n%s", diff)
 	}
@@ -274,7 +274,7 @@ func TestNewValidates(t *testing.T) {
 	if err == nil {
 		t.Fatal("New accepted empty deps")
 	}
-	for _, want := range []string{"public base URL", "IAP audience", "session store", "state store", "signing keys", "groups", "mailer", "token source", "IAP key set"} {
+	for _, want := range []string{"public base URL", "IAP audience", "session store", "state store", "signing keys", "groups", "mailer", "token source", "IAP verifier"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

@@ -53,6 +53,9 @@ button{font:inherit;font-weight:600;padding:.7em 1.6em;border-radius:6px;border:
 .deny{background:#b42318;color:#fff}
 .secondary{opacity:.75}
 .note{color:#57606a;font-size:.9em}
+.runs{border:2px solid #1f2328;border-radius:6px;padding:0 1em .6em;margin:1em 0}
+.agent{border:1px dashed #8c959f;border-radius:6px;padding:0 1em .6em;margin:1em 0;color:#57606a}
+h3{font-size:1em;margin:.8em 0 .3em}
 .refusal h1{color:#b42318}
 .ok h1{color:#1a7f37}
 .ok.rejected h1{color:#b42318}
@@ -63,9 +66,18 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <title>querygate approval</title>` + pageStyle + `</head><body><main id="approval" data-session="{{.SessionID}}">
 <h1>{{if eq .Decision "deny"}}Deny this query?{{else}}Approve this query?{{end}}</h1>
 <p class="note">This link was sent to <b>{{.Approver}}</b>. Nothing is decided until you press a button.</p>
+<section class="runs" id="runs">
+<h2>What will run</h2>
+<h3>Default dataset</h3>
+<pre id="default_dataset">{{if .DefaultDataset}}{{.DefaultDataset}}{{else}}(none){{end}}</pre>
+<h3>Parameters</h3>
+<pre id="parameters">{{range .Parameters}}{{.}}
+{{else}}(none){{end}}</pre>
+<h3>SQL</h3>
+<pre id="sql">{{.SQL}}</pre>
+</section>
 <dl>
 <dt>Requester</dt><dd id="requester">{{.Requester}}</dd>
-<dt>Agent</dt><dd>{{.Agent}}</dd>
 <dt>Session</dt><dd>{{.SessionID}}</dd>
 <dt>Approver group</dt><dd>{{.Group}}</dd>
 <dt>Estimated scan</dt><dd>{{.EstimatedBytes}}</dd>
@@ -73,10 +85,13 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 </dl>
 <h2>Why approval is needed</h2>
 <ul>{{range .Reasons}}<li>{{.}}</li>{{else}}<li>(no reason given)</li>{{end}}</ul>
-<h2>Prompt</h2>
+<section class="agent" id="agent_text">
+<h2>Written by the agent (not verified)</h2>
+<h3>Agent</h3>
+<pre id="agent">{{.Agent}}</pre>
+<h3>Prompt</h3>
 <pre id="prompt">{{if .Prompt}}{{.Prompt}}{{else}}(none){{end}}</pre>
-<h2>SQL</h2>
-<pre id="sql">{{.SQL}}</pre>
+</section>
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="token" value="{{.Token}}">
 <input type="hidden" name="session_id" value="{{.SessionID}}">

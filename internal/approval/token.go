@@ -27,6 +27,9 @@ const (
 type Claims struct {
 	SessionID string `json:"sid"`
 	SQLSHA256 string `json:"sql"` // lowercase hex SHA-256 of the exact SQL
+	// RunSHA256 binds the rest of what runs: RunHash of the session, over
+	// the SQL hash, the default dataset and the parameters.
+	RunSHA256 string `json:"run"`
 	Approver  string `json:"em"`  // lowercased email the link was sent to
 	Decision  string `json:"d"`   // approve or deny: the only decision this link can post
 	ExpiresAt int64  `json:"exp"` // Unix seconds
@@ -53,6 +56,8 @@ func (c Claims) validate() error {
 		return fmt.Errorf("%w: session id", ErrBadToken)
 	case !hexRE.MatchString(c.SQLSHA256):
 		return fmt.Errorf("%w: sql hash", ErrBadToken)
+	case !hexRE.MatchString(c.RunSHA256):
+		return fmt.Errorf("%w: run hash", ErrBadToken)
 	case c.Approver == "" || len(c.Approver) > 320 || c.Approver != normEmail(c.Approver):
 		return fmt.Errorf("%w: approver", ErrBadToken)
 	case c.Decision != DecisionApprove && c.Decision != DecisionDeny:

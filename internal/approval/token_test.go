@@ -17,6 +17,7 @@ func validClaims() Claims {
 	return Claims{
 		SessionID: "s1",
 		SQLSHA256: strings.Repeat("ab", 32),
+		RunSHA256: strings.Repeat("cd", 32),
 		Approver:  "bob@example.com",
 		Decision:  DecisionApprove,
 		ExpiresAt: 1800000000,
@@ -93,6 +94,7 @@ func TestSignTokenValidates(t *testing.T) {
 	for name, mut := range map[string]func(*Claims){
 		"no_session":      func(c *Claims) { c.SessionID = "" },
 		"bad_hash":        func(c *Claims) { c.SQLSHA256 = "xyz" },
+		"no_run_hash":     func(c *Claims) { c.RunSHA256 = "" },
 		"uppercase_email": func(c *Claims) { c.Approver = "Bob@example.com" },
 		"bad_decision":    func(c *Claims) { c.Decision = "approved" },
 		"no_expiry":       func(c *Claims) { c.ExpiresAt = 0 },

@@ -21,6 +21,10 @@ type OIDCConfig struct {
 	JWKSURL string
 	// GroupsClaim names the claim that lists groups; empty disables it.
 	GroupsClaim string
+	// Groups says which of the claim's values grant which groups. The
+	// zero value grants the values as named except the privileged ones
+	// (DefaultPrivilegedGroups).
+	Groups ClaimGroups
 	// RequireVerifiedEmail rejects tokens whose email_verified is false
 	// when an email claim is present.
 	RequireVerifiedEmail bool
@@ -93,7 +97,7 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (*session.Principal, erro
 		p.Email = e
 	}
 	if o.cfg.GroupsClaim != "" {
-		p.Groups = stringList(claims[o.cfg.GroupsClaim])
+		p.Groups = o.cfg.Groups.Apply(stringList(claims[o.cfg.GroupsClaim]))
 	}
 	return p, nil
 }

@@ -37,8 +37,11 @@ type Server struct {
 	AuditorsGroup string
 	// PublicURL is the gateway's external base URL, for session_url.
 	PublicURL string
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// ListByteBudget bounds the JSON of one GET /v1/sessions page; zero
+	// means DefaultListByteBudget.
+	ListByteBudget int
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 // Register adds the API routes to mux.
@@ -347,45 +350,6 @@ func (s *Server) sessionBody(ctx context.Context, sess *session.Session, page in
 		}
 	}
 	return out, nil
-}
-
-func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.authenticate(w, r)
-	if !ok {
-		return
-	}
-	q := session.ListQuery{ConversationID: r.URL.Query().Get("conversation_id"), PageToken: r.URL.Query().Get("page_token"), PageSize: 50}
-	if ps := r.URL.Query().Get("page_size"); ps != "" {
-		n, err := strconv.Atoi(ps)
-		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, "page_size must be an integer between 1 and 1000")
-			return
-		}
-		q.PageSize = n
-	}
-	if !(s.AuditorsGroup != "" && slices.Contains(c.groups, s.AuditorsGroup)) {
-		q.Reader = ReaderKey(c.p)
-	}
-	res, err := s.Store.List(r.Context(), q)
-	if errors.Is(err, session.ErrBadPageToken) {
-		writeError(w, http.StatusBadRequest, "page_token is not one this API issued")
-		return
-	}
-	if err != nil {
-		s.log().ErrorContext(r.Context(), "list sessions failed", "error", err.Error())
-		writeError(w, http.StatusInternalServerError, "sessions could not be listed")
-		return
-	}
-	items := []map[string]any{}
-	for _, x := range res.Sessions {
-		item := map[string]any{"session_id": x.ID, "status": x.Status, "created_at": x.CreatedAt, "principal": x.Principal,
-			"sql": x.SQL, "prompt": x.Prompt, "conversation_id": x.ConversationID, "agent": x.Agent, "session_url": s.sessionURL(x.ID)}
-		if x.Decision != nil {
-			item["decision"] = x.Decision.Action
-		}
-		items = append(items, item)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": items, "next_page_token": res.NextPageToken})
 }
 
 // NewSessionID returns a random, URL-safe session id.

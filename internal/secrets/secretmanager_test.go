@@ -197,7 +197,7 @@ func TestLinkKeyRotation(t *testing.T) {
 	if err != nil || kid != "1" || !bytes.Equal(k, key('a')) {
 		t.Fatalf("SigningKey = %q, %q, %v; want version 1's key", kid, k, err)
 	}
-	claims := approval.Claims{SessionID: "s1", SQLSHA256: strings.Repeat("ab", 32), Approver: "bob@x", Decision: approval.DecisionApprove, ExpiresAt: 1_900_000_000}
+	claims := approval.Claims{SessionID: "s1", SQLSHA256: strings.Repeat("ab", 32), RunSHA256: strings.Repeat("cd", 32), Approver: "bob@x", Decision: approval.DecisionApprove, ExpiresAt: 1_900_000_000}
 	old, err := approval.SignToken(ctx, f.sm, claims)
 	if err != nil {
 		t.Fatal(err)

@@ -63,6 +63,10 @@ func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, e
 		infoTypes = expandAllColumns(sess.Decision.ColumnInfoTypes, tbl.Headers)
 	}
 	masked, stats, err := s.Deid.Deidentify(ctx, &deid.Request{Table: tbl, ColumnInfoTypes: infoTypes})
+	var inspected map[string]int64
+	if err == nil {
+		inspected = inspectedCells(tbl, masked, stats.MaskedColumns)
+	}
 	// Drop the raw rows as soon as masking is done.
 	tbl.Rows = nil
 	if err != nil {
@@ -78,9 +82,10 @@ func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, e
 			return nil, transient("store result page", err)
 		}
 	}
-	maskedCols := stats.MaskedColumns
-	if maskedCols == nil {
-		maskedCols = []string{}
+	maskedCols := maskedColumns(tbl.Headers, stats.MaskedColumns, inspected)
+	inspectedData := map[string]any{}
+	for col, n := range inspected {
+		inspectedData[col] = float64(n)
 	}
 	findings := map[string]int{}
 	var keys []string
@@ -107,6 +112,9 @@ func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, e
 		x.AddEvent(session.EventResultMasked, now, "deidentify", map[string]any{
 			"rows": float64(stored), "total_rows": float64(total), "pages": float64(len(pages)),
 			"masked_columns": toAny(maskedCols), "findings": fd, "truncated": truncated,
+			// Cells that content inspection changed, per column, besides
+			// the columns masked whole.
+			"inspected_cells": inspectedData,
 		})
 		return nil
 	})

@@ -63,6 +63,7 @@ func newFakeFunctions(t *testing.T, script map[string][]fakeResp) *fakeFunctions
 		"execute":    {200, map[string]any{"job_id": "job-1", "total_rows": 3, "bytes_processed": 1024}},
 		"deidentify": {200, map[string]any{"rows": 3, "pages": 1, "masked_columns": []any{"email"}}},
 		"record":     {200, map[string]any{"status": "recorded"}},
+		"decision":   {200, map[string]any{"decision": "pending", "approver": "", "comment": "", "wait_seconds": 3600}},
 	}
 	for k, v := range defaults {
 		if _, ok := f.script[k]; !ok {
@@ -83,6 +84,11 @@ func (f *fakeFunctions) serve(w http.ResponseWriter, r *http.Request) {
 	var body map[string]any
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		f.t.Errorf("%s: decode body: %v", name, err)
+	}
+	// The notify function also answers the decision on record; the
+	// fake scripts that answer as its own function, "decision".
+	if name == "notify" && body["read_decision"] == true {
+		name = "decision"
 	}
 	f.mu.Lock()
 	f.calls = append(f.calls, name)
@@ -346,7 +352,9 @@ func approvalPolicy(timeout any) map[string][]fakeResp {
 
 func TestSessionApprovalApproved(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, approvalPolicy(3600), nil)
+	script := approvalPolicy(3600)
+	script["decision"] = []fakeResp{{200, map[string]any{"decision": "approved", "approver": "ann@example.com", "comment": "ok", "wait_seconds": 0}}}
+	h := newHarness(t, script, nil)
 	// The approver answers while notify is still running, before
 	// await_callback starts: the request must be queued, as documented.
 	var early int
@@ -362,7 +370,7 @@ func TestSessionApprovalApproved(t *testing.T) {
 	if early != http.StatusOK {
 		t.Errorf("early callback status = %d, want 200", early)
 	}
-	if diff := cmp.Diff([]string{"policy", "notify", "execute", "deidentify", "record"}, h.fn.Calls()); diff != "" {
+	if diff := cmp.Diff([]string{"policy", "notify", "decision", "execute", "deidentify", "record"}, h.fn.Calls()); diff != "" {
 		t.Errorf("calls (-want, +got):\n%s", diff)
 	}
 	want := map[string]any{"session_id": "s-ok", "outcome": "succeeded", "error": "",
@@ -383,7 +391,9 @@ func TestSessionApprovalApproved(t *testing.T) {
 
 func TestSessionApprovalRejected(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, approvalPolicy(3600), nil)
+	script := approvalPolicy(3600)
+	script["decision"] = []fakeResp{{200, map[string]any{"decision": "rejected", "approver": "bob@example.com", "comment": "too broad", "wait_seconds": 0}}}
+	h := newHarness(t, script, nil)
 	rt := h.runtime(t)
 	name, err := rt.Start(context.Background(), map[string]any{"session_id": "s-no"})
 	if err != nil {
@@ -408,7 +418,7 @@ func TestSessionApprovalRejected(t *testing.T) {
 		t.Fatalf("callback status %d, want 200", got)
 	}
 	st := waitDone(t, rt, name)
-	if diff := cmp.Diff([]string{"policy", "notify", "record"}, h.fn.Calls()); diff != "" {
+	if diff := cmp.Diff([]string{"policy", "notify", "decision", "record"}, h.fn.Calls()); diff != "" {
 		t.Errorf("calls (-want, +got):\n%s", diff)
 	}
 	want := map[string]any{"session_id": "s-no", "outcome": "rejected", "error": "",
@@ -437,14 +447,16 @@ func waitAwaiting(t *testing.T, rt *Runtime, name string) {
 func TestSessionApprovalExpired(t *testing.T) {
 	t.Parallel()
 	// A 50 ms approval window; the test waits for the outcome, not a time.
-	h := newHarness(t, approvalPolicy(0.05), nil)
+	script := approvalPolicy(0.05)
+	script["decision"] = []fakeResp{{200, map[string]any{"decision": "expired", "approver": "", "comment": "", "wait_seconds": 0}}}
+	h := newHarness(t, script, nil)
 	rt := h.runtime(t)
 	name, err := rt.Start(context.Background(), map[string]any{"session_id": "s-late"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := waitDone(t, rt, name)
-	if diff := cmp.Diff([]string{"policy", "notify", "record"}, h.fn.Calls()); diff != "" {
+	if diff := cmp.Diff([]string{"policy", "notify", "decision", "record"}, h.fn.Calls()); diff != "" {
 		t.Errorf("calls (-want, +got):\n%s", diff)
 	}
 	want := map[string]any{"session_id": "s-late", "outcome": "expired", "error": "", "approval": nil}
@@ -560,7 +572,9 @@ func TestSessionRestartDuringAwait(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	h := newHarness(t, approvalPolicy(3600), store)
+	script := approvalPolicy(3600)
+	script["decision"] = []fakeResp{{200, map[string]any{"decision": "approved", "approver": "ann@example.com", "comment": "", "wait_seconds": 0}}}
+	h := newHarness(t, script, store)
 	rt1 := h.runtime(t)
 	name, err := rt1.Start(context.Background(), map[string]any{"session_id": "s-restart"})
 	if err != nil {
@@ -593,7 +607,7 @@ func TestSessionRestartDuringAwait(t *testing.T) {
 		t.Fatalf("state = %s (error %v)", st.State, st.Error)
 	}
 	// notify ran once: the resumed execution continued in await_callback.
-	if diff := cmp.Diff([]string{"policy", "notify", "execute", "deidentify", "record"}, h.fn.Calls()); diff != "" {
+	if diff := cmp.Diff([]string{"policy", "notify", "decision", "execute", "deidentify", "record"}, h.fn.Calls()); diff != "" {
 		t.Errorf("calls (-want, +got):\n%s", diff)
 	}
 	want := map[string]any{"session_id": "s-restart", "outcome": "succeeded", "error": "",

@@ -203,7 +203,7 @@ func TestApprovalRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := approval.SignToken(context.Background(), keys, approval.Claims{SessionID: id, SQLSHA256: s.SQLSHA256,
+		tok, err := approval.SignToken(context.Background(), keys, approval.Claims{SessionID: id, SQLSHA256: s.SQLSHA256, RunSHA256: approval.RunHash(s),
 			Approver: "approver1@example.com", Decision: approval.DecisionApprove, ExpiresAt: s.Approval.ExpiresAt.Unix()})
 		if err != nil {
 			t.Fatal(err)
