@@ -7,11 +7,13 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/querygate/querygate/internal/audit"
+	"github.com/querygate/querygate/internal/bqapi"
 	"github.com/querygate/querygate/internal/intake"
 )
 
-// Intake serves POST /v1/queries and the sessions API to agents, approvers
-// and auditors; identities come only from verified ID tokens.
+// Intake serves POST /v1/queries, BigQuery's REST API at /bigquery/v2 and
+// the sessions API to agents, approvers and auditors; identities come only
+// from verified ID tokens.
 func init() {
 	functions.HTTP("Intake", lazy("Intake", func(ctx context.Context, c *cloud) (http.Handler, error) {
 		in, err := c.intake(ctx)
@@ -20,6 +22,7 @@ func init() {
 		}
 		mux := http.NewServeMux()
 		in.Register(mux)
+		(&bqapi.Server{Intake: in}).Register(mux)
 		dlp, err := c.dlp(ctx)
 		if err != nil {
 			return nil, err

@@ -5,6 +5,7 @@ import (
 
 	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/auth"
+	"github.com/querygate/querygate/internal/bqapi"
 	"github.com/querygate/querygate/internal/intake"
 	"github.com/querygate/querygate/internal/replay"
 	"github.com/querygate/querygate/internal/steps"
@@ -24,6 +25,8 @@ type Routes struct {
 	// Reidentify enables POST /v1/sessions/{id}/reidentify when set.
 	Reidentify *intake.ReidentifyConfig
 	Ready      func() bool
+	// BigQuery serves BigQuery's REST API at /bigquery/v2 when set.
+	BigQuery *bqapi.Server
 }
 
 // Handler builds the mux.
@@ -42,6 +45,9 @@ func (rt *Routes) Handler() http.Handler {
 			rt.Intake.RegisterReidentify(mux, *rt.Reidentify)
 		}
 		mux.Handle("GET /sessions/{id}", replay.NewPageHandler(rt.Intake.Store, rt.Intake.MayRead))
+	}
+	if rt.BigQuery != nil {
+		rt.BigQuery.Register(mux)
 	}
 	internal := func(h http.Handler) http.Handler { return auth.RequireCaller(rt.Internal, rt.WorkflowCallers, h) }
 	if rt.Steps != nil {

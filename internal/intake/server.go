@@ -79,29 +79,19 @@ func ReaderKey(p *session.Principal) string {
 // authenticate verifies the bearer token and resolves groups. It writes the
 // 401 itself.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*caller, bool) {
-	tok, err := auth.BearerToken(r)
-	if err != nil {
+	p, err := s.Authenticate(r)
+	switch {
+	case errors.Is(err, ErrNoToken):
 		writeError(w, http.StatusUnauthorized, "send an OIDC ID token as \"Authorization: Bearer <token>\"")
 		return nil, false
-	}
-	p, err := s.Verifier.Verify(r.Context(), tok)
-	if err != nil {
-		s.log().InfoContext(r.Context(), "token rejected", "reason", err.Error())
+	case errors.Is(err, ErrGroups):
+		writeError(w, http.StatusServiceUnavailable, "group membership could not be resolved; retry later")
+		return nil, false
+	case err != nil:
 		writeError(w, http.StatusUnauthorized, "the ID token is invalid, expired, or not for this audience")
 		return nil, false
 	}
-	groups := p.Groups
-	if s.Groups != nil {
-		g, err := s.Groups.GroupsOf(r.Context(), p)
-		if err != nil {
-			s.log().ErrorContext(r.Context(), "group lookup failed", "error", err.Error())
-			writeError(w, http.StatusServiceUnavailable, "group membership could not be resolved; retry later")
-			return nil, false
-		}
-		groups = g
-	}
-	p.Groups = groups
-	return &caller{p: p, groups: groups}, true
+	return &caller{p: p, groups: p.Groups}, true
 }
 
 // MayRead reports whether the bearer of r may read sess: the same rule as
@@ -140,48 +130,16 @@ func (s *Server) postQuery(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	now := s.now()
-	sess := &session.Session{
-		ID:             NewSessionID(),
-		ConversationID: req.ConversationID,
-		Principal:      *c.p,
-		Agent:          req.Agent,
-		Prompt:         req.Prompt,
-		SQL:            req.SQL,
-		SQLSHA256:      session.SQLHash(req.SQL),
-		DefaultDataset: req.DefaultDataset,
-		Parameters:     req.Parameters,
-		Status:         session.StatusRunning,
-		CreatedAt:      now,
-		Readers:        []string{ReaderKey(c.p)},
-	}
-	sess.AddEvent(session.EventReceived, now, ReaderKey(c.p), map[string]any{
-		"agent": req.Agent.Name, "model": req.Agent.Model, "sql_sha256": sess.SQLSHA256,
-		"groups": toAny(c.groups),
-	})
 	ctx := r.Context()
-	if err := s.Store.Create(ctx, sess); err != nil {
-		s.log().ErrorContext(ctx, "create session failed", "error", err.Error())
+	sess, err := s.Submit(ctx, SubmitRequest{Principal: c.p, Query: req})
+	switch {
+	case errors.Is(err, ErrNotStarted):
+		writeError(w, http.StatusServiceUnavailable, "the query could not be started; retry later")
+		return
+	case err != nil:
 		writeError(w, http.StatusInternalServerError, "the session could not be recorded")
 		return
 	}
-	log := s.log().With("session_id", sess.ID)
-	exec, err := s.Orchestrator.Start(context.WithoutCancel(ctx), map[string]any{"session_id": sess.ID})
-	if err != nil {
-		log.ErrorContext(ctx, "start workflow failed", "error", err.Error())
-		_, _ = s.Store.Update(context.WithoutCancel(ctx), sess.ID, func(x *session.Session) error {
-			x.Status = session.StatusFailed
-			x.Errors = append(x.Errors, session.ErrorEntry{Step: "intake", Message: "the workflow could not be started", Time: s.now()})
-			x.AddEvent(session.EventFailed, s.now(), "intake", map[string]any{"status": "failed", "error": "workflow start failed"})
-			return nil
-		})
-		writeError(w, http.StatusServiceUnavailable, "the query could not be started; retry later")
-		return
-	}
-	if _, err := s.Store.Update(ctx, sess.ID, func(x *session.Session) error { x.ExecutionName = exec; return nil }); err != nil {
-		log.WarnContext(ctx, "store execution name failed", "error", err.Error())
-	}
-	log.InfoContext(ctx, "query received", "principal", ReaderKey(c.p), "execution", exec)
 	cur := s.wait(ctx, sess.ID, 0, req.Wait(), true)
 	if cur == nil {
 		writeJSON(w, http.StatusAccepted, map[string]any{"session_id": sess.ID, "status": session.StatusRunning, "session_url": s.sessionURL(sess.ID)})
