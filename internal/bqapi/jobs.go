@@ -103,6 +103,12 @@ func (s *Server) query(c *call) *apiError {
 		sum := sha256.Sum256([]byte(body.RequestID))
 		jobID = "querygate_req_" + hex.EncodeToString(sum[:16])
 	}
+	ts := tsFloat64
+	if f := body.FormatOptions; f != nil {
+		if ts, e = formatOf(f.UseInt64Timestamp, f.TimestampOutputFormat); e != nil {
+			return e
+		}
+	}
 	location := s.location(body.Location)
 	req, e := body.toIntake(c.r, body.Labels, false)
 	if e != nil {
@@ -113,9 +119,8 @@ func (s *Server) query(c *call) *apiError {
 		return e
 	}
 	sess = s.wait(c.ctx(), sess, timeout, settled)
-	ts := body.FormatOptions != nil && body.FormatOptions.UseInt64Timestamp
 	return s.results(c, sess, jobRef{ProjectID: c.project, JobID: jobID, Location: location}, "bigquery#queryResponse",
-		window{maxResults: body.MaxResults, int64Timestamp: ts})
+		window{maxResults: body.MaxResults, ts: ts})
 }
 
 // getQueryResults: GET /projects/{project}/queries/{job}.

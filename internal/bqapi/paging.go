@@ -23,10 +23,10 @@ const (
 // window selects the rows of one response: from pageToken, else from
 // startIndex, at most maxResults (nil: as many as fit).
 type window struct {
-	maxResults     *int64
-	startIndex     int64
-	pageToken      string
-	int64Timestamp bool
+	maxResults *int64
+	startIndex int64
+	pageToken  string
+	ts         tsFormat
 }
 
 type rowPage struct {
@@ -51,7 +51,11 @@ func windowOf(q url.Values) (window, *apiError) {
 		w.startIndex = n
 	}
 	w.pageToken = q.Get("pageToken")
-	w.int64Timestamp = q.Get("formatOptions.useInt64Timestamp") == "true"
+	ts, e := formatOf(q.Get("formatOptions.useInt64Timestamp") == "true", q.Get("formatOptions.timestampOutputFormat"))
+	if e != nil {
+		return w, e
+	}
+	w.ts = ts
 	return w, nil
 }
 
@@ -142,7 +146,7 @@ func (s *Server) window(c *call, sess *session.Session, schema []fieldSchema, w 
 			pageRows = nil
 			continue
 		}
-		enc, err := encodeRows(schema, pageRows[pos.offset:pos.offset+1], w.int64Timestamp)
+		enc, err := encodeRows(schema, pageRows[pos.offset:pos.offset+1], w.ts)
 		if err != nil {
 			// The column and type only: never the value.
 			s.log().ErrorContext(c.ctx(), "encode result row failed", "session_id", sess.ID, "error", err.Error())

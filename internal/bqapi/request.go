@@ -79,7 +79,8 @@ type queryParameter struct {
 }
 
 type formatOptions struct {
-	UseInt64Timestamp bool `json:"useInt64Timestamp"`
+	UseInt64Timestamp     bool   `json:"useInt64Timestamp"`
+	TimestampOutputFormat string `json:"timestampOutputFormat"`
 }
 
 // queryOptions are the fields that jobs.query's QueryRequest and

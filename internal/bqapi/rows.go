@@ -81,12 +81,12 @@ var errCellType = errors.New("a stored value does not fit its column's type")
 // BigQuery's TableRow form, {"f": [{"v": ...}]}, with BigQuery's
 // encodings: every scalar as a string (INT64 and NUMERIC in decimal, FLOAT
 // as a number's text, BOOL as "true"/"false", BYTES in base64, TIMESTAMP as
-// seconds since the epoch with microseconds, or integer microseconds when
-// int64Timestamp is set), ARRAY as a list of {"v"}, STRUCT as {"f": [...]}.
-func encodeRows(schema []fieldSchema, rows []map[string]any, int64Timestamp bool) ([]json.RawMessage, error) {
+// seconds since the epoch with microseconds (FLOAT64), integer
+// microseconds when the client asked for INT64, or RFC 3339 for ISO8601_STRING), ARRAY as a list of {"v"}, STRUCT as {"f": [...]}.
+func encodeRows(schema []fieldSchema, rows []map[string]any, ts tsFormat) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, 0, len(rows))
 	for _, row := range rows {
-		v, err := encodeRecord(schema, row, "", int64Timestamp)
+		v, err := encodeRecord(schema, row, "", ts)
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +107,7 @@ type record struct {
 	F []cell `json:"f"`
 }
 
-func encodeRecord(fields []fieldSchema, m map[string]any, prefix string, ts bool) (record, error) {
+func encodeRecord(fields []fieldSchema, m map[string]any, prefix string, ts tsFormat) (record, error) {
 	r := record{F: make([]cell, 0, len(fields))}
 	for _, f := range fields {
 		v, err := encodeValue(f, m[f.Name], prefix, ts)
@@ -119,7 +119,7 @@ func encodeRecord(fields []fieldSchema, m map[string]any, prefix string, ts bool
 	return r, nil
 }
 
-func encodeValue(f fieldSchema, v any, prefix string, ts bool) (any, error) {
+func encodeValue(f fieldSchema, v any, prefix string, ts tsFormat) (any, error) {
 	if f.Mode != "REPEATED" {
 		return encodeScalarOrRecord(f, v, prefix, ts)
 	}
@@ -145,7 +145,7 @@ func encodeValue(f fieldSchema, v any, prefix string, ts bool) (any, error) {
 	return out, nil
 }
 
-func encodeScalarOrRecord(f fieldSchema, v any, prefix string, ts bool) (any, error) {
+func encodeScalarOrRecord(f fieldSchema, v any, prefix string, ts tsFormat) (any, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -169,7 +169,7 @@ func encodeScalarOrRecord(f fieldSchema, v any, prefix string, ts bool) (any, er
 
 // scalar encodes one non-NULL value of type typ as BigQuery's REST API
 // does.
-func scalar(typ string, v any, ts bool) (string, error) {
+func scalar(typ string, v any, ts tsFormat) (string, error) {
 	switch typ {
 	case "INTEGER", "INT64":
 		s, ok := numberText(v)
@@ -210,7 +210,7 @@ func scalar(typ string, v any, ts bool) (string, error) {
 		if err != nil {
 			return "", errCellType
 		}
-		return timestampText(t, ts), nil
+		return ts.text(t), nil
 	case "BYTES":
 		s, ok := v.(string)
 		if !ok {
@@ -286,13 +286,40 @@ func isDecimal(s string) bool {
 	return digits > 0
 }
 
-// timestampText is seconds since the epoch with six decimals (exact, which
-// clients parse as a float), or integer microseconds when the client asked
-// for formatOptions.useInt64Timestamp.
-func timestampText(t time.Time, int64Micros bool) string {
+// tsFormat is how TIMESTAMP cells are written, BigQuery's
+// formatOptions.timestampOutputFormat (useInt64Timestamp true is INT64).
+type tsFormat string
+
+const (
+	tsFloat64 tsFormat = "FLOAT64"
+	tsInt64   tsFormat = "INT64"
+	tsISO8601 tsFormat = "ISO8601_STRING"
+)
+
+// formatOf resolves the two format options; the explicit output format
+// wins. An unknown format is the caller's mistake.
+func formatOf(useInt64 bool, output string) (tsFormat, *apiError) {
+	switch tsFormat(output) {
+	case "", "TIMESTAMP_OUTPUT_FORMAT_UNSPECIFIED":
+		if useInt64 {
+			return tsInt64, nil
+		}
+		return tsFloat64, nil
+	case tsFloat64, tsInt64, tsISO8601:
+		return tsFormat(output), nil
+	}
+	return "", badRequest("formatOptions.timestampOutputFormat must be FLOAT64, INT64 or ISO8601_STRING")
+}
+
+// text is seconds since the epoch with six decimals (exact, which clients
+// parse as a float), integer microseconds, or RFC 3339 in UTC.
+func (f tsFormat) text(t time.Time) string {
 	us := t.UnixMicro()
-	if int64Micros {
+	switch f {
+	case tsInt64:
 		return strconv.FormatInt(us, 10)
+	case tsISO8601:
+		return t.UTC().Format("2006-01-02T15:04:05.000000Z")
 	}
 	sign := ""
 	if us < 0 {
