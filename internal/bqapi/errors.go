@@ -16,6 +16,8 @@ const (
 	reasonRequired     = "required"
 	reasonAuthError    = "authError"
 	reasonBackendError = "backendError"
+	// reasonNotImplemented is not retried by clients.
+	reasonNotImplemented = "notImplemented"
 )
 
 // apiError is an error answered in the shape Google APIs use:
@@ -55,6 +57,8 @@ func statusText(code int) string {
 		return "INVALID_ARGUMENT"
 	case http.StatusServiceUnavailable:
 		return "UNAVAILABLE"
+	case http.StatusNotImplemented:
+		return "UNIMPLEMENTED"
 	}
 	return "INTERNAL"
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 
@@ -150,7 +151,10 @@ func (s *Server) window(c *call, sess *session.Session, schema []fieldSchema, w 
 		if err != nil {
 			// The column and type only: never the value.
 			s.log().ErrorContext(c.ctx(), "encode result row failed", "session_id", sess.ID, "error", err.Error())
-			return out, internal("the result could not be encoded for the BigQuery API: " + err.Error())
+			// 501, not 500: the stored result will not change, and
+			// clients retry 5xx answers they may retry.
+			return out, &apiError{Code: http.StatusNotImplemented, Reason: reasonNotImplemented,
+				Message: "the result cannot be served through the BigQuery API (" + err.Error() + "); read it from /v1/sessions/" + sess.ID}
 		}
 		if len(out.rows) > 0 && size+len(enc[0]) > maxPageBytes {
 			break

@@ -92,7 +92,8 @@ func onlySession(t *testing.T, g *local.Gateway, tok string) map[string]any {
 
 func TestBigQueryGoClientAllowedMasked(t *testing.T) {
 	g, _ := startGatewayConfig(t, local.Config{})
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute) // bounds client retries
+	defer cancel()
 	tok := token(t, g, "alice@example.com", "analysts")
 	c := bqClient(t, g, tok, nil)
 
@@ -242,7 +243,8 @@ func httpCode(err error) int {
 // the SQL comment.
 func TestBigQueryGoClientEncodings(t *testing.T) {
 	g, _ := startGatewayConfig(t, local.Config{})
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute) // bounds client retries
+	defer cancel()
 	tok := token(t, g, "alice@example.com", "analysts")
 	c := bqClient(t, g, tok, http.Header{bqapi.PromptHeader: {"typed%20values%0Aline%20two"}})
 	q := c.Query(`/* the comment loses to the header */
@@ -269,7 +271,8 @@ SELECT 42 AS i, 1.5 AS f, TRUE AS b, NUMERIC '12.5' AS n, b'ab' AS by,
 
 func TestBigQueryGoClientApproval(t *testing.T) {
 	g, _ := startGatewayConfig(t, local.Config{})
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute) // bounds client retries
+	defer cancel()
 	tok := token(t, g, "alice@example.com", "analysts")
 	c := bqClient(t, g, tok, nil)
 
@@ -366,7 +369,8 @@ func TestBigQueryGoClientApproval(t *testing.T) {
 
 func TestBigQueryGoClientDenied(t *testing.T) {
 	g, _ := startGatewayConfig(t, local.Config{})
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute) // bounds client retries
+	defer cancel()
 	tok := token(t, g, "alice@example.com", "analysts")
 	c := bqClient(t, g, tok, nil)
 	for _, tc := range []struct {
