@@ -7,7 +7,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -33,17 +32,31 @@ const (
 // room for the rest of the request.
 const maxBodyBytes = intake.MaxBodyBytes
 
+// Resource ids, as BigQuery allows them (at most 1024 characters): job ids
+// and table ids of letters, digits, dashes and underscores; dataset ids
+// without dashes; project ids also with dots and colons
+// ("example.com:proj").
+type idRule struct{ extra string }
+
 var (
-	// jobIDRE is BigQuery's rule for job ids: letters, digits, dashes and
-	// underscores, at most 1024 characters.
-	jobIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,1024}$`)
-	// projectIDRE accepts project ids, including domain-scoped ones
-	// ("example.com:proj").
-	projectIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.:_-]{0,1023}$`)
-	// datasetIDRE and tableIDRE: letters, digits and underscores.
-	datasetIDRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,1024}$`)
-	tableIDRE   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,1024}$`)
+	jobIDRE     = idRule{extra: "_-"}
+	tableIDRE   = idRule{extra: "_-"}
+	datasetIDRE = idRule{extra: "_"}
+	projectIDRE = idRule{extra: "_-.:"}
 )
+
+// MatchString reports whether s is a valid id under the rule.
+func (r idRule) MatchString(s string) bool {
+	if s == "" || len(s) > 1024 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(r.extra, c)) {
+			return false
+		}
+	}
+	return true
+}
 
 type datasetRef struct {
 	ProjectID string `json:"projectId,omitempty"`
