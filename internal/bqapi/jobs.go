@@ -241,10 +241,10 @@ func (s *Server) jobResource(c *call, sess *session.Session, ref jobRef) map[str
 			labels[k] = v
 		}
 	}
-	qcfg := map[string]any{"query": sess.SQL, "useLegacySql": false, "priority": "INTERACTIVE"}
-	if sess.Status == session.StatusSucceeded {
-		qcfg["destinationTable"] = tableRef{ProjectID: c.project, DatasetID: ResultsDataset, TableID: sess.ID}
-	}
+	// Like BigQuery's anonymous result table, the destination is named
+	// from the start; it exists (tables.get) once the session succeeded.
+	qcfg := map[string]any{"query": sess.SQL, "useLegacySql": false, "priority": "INTERACTIVE",
+		"destinationTable": tableRef{ProjectID: c.project, DatasetID: ResultsDataset, TableID: sess.ID}}
 	if ds := sess.DefaultDataset; ds != "" {
 		d := datasetRef{ProjectID: c.project, DatasetID: ds}
 		if i := strings.IndexByte(ds, '.'); i >= 0 {

@@ -180,8 +180,13 @@ func (s *Server) wait(ctx context.Context, sess *session.Session, d time.Duratio
 	}
 }
 
-// decided: policy has decided (or the session already ended).
-func decided(x *session.Session) bool { return x.Decision != nil || x.Status.Terminal() }
+// decided: policy's decision has taken effect: the session ended (denied
+// among others), awaits approval, or was allowed. Policy records its
+// decision before the workflow acts on it, so a decision alone is not
+// enough: a denied session is denied only once recorded.
+func decided(x *session.Session) bool {
+	return settled(x) || (x.Decision != nil && x.Decision.Action == "allow")
+}
 
 // settled: the session ended or waits for a human.
 func settled(x *session.Session) bool {

@@ -248,7 +248,7 @@ func TestBigQueryGoClientEncodings(t *testing.T) {
 	tok := token(t, g, "alice@example.com", "analysts")
 	c := bqClient(t, g, tok, http.Header{bqapi.PromptHeader: {"typed%20values%0Aline%20two"}})
 	q := c.Query(`/* the comment loses to the header */
-SELECT 42 AS i, 1.5 AS f, TRUE AS b, NUMERIC '12.5' AS n, b'ab' AS by,
+SELECT 42 AS i, 1.5 AS f, TRUE AS b, NUMERIC '12.5' AS n, b'ab' AS bs,
   TIMESTAMP '2024-01-02 03:04:05.123456 UTC' AS ts, DATE '2024-01-02' AS d,
   [1, 2, 3] AS arr, STRUCT(7 AS x, 'why' AS y) AS st, CAST(NULL AS STRING) AS nothing`)
 	it, err := q.Read(ctx)
