@@ -441,3 +441,46 @@ func TestBigQueryGoClientDenied(t *testing.T) {
 		t.Errorf("bad token: %v, want 401", err)
 	}
 }
+
+// TestBigQueryGoClientRejected: an approver denies the held query; the job
+// ends DONE with an accessDenied errorResult that carries the comment, and
+// reading it is a 403.
+func TestBigQueryGoClientRejected(t *testing.T) {
+	g, _ := startGatewayConfig(t, local.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute) // bounds client retries
+	defer cancel()
+	tok := token(t, g, "alice@example.com", "analysts")
+	c := bqClient(t, g, tok, nil)
+	q := c.Query(starSQL)
+	q.JobID = "alice-star-rejected"
+	job, err := q.Run(ctx)
+	if err != nil {
+		t.Fatalf("Query.Run: %v", err)
+	}
+	id := bqapi.SessionID(&session.Principal{Issuer: g.DevIssuer.Issuer, Subject: "alice@example.com"}, bqProject, q.JobID)
+	_, deny := approvalLinks(t, g, waitMail(t, g, approvers[1], id))
+	if _, res := newHTTPBrowser(t).decide(g, deny, "deny", "name the columns you need"); res.status != http.StatusOK {
+		t.Fatalf("deny = %d %s", res.status, res.code())
+	}
+	// The client waits for a query job through getQueryResults, which
+	// answers a rejected job with its error, as BigQuery does.
+	_, err = job.Wait(ctx)
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) || ge.Code != http.StatusForbidden || !strings.Contains(ge.Message, "name the columns you need") {
+		t.Fatalf("job.Wait: %v, want 403 with the approver's comment", err)
+	}
+	st, err := job.Status(ctx) // jobs.get
+	if err != nil {
+		t.Fatalf("jobs.get: %v", err)
+	}
+	var be *bigquery.Error
+	if st.State != bigquery.Done || !errors.As(st.Err(), &be) || be.Reason != "accessDenied" || !strings.Contains(be.Message, "an approver rejected the query") {
+		t.Fatalf("status = %+v (err %v), want DONE with accessDenied", st, st.Err())
+	}
+	if _, err := job.Read(ctx); httpCode(err) != http.StatusForbidden {
+		t.Errorf("job.Read of a rejected job: %v, want 403", err)
+	}
+	if r := waitSession(t, g, tok, id); r.body["status"] != "rejected" {
+		t.Errorf("session status = %v", r.body["status"])
+	}
+}
