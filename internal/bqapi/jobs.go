@@ -93,6 +93,9 @@ func (s *Server) query(c *call) *apiError {
 	if e != nil {
 		return e
 	}
+	if body.MaxResults != nil && *body.MaxResults < 0 {
+		return badRequest("maxResults must not be negative")
+	}
 	// requestId is BigQuery's idempotency key for jobs.query: a retry with
 	// the same one finds the same job.
 	jobID := newJobID()
