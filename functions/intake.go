@@ -7,13 +7,15 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
 	"github.com/querygate/querygate/internal/audit"
+	"github.com/querygate/querygate/internal/bqapi"
 	"github.com/querygate/querygate/internal/intake"
 	"github.com/querygate/querygate/internal/openapi"
 )
 
-// Intake serves POST /v1/queries, the sessions API, MCP at /mcp (with its
-// OAuth resource metadata) and /openapi.json to agents, approvers and
-// auditors; identities come only from verified ID tokens.
+// Intake serves POST /v1/queries, BigQuery's REST API at /bigquery/v2, MCP
+// at /mcp (with its OAuth resource metadata), /openapi.json and the sessions
+// API to agents, approvers and auditors; identities come only from verified
+// ID tokens.
 func init() {
 	functions.HTTP("Intake", lazy("Intake", func(ctx context.Context, c *cloud) (http.Handler, error) {
 		in, err := c.intake(ctx)
@@ -22,6 +24,7 @@ func init() {
 		}
 		mux := http.NewServeMux()
 		in.Register(mux)
+		(&bqapi.Server{Intake: in}).Register(mux)
 		dlp, err := c.dlp(ctx)
 		if err != nil {
 			return nil, err

@@ -2,8 +2,9 @@
 # Runs every hermetic test: unit tests, the store conformance suite on
 # SQLite and on the Firestore emulator, the BigQuery emulator tests, the
 # real workflow YAML through the local runtime, SMTP and headless-Chromium
-# approval tests, and the end-to-end gateway tests. It installs clang,
-# chromium and the Firestore emulator's npm packages when missing.
+# approval tests, and the end-to-end gateway tests (Google's Go and Node
+# BigQuery clients among them). It installs clang, chromium and the npm
+# packages of the Firestore emulator and the Node client when missing.
 source "$(dirname "$0")/lib.sh"
 need_go
 need_clang
@@ -14,6 +15,10 @@ fi
 if [ ! -d testing/firestore-emulator/node_modules ]; then
   echo "querygate: installing the Firestore emulator (npm ci)" >&2
   (cd testing/firestore-emulator && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -d testing/bqnode/node_modules ]; then
+  echo "querygate: installing the Node BigQuery client for the front-door tests (npm ci)" >&2
+  (cd testing/bqnode && npm ci --no-audit --no-fund --loglevel=error)
 fi
 export QUERYGATE_REQUIRE_EMULATORS=1
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/auth"
+	"github.com/querygate/querygate/internal/bqapi"
 	"github.com/querygate/querygate/internal/intake"
 	"github.com/querygate/querygate/internal/mcp"
 	"github.com/querygate/querygate/internal/openapi"
@@ -28,6 +29,9 @@ type Routes struct {
 	Ready      func() bool
 	// MCP serves /mcp and its OAuth resource metadata when set.
 	MCP *mcp.Server
+
+	// BigQuery serves BigQuery's REST API at /bigquery/v2 when set.
+	BigQuery *bqapi.Server
 }
 
 // Handler builds the mux.
@@ -47,6 +51,9 @@ func (rt *Routes) Handler() http.Handler {
 		}
 		mux.Handle("GET /sessions/{id}", replay.NewPageHandler(rt.Intake.Store, rt.Intake.MayRead))
 		mux.Handle("GET "+openapi.Path, openapi.Handler())
+	}
+	if rt.BigQuery != nil {
+		rt.BigQuery.Register(mux)
 	}
 	internal := func(h http.Handler) http.Handler { return auth.RequireCaller(rt.Internal, rt.WorkflowCallers, h) }
 	if rt.Steps != nil {

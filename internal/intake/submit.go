@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
+	"github.com/querygate/querygate/internal/auth"
 	"github.com/querygate/querygate/internal/session"
 )
 
@@ -22,7 +24,30 @@ var (
 	// ErrNotStarted: the workflow could not be started; the session is
 	// recorded as failed and the caller may retry.
 	ErrNotStarted = errors.New("the query could not be started; retry later")
+	// ErrNoToken: the request carries no bearer token (Authenticate).
+	ErrNoToken = errors.New("send an OIDC ID token as \"Authorization: Bearer <token>\"")
+	// ErrBadToken and ErrGroups are the names the BigQuery front door uses
+	// for ErrUnauthenticated and ErrGroupsUnavailable.
+	ErrBadToken = ErrUnauthenticated
+	ErrGroups   = ErrGroupsUnavailable
 )
+
+// Authenticate reads the bearer token of r and identifies it (Identify).
+// Errors are ErrNoToken, ErrUnauthenticated or ErrGroupsUnavailable; their
+// text holds no token.
+func (s *Server) Authenticate(r *http.Request) (*session.Principal, error) {
+	tok, err := auth.BearerToken(r)
+	if err != nil {
+		return nil, ErrNoToken
+	}
+	return s.Identify(r.Context(), tok)
+}
+
+// CanRead reports whether p (as Identify returned it) may read sess: the
+// requester, the session's approvers and auditors.
+func (s *Server) CanRead(p *session.Principal, sess *session.Session) bool {
+	return s.canRead(&caller{p: p, groups: p.Groups}, sess)
+}
 
 // Identify verifies a raw bearer token with the server's Verifier and
 // resolves the principal's groups, exactly as the /v1 API does. Errors are
@@ -50,6 +75,14 @@ type SubmitRequest struct {
 	Principal *session.Principal
 	// Query must have passed DecodeQueryRequest or Validate.
 	Query *QueryRequest
+	// SessionID, when set, is the new session's id (a front door that
+	// derives ids from the client's own, so retries find the session);
+	// Submit then fails with session.ErrExists when it is taken. Empty
+	// means a fresh random id.
+	SessionID string
+	// Received is added to the session.received event (front door, client
+	// job id). Values must be JSON scalars or []any and hold no secrets.
+	Received map[string]any
 }
 
 // Submit records a new session for the request and starts its workflow, the
@@ -61,9 +94,13 @@ func (s *Server) Submit(ctx context.Context, sr SubmitRequest) (*session.Session
 	if p == nil || req == nil {
 		return nil, errors.New("submit: principal and query are required")
 	}
+	id := sr.SessionID
+	if id == "" {
+		id = NewSessionID()
+	}
 	now := s.now()
 	sess := &session.Session{
-		ID:             NewSessionID(),
+		ID:             id,
 		ConversationID: req.ConversationID,
 		Principal:      *p,
 		Agent:          req.Agent,
@@ -76,11 +113,20 @@ func (s *Server) Submit(ctx context.Context, sr SubmitRequest) (*session.Session
 		CreatedAt:      now,
 		Readers:        []string{ReaderKey(p)},
 	}
-	sess.AddEvent(session.EventReceived, now, ReaderKey(p), map[string]any{
+	data := map[string]any{
 		"agent": req.Agent.Name, "model": req.Agent.Model, "sql_sha256": sess.SQLSHA256,
 		"groups": toAny(p.Groups),
-	})
+	}
+	for k, v := range sr.Received {
+		if _, taken := data[k]; !taken {
+			data[k] = v
+		}
+	}
+	sess.AddEvent(session.EventReceived, now, ReaderKey(p), data)
 	if err := s.Store.Create(ctx, sess); err != nil {
+		if errors.Is(err, session.ErrExists) {
+			return nil, fmt.Errorf("submit: %w", session.ErrExists)
+		}
 		s.log().ErrorContext(ctx, "create session failed", "error", err.Error())
 		return nil, ErrNotRecorded
 	}

@@ -147,6 +147,8 @@ type Field struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
 	Mode string `json:"mode,omitempty"`
+	// Fields are the sub-fields of a RECORD column, in order.
+	Fields []Field `json:"fields,omitempty"`
 }
 
 // Result describes the masked result kept for the session. The rows

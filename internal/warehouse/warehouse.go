@@ -178,7 +178,11 @@ func Fields(s bigquery.Schema) []session.Field {
 		} else if f.Required {
 			mode = "REQUIRED"
 		}
-		out = append(out, session.Field{Name: f.Name, Type: string(f.Type), Mode: mode})
+		var sub []session.Field
+		if len(f.Schema) > 0 {
+			sub = Fields(f.Schema)
+		}
+		out = append(out, session.Field{Name: f.Name, Type: string(f.Type), Mode: mode, Fields: sub})
 	}
 	return out
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/audit"
 	"github.com/querygate/querygate/internal/auth"
+	"github.com/querygate/querygate/internal/bqapi"
 	"github.com/querygate/querygate/internal/bqlocal"
 	"github.com/querygate/querygate/internal/catalog"
 	"github.com/querygate/querygate/internal/deid"
@@ -289,6 +290,7 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	}
 	routes := &gateway.Routes{Intake: in, Steps: st, MCP: mcpSrv, Approval: apSvc, Internal: internalV, WorkflowCallers: []string{WorkflowIdentity},
 		Reidentify: &intake.ReidentifyConfig{Reidentifier: deider, Audit: aud, Group: "reidentifiers"},
+		BigQuery:   &bqapi.Server{Intake: in, Logger: log},
 		Extra: map[string]http.Handler{
 			"/v1/projects/":    rt.CallbackHandler(),
 			"GET /dev/mailbox": sink.MailboxHandler(),
