@@ -22,6 +22,7 @@ import (
 	"github.com/querygate/querygate/internal/auth"
 	"github.com/querygate/querygate/internal/bqlocal"
 	"github.com/querygate/querygate/internal/catalog"
+	"github.com/querygate/querygate/internal/classify"
 	"github.com/querygate/querygate/internal/deid"
 	"github.com/querygate/querygate/internal/gateway"
 	"github.com/querygate/querygate/internal/intake"
@@ -164,8 +165,6 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 			return nil, err
 		}
 	}
-	engine := policy.NewEngine(pol, catalog.New(client, time.Minute))
-
 	maskCfg := deid.DefaultConfig()
 	if cfg.MaskingFile != "" {
 		b, err := os.ReadFile(cfg.MaskingFile)
@@ -180,6 +179,8 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("de-identifier: %w", err)
 	}
+	engine := policy.NewEngine(pol, catalog.New(client, time.Minute),
+		classify.ForPolicy(pol, warehouse.New(client), deider, store).EngineOption())
 
 	external, err := auth.NewOIDC(ctx, auth.OIDCConfig{Issuer: dev.Issuer, Audience: auth.DevAudience,
 		JWKSURL: base + auth.JWKSPath, GroupsClaim: "groups", RequireVerifiedEmail: true})
