@@ -228,7 +228,7 @@ func (p *Profiler) profileSample(ctx context.Context, key string, info *warehous
 	for _, col := range info.Columns {
 		cp := session.ColumnProfile{Name: col.Name, NameHint: NameHint(col.Name)}
 		i, ok := idx[strings.ToLower(col.Name)]
-		if !ok {
+		if !ok && len(s.Rows) > 0 {
 			return nil, fmt.Errorf("the sample has no column %q", col.Name)
 		}
 		// texts holds every string of the column's cells; owner maps each

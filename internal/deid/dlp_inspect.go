@@ -6,6 +6,7 @@ import (
 
 	"cloud.google.com/go/dlp/apiv2/dlppb"
 	"github.com/googleapis/gax-go/v2"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -111,7 +112,8 @@ func (d *DLP) Inspect(ctx context.Context, cells []string) ([][]string, error) {
 	return out, nil
 }
 
-// describeInspect reports an InspectContent error by code only.
+// describeInspect reports an InspectContent error by code only: DLP
+// messages can quote content.
 func describeInspect(err error) string {
-	return "Inspect" + describe(err)[len("Deidentify"):]
+	return "InspectContent: " + status.Code(err).String()
 }

@@ -63,9 +63,9 @@ func (l *Local) names(spans []span) []string {
 	return names
 }
 
-// checkInspectResult validates one response to an inspection of n cells:
-// every finding must point at a row of the request. It returns the
-// infoTypes by row. Used by the DLP adapter.
+// collectFindings groups the findings of one inspection of n cells (row
+// index and infoType of each) into the sorted infoTypes of each row; a
+// finding outside the request's rows is an error. Used by the DLP adapter.
 func collectFindings(n int, rows []int64, infoTypes []string) ([][]string, error) {
 	out := make([][]string, n)
 	sets := make([]map[string]bool, n)

@@ -48,7 +48,8 @@ func (s *Server) InspectContent(ctx context.Context, req *dlppb.InspectContentRe
 	if c.Values > s.Limits.Values {
 		return nil, reject(codes.InvalidArgument, "Too many values in the table: %d, the maximum is %d", c.Values, s.Limits.Values)
 	}
-	l, err := deid.NewLocal(&deid.Config{Inspect: req.GetInspectConfig()}, deid.WithWorkers(1))
+	// The local engine needs a deidentifyConfig; inspection ignores it.
+	l, err := deid.NewLocal(&deid.Config{Inspect: req.GetInspectConfig(), Deidentify: deid.DefaultConfig().Deidentify}, deid.WithWorkers(1))
 	if err != nil {
 		return nil, reject(codes.InvalidArgument, "config: %v", err)
 	}
