@@ -2,8 +2,15 @@ package classify
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"google.golang.org/api/option"
 
 	"github.com/goccy/bigquery-emulator/types"
 
@@ -15,9 +22,33 @@ import (
 	"github.com/querygate/querygate/internal/warehouse"
 )
 
+// countingTransport counts the response bytes the client reads.
+type countingTransport struct{ n atomic.Int64 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		resp.Body = &countingBody{ReadCloser: resp.Body, n: &c.n}
+	}
+	return resp, err
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+var wire countingTransport
+
 // benchSource serves crm.people, 1,000 rows of the PII table in people(),
 // from the BigQuery emulator, through the real client (tables.get,
-// tabledata.list).
+// tabledata.list); wire counts the bytes of its responses.
 func benchSource(b *testing.B) *warehouse.BigQuery {
 	b.Helper()
 	tbl := &types.Table{ID: "people"}
@@ -35,12 +66,13 @@ func benchSource(b *testing.B) *warehouse.BigQuery {
 		}
 		tbl.Data = append(tbl.Data, row)
 	}
-	srv, err := bqlocal.Start(context.Background(), bqlocal.Options{Project: "p", Projects: []*types.Project{{ID: "p", Datasets: []*types.Dataset{{ID: "crm", Tables: []*types.Table{tbl}}}}}})
+	srv, err := bqlocal.Start(context.Background(), bqlocal.Options{Project: "p", DataDir: b.TempDir(), Projects: []*types.Project{{ID: "p", Datasets: []*types.Dataset{{ID: "crm", Tables: []*types.Table{tbl}}}}}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { srv.Close() })
-	client, err := bqlocal.Client(context.Background(), srv.Endpoint(), "p")
+	client, err := bigquery.NewClient(context.Background(), "p", option.WithEndpoint(srv.Endpoint()), option.WithoutAuthentication(),
+		option.WithHTTPClient(&http.Client{Transport: &wire}))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,6 +88,7 @@ func BenchmarkProfileTable(b *testing.B) {
 	insp := benchInspector(b)
 	ctx := context.Background()
 	var sampled int64
+	start := wire.n.Load()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		prof, err := New(src, insp, NewMemoryStore(), Options{}).Profile(ctx, peopleRef)
@@ -67,7 +100,9 @@ func BenchmarkProfileTable(b *testing.B) {
 			b.Fatalf("sampled %d rows", prof.SampledRows)
 		}
 	}
+	b.StopTimer()
 	b.ReportMetric(float64(sampled), "sampled_bytes/op")
+	b.ReportMetric(float64(wire.n.Load()-start)/float64(b.N), "wire_bytes/op")
 }
 
 // BenchmarkProfileCached is what a later query pays once the engine's
@@ -80,9 +115,28 @@ func BenchmarkProfileCached(b *testing.B) {
 	if _, err := p.Profile(ctx, peopleRef); err != nil {
 		b.Fatal(err)
 	}
+	start := wire.n.Load()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := p.Profile(ctx, peopleRef); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(wire.n.Load()-start)/float64(b.N), "wire_bytes/op")
+}
+
+// BenchmarkInspectSample is the inspection share of BenchmarkProfileTable:
+// the same 1,000-row sample, already in memory, through the local engine.
+func BenchmarkInspectSample(b *testing.B) {
+	src := newFakeSource()
+	src.put(peopleRef, "TABLE", time.Unix(1, 0), peopleCols, people(1000))
+	p := New(src, benchInspector(b), NewMemoryStore(), Options{})
+	info, _ := src.TableInfo(context.Background(), peopleRef.Project, peopleRef.Dataset, peopleRef.Table)
+	s, _ := src.SampleRows(context.Background(), peopleRef.Project, peopleRef.Dataset, peopleRef.Table, warehouse.SampleLimits{MaxRows: 1000})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := p.profileSample(context.Background(), peopleRef.String(), info, s); err != nil {
 			b.Fatal(err)
 		}
 	}
