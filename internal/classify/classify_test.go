@@ -151,6 +151,11 @@ func people(n int) [][]bigquery.Value {
 
 func localInspector(t *testing.T) deid.Inspector {
 	t.Helper()
+	return localInspectorF(t)
+}
+
+func localInspectorF(t testing.TB) deid.Inspector {
+	t.Helper()
 	l, err := deid.NewLocal(deid.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)

@@ -55,8 +55,10 @@ var (
 	_ ProfileStore = (*Firestore)(nil)
 )
 
-// MaxProfileBytes bounds one stored profile; a table has at most 10,000
-// columns in BigQuery, and a profile of that many stays below it.
+// MaxProfileBytes bounds one stored profile by Firestore's document limit,
+// in both stores. A column costs about 100 to 200 bytes, so a table of more
+// than roughly 5,000 columns (BigQuery allows 10,000) cannot be stored, and
+// profiling it fails closed (the request is denied).
 const MaxProfileBytes = MaxDocumentBytes - docOverhead
 
 func checkProfile(p *TableProfile) error {
