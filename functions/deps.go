@@ -22,6 +22,7 @@ import (
 	"github.com/querygate/querygate/internal/audit"
 	"github.com/querygate/querygate/internal/auth"
 	"github.com/querygate/querygate/internal/catalog"
+	"github.com/querygate/querygate/internal/classify"
 	"github.com/querygate/querygate/internal/config"
 	"github.com/querygate/querygate/internal/deid"
 	"github.com/querygate/querygate/internal/gateway"
@@ -140,7 +141,7 @@ func (c *cloud) steps(ctx context.Context) (*steps.Steps, error) {
 	}
 	return &steps.Steps{
 		Store:          c.store,
-		Policy:         &gateway.EnginePolicy{Engine: policy.NewEngine(pol, catalog.New(c.bq, 5*time.Minute), policy.WithDryRunner(catalog.NewDryRunner(c.bq))), DefaultProject: c.cfg.Project},
+		Policy:         &gateway.EnginePolicy{Engine: c.engine(pol, dlp), DefaultProject: c.cfg.Project},
 		Warehouse:      warehouse.New(c.bq),
 		Deid:           dlp,
 		Audit:          audit.NewWriter(c.bq, c.cfg.AuditDataset, c.cfg.AuditTable),
@@ -148,6 +149,14 @@ func (c *cloud) steps(ctx context.Context) (*steps.Steps, error) {
 		ResultsDataset: c.cfg.ResultsDataset,
 		Limits:         steps.Limits{MaxRows: c.cfg.MaxRows, MaxBytes: c.cfg.MaxBytes, JobTimeout: c.cfg.JobTimeout, Retention: c.cfg.Retention},
 	}, nil
+}
+
+// engine builds the policy engine: schemas from tables.get, BigQuery's dry
+// run, and profiling of unlisted tables through insp (Cloud DLP's
+// InspectContent) with profiles shared through the session store.
+func (c *cloud) engine(pol *policy.Policy, insp deid.Inspector) *policy.Engine {
+	return policy.NewEngine(pol, catalog.New(c.bq, 5*time.Minute), policy.WithDryRunner(catalog.NewDryRunner(c.bq)),
+		classify.ForPolicy(pol, warehouse.New(c.bq), insp, c.store).EngineOption())
 }
 
 func (c *cloud) dlp(ctx context.Context) (*deid.DLP, error) {

@@ -16,8 +16,11 @@ import (
 )
 
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "classify" {
+		return runPolicyClassify(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "check" && args[0] != "test") {
-		fmt.Fprintln(stderr, "usage: querygate policy check --sql SQL [--groups g] [--json] | querygate policy test FILE")
+		fmt.Fprintln(stderr, "usage: querygate policy check --sql SQL [--groups g] [--json] | querygate policy test FILE | querygate policy classify TABLE")
 		return exitCode(2)
 	}
 	sub := args[0]

@@ -74,4 +74,7 @@ type Store interface {
 	Wait(ctx context.Context, id string, afterVersion int64) (*Session, error)
 	// Close releases resources.
 	Close() error
+	// ProfileStore keeps table profiles (package classify) where every
+	// instance sees them.
+	ProfileStore
 }

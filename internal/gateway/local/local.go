@@ -23,6 +23,7 @@ import (
 	"github.com/querygate/querygate/internal/bqapi"
 	"github.com/querygate/querygate/internal/bqlocal"
 	"github.com/querygate/querygate/internal/catalog"
+	"github.com/querygate/querygate/internal/classify"
 	"github.com/querygate/querygate/internal/deid"
 	"github.com/querygate/querygate/internal/gateway"
 	"github.com/querygate/querygate/internal/intake"
@@ -166,9 +167,6 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 			return nil, err
 		}
 	}
-	tables := catalog.New(client, time.Minute)
-	engine := policy.NewEngine(pol, tables)
-
 	maskCfg := deid.DefaultConfig()
 	if cfg.MaskingFile != "" {
 		b, err := os.ReadFile(cfg.MaskingFile)
@@ -183,6 +181,9 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("de-identifier: %w", err)
 	}
+	tables := catalog.New(client, time.Minute)
+	engine := policy.NewEngine(pol, tables,
+		classify.ForPolicy(pol, warehouse.New(client), deider, store).EngineOption())
 
 	external, err := auth.NewOIDC(ctx, auth.OIDCConfig{Issuer: dev.Issuer, Audience: auth.DevAudience,
 		JWKSURL: base + auth.JWKSPath, GroupsClaim: "groups", RequireVerifiedEmail: true})

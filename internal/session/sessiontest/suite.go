@@ -80,6 +80,8 @@ func Run(t *testing.T, f Factory) {
 		}
 	})
 
+	t.Run("ProfilesRoundTripAndReplace", func(t *testing.T) { profiles(t, f) })
+
 	t.Run("GetMissing", func(t *testing.T) {
 		st := f(t)
 		if _, err := st.Get(ctx, "no-such-session"); !errors.Is(err, session.ErrNotFound) {
