@@ -273,21 +273,23 @@ func (d *DLP) Deidentify(ctx context.Context, req *Request) (*Table, *Stats, err
 	if req == nil || req.Table == nil {
 		return nil, nil, fmt.Errorf("%w: no table", ErrTable)
 	}
-	t := req.Table
+	// Derived columns never reach DLP: their cells become a constant here
+	// (see DerivedInfoType), and stay that constant whatever DLP returns.
+	t, columnInfoTypes, derived := replaceDerived(req.Table, req.ColumnInfoTypes)
 	var (
 		dc     *dlppb.DeidentifyConfig
 		masked []string
 		err    error
 	)
 	if d.cfg.DeidentifyTemplateName == "" {
-		dc, masked, err = RequestConfig(d.cfg, t.Headers, req.ColumnInfoTypes)
+		dc, masked, err = RequestConfig(d.cfg, t.Headers, columnInfoTypes)
 		if err != nil {
 			return nil, nil, err
 		}
 		if n := CountTransformations(dc); n > d.opts.Limits.MaxTransformations {
 			return nil, nil, fmt.Errorf("%w: %d transformations for this table, DLP allows %d", ErrConfig, n, d.opts.Limits.MaxTransformations)
 		}
-	} else if len(req.ColumnInfoTypes) > 0 {
+	} else if len(columnInfoTypes) > 0 {
 		return nil, nil, fmt.Errorf("%w: lineage masking needs an inline deidentifyConfig, not a template", ErrConfig)
 	}
 	base := d.request(dc, nil, nil)
@@ -304,9 +306,77 @@ func (d *DLP) Deidentify(ctx context.Context, req *Request) (*Table, *Stats, err
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(derived) > 0 {
+		for _, row := range out.Rows {
+			for i, v := range derived {
+				if i < len(row) && v != "" {
+					row[i] = v
+				}
+			}
+		}
+		masked = mergeMasked(t.Headers, masked, derived)
+	}
 	st := &Stats{Rows: int64(len(t.Rows)), Cells: int64(len(t.Rows) * len(t.Headers)), Findings: findings, MaskedColumns: masked}
 	st.Elapsed = time.Since(start)
 	return out, st, nil
+}
+
+// replaceDerived returns a copy of t whose derived columns (DerivedInfoType)
+// hold their constant in every row, the infoTypes of the other columns, and
+// the constant by column position ("" for columns that are not derived;
+// nil when none is).
+func replaceDerived(t *Table, cit map[string][]string) (*Table, map[string][]string, []string) {
+	var derived []string
+	rest := map[string][]string{}
+	for h, its := range cit {
+		if _, ok := derivedValue(its); !ok {
+			rest[h] = its
+		}
+	}
+	for i, h := range t.Headers {
+		if v, ok := derivedValue(cit[h]); ok {
+			if derived == nil {
+				derived = make([]string, len(t.Headers))
+			}
+			derived[i] = v
+		}
+	}
+	if derived == nil {
+		return t, cit, nil
+	}
+	out := &Table{Headers: t.Headers, Rows: make([][]Value, len(t.Rows))}
+	for r, row := range t.Rows {
+		nr := append([]Value(nil), row...)
+		for i, v := range derived {
+			if i < len(nr) && v != "" {
+				nr[i] = v
+			}
+		}
+		out.Rows[r] = nr
+	}
+	return out, rest, derived
+}
+
+// mergeMasked lists, in header order, the columns masked by DLP or replaced
+// as derived.
+func mergeMasked(headers, masked, derived []string) []string {
+	set := map[string]bool{}
+	for _, m := range masked {
+		set[m] = true
+	}
+	for i, v := range derived {
+		if v != "" && i < len(headers) {
+			set[headers[i]] = true
+		}
+	}
+	var out []string
+	for _, h := range headers {
+		if set[h] {
+			out = append(out, h)
+			delete(set, h)
+		}
+	}
+	return out
 }
 
 // sendFunc sends one batch (a table holding a slice of the rows) and returns

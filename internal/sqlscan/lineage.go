@@ -10,10 +10,10 @@ import (
 )
 
 // lineage is a graph over the resolved AST's column ids: an edge a -> b
-// means column a is computed from column b; base maps the columns produced
-// by table scans to the table column they read.
+// means column a's value comes from column b (see edgeKind); base maps the
+// columns produced by table scans to the table column they read.
 type lineage struct {
-	edges map[int][]int
+	edges map[int][]edge
 	base  map[int]ColumnRef
 	names map[string]TableRef // zetasql table name -> ref
 	// withs is a stack of WITH scopes (name -> entry output columns).
@@ -21,20 +21,88 @@ type lineage struct {
 	// recursive is the stack of enclosing recursive scans' columns.
 	recursive [][]*resolved_ast.Column
 	scans     []TableRef // every table scanned, in order
-	depth     int
-	tooDeep   bool
+	// shapes are the column uses that shape the result without being
+	// projected (see shaping.go).
+	shapes  []rawShape
+	depth   int
+	tooDeep bool
+}
+
+// edgeKind says how a column's value relates to the column it comes from.
+type edgeKind uint8
+
+const (
+	// edgeCopy: the value passes unchanged (a column reference, a CTE or
+	// subquery column, a UNION branch).
+	edgeCopy edgeKind = iota
+	// edgeCompute: the value is computed from the other column (any
+	// function, operator, cast, constructor, subquery or window).
+	edgeCompute
+	// edgeCount: the value counts the other column's non-null values
+	// (COUNT(x), COUNT(DISTINCT x), COUNTIF(x), APPROX_COUNT_DISTINCT(x));
+	// it carries none of its values, only of whatever decides its nullness.
+	edgeCount
+)
+
+type edge struct {
+	to   int
+	kind edgeKind
 }
 
 func newLineage(names map[string]TableRef) *lineage {
-	return &lineage{edges: map[int][]int{}, base: map[int]ColumnRef{}, names: names}
+	return &lineage{edges: map[int][]edge{}, base: map[int]ColumnRef{}, names: names}
 }
 
-func (l *lineage) edge(from *resolved_ast.Column, to ...int) {
+func (l *lineage) edge(from *resolved_ast.Column, kind edgeKind, to ...int) {
 	if from == nil {
 		return
 	}
 	id := from.ColumnID()
-	l.edges[id] = append(l.edges[id], to...)
+	for _, t := range to {
+		l.edges[id] = append(l.edges[id], edge{to: t, kind: kind})
+	}
+}
+
+// countFunctions are the aggregates whose result is a number of non-null
+// inputs, whatever the inputs hold.
+var countFunctions = map[string]bool{
+	"count": true, "countif": true, "approx_count_distinct": true, "$count_star": true,
+}
+
+// exprEdges records how column col's value comes from expr.
+func (l *lineage) exprEdges(col *resolved_ast.Column, expr resolved_ast.ExprNode) {
+	switch x := expr.(type) {
+	case *resolved_ast.ColumnRefNode:
+		l.edge(col, edgeCopy, x.Column().ColumnID())
+		return
+	case *resolved_ast.AggregateFunctionCallNode:
+		if f := x.Function(); f != nil && countFunctions[strings.ToLower(f.Name())] {
+			l.countEdges(col, x.ArgumentList())
+			if h := x.HavingModifier(); !isNil(h) {
+				l.edge(col, edgeCompute, l.refs(h)...)
+			}
+			return
+		}
+	case *resolved_ast.AnalyticFunctionCallNode:
+		if f := x.Function(); f != nil && countFunctions[strings.ToLower(f.Name())] {
+			l.countEdges(col, x.ArgumentList())
+			return
+		}
+	}
+	l.edge(col, edgeCompute, l.refs(expr)...)
+}
+
+// countEdges records the arguments of a count: a plain column is counted, an
+// expression is computed (COUNT(IF(SUBSTR(ssn, 1, 1) = '5', 1, NULL)) counts
+// a predicate over ssn).
+func (l *lineage) countEdges(col *resolved_ast.Column, args []resolved_ast.ExprNode) {
+	for _, a := range args {
+		if r, ok := a.(*resolved_ast.ColumnRefNode); ok && !isNil(r) {
+			l.edge(col, edgeCount, r.Column().ColumnID())
+			continue
+		}
+		l.edge(col, edgeCompute, l.refs(a)...)
+	}
 }
 
 func colIDs(cols []*resolved_ast.Column) []int {
@@ -104,15 +172,20 @@ func (l *lineage) walk(n resolved_ast.Node) {
 			l.base[c.ColumnID()] = ColumnRef{Table: ref, Column: c.Name()}
 		}
 	case *resolved_ast.ComputedColumnNode:
-		l.edge(x.Column(), l.refs(x.Expr())...)
+		l.exprEdges(x.Column(), x.Expr())
 	case *resolved_ast.SetOperationScanNode:
 		cols := x.ColumnList()
 		for _, item := range x.InputItemList() {
 			out := item.OutputColumnList()
 			for i := range cols {
 				if i < len(out) {
-					l.edge(cols[i], out[i].ColumnID())
+					l.edge(cols[i], edgeCopy, out[i].ColumnID())
 				}
+			}
+			if x.OpType() != resolved_ast.SetOperationTypeUnionAll {
+				// INTERSECT, EXCEPT and UNION DISTINCT compare whole rows:
+				// every input column decides which rows survive.
+				l.shape(ClauseSetOperation, colIDs(out), nil)
 			}
 		}
 	case *resolved_ast.RecursiveScanNode:
@@ -124,7 +197,7 @@ func (l *lineage) walk(n resolved_ast.Node) {
 			out := item.OutputColumnList()
 			for i := range cols {
 				if i < len(out) {
-					l.edge(cols[i], out[i].ColumnID())
+					l.edge(cols[i], edgeCopy, out[i].ColumnID())
 				}
 			}
 		}
@@ -135,7 +208,7 @@ func (l *lineage) walk(n resolved_ast.Node) {
 			outer := l.recursive[len(l.recursive)-1]
 			for i, c := range x.ColumnList() {
 				if i < len(outer) {
-					l.edge(c, outer[i].ColumnID())
+					l.edge(c, edgeCopy, outer[i].ColumnID())
 				}
 			}
 		}
@@ -159,14 +232,65 @@ func (l *lineage) walk(n resolved_ast.Node) {
 			if entry, ok := l.withs[i][x.WithQueryName()]; ok {
 				for j, c := range x.ColumnList() {
 					if j < len(entry) {
-						l.edge(c, entry[j].ColumnID())
+						l.edge(c, edgeCopy, entry[j].ColumnID())
 					}
 				}
 				break
 			}
 		}
 	case *resolved_ast.ArrayScanNode:
-		l.edge(x.ElementColumn(), l.refs(x.ArrayExpr())...)
+		if r, ok := x.ArrayExpr().(*resolved_ast.ColumnRefNode); ok && !isNil(r) {
+			// UNNEST(array_column): each element is a value of the column.
+			l.edge(x.ElementColumn(), edgeCopy, r.Column().ColumnID())
+		} else {
+			l.edge(x.ElementColumn(), edgeCompute, l.refs(x.ArrayExpr())...)
+		}
+		if j := x.JoinExpr(); !isNil(j) {
+			l.shapeExpr(ClauseJoinOn, j)
+		}
+	case *resolved_ast.FilterScanNode:
+		l.shapeExpr(filterClause(x.InputScan()), x.FilterExpr())
+	case *resolved_ast.JoinScanNode:
+		if j := x.JoinExpr(); !isNil(j) {
+			l.shapeExpr(ClauseJoinOn, j)
+		}
+	case *resolved_ast.AggregateScanNode:
+		for _, g := range x.GroupByList() {
+			if isNil(g) {
+				continue
+			}
+			if r, ok := g.Expr().(*resolved_ast.ColumnRefNode); ok {
+				l.shape(ClauseGroupBy, []int{r.Column().ColumnID()}, nil)
+			} else {
+				l.shapeComputed(ClauseGroupBy, l.refs(g.Expr()))
+			}
+		}
+	case *resolved_ast.OrderByScanNode:
+		l.shape(ClauseOrderBy, orderIDs(x.OrderByItemList()), nil)
+	case *resolved_ast.AnalyticFunctionGroupNode:
+		var window []int
+		if p := x.PartitionBy(); !isNil(p) {
+			var ids []int
+			for _, r := range p.PartitionByList() {
+				if !isNil(r) {
+					ids = append(ids, r.Column().ColumnID())
+				}
+			}
+			l.shape(ClauseWindowPartitionBy, ids, nil)
+			window = append(window, ids...)
+		}
+		if o := x.OrderBy(); !isNil(o) {
+			ids := orderIDs(o.OrderByItemList())
+			l.shape(ClauseWindowOrderBy, ids, nil)
+			window = append(window, ids...)
+		}
+		// ROW_NUMBER() OVER (ORDER BY ssn) is computed from ssn's order, and
+		// FIRST_VALUE(city) OVER (PARTITION BY ssn ...) from its groups.
+		for _, fc := range x.AnalyticFunctionList() {
+			if !isNil(fc) {
+				l.edge(fc.Column(), edgeCompute, window...)
+			}
+		}
 	case *resolved_ast.PivotScanNode:
 		exprs := x.PivotExprList()
 		forRefs := l.refs(x.ForExpr())
@@ -175,7 +299,7 @@ func (l *lineage) walk(n resolved_ast.Node) {
 			if i := pc.PivotExprIndex(); i >= 0 && i < len(exprs) {
 				r = l.refs(exprs[i])
 			}
-			l.edge(pc.Column(), append(r, forRefs...)...)
+			l.edge(pc.Column(), edgeCompute, append(r, forRefs...)...)
 		}
 	case *resolved_ast.UnpivotScanNode:
 		args := x.UnpivotArgList()
@@ -183,7 +307,7 @@ func (l *lineage) walk(n resolved_ast.Node) {
 			for _, a := range args {
 				cl := a.ColumnList()
 				if i < len(cl) {
-					l.edge(vc, cl[i].Column().ColumnID())
+					l.edge(vc, edgeCopy, cl[i].Column().ColumnID())
 				}
 			}
 		}
@@ -197,7 +321,7 @@ func (l *lineage) walk(n resolved_ast.Node) {
 			in = append(in, l.refs(a.Expr())...)
 		}
 		for _, c := range x.ColumnList() {
-			l.edge(c, in...)
+			l.edge(c, edgeCompute, in...)
 		}
 	}
 	for _, c := range n.ChildNodes() {
@@ -205,25 +329,49 @@ func (l *lineage) walk(n resolved_ast.Node) {
 	}
 }
 
-// sources returns the table columns column id derives from.
-func (l *lineage) sources(id int) []ColumnRef {
-	seen := map[int]bool{id: true}
-	queue := []int{id}
+// Modes of the search in sources: how the value reached so far relates to
+// the column being visited.
+const (
+	modeCopy    = iota // unchanged
+	modeDerived        // computed from it
+	modeCounted        // a count of it: its values do not flow
+)
+
+// sources returns the table columns column id derives from, and the subset
+// reached through a computation (derived). A column reached only through a
+// count is not a source.
+func (l *lineage) sources(id int) (all, derived []ColumnRef) {
+	type state struct{ id, mode int }
+	seen := map[state]bool{{id, modeCopy}: true}
+	queue := []state{{id, modeCopy}}
 	set := map[ColumnRef]bool{}
+	der := map[ColumnRef]bool{}
 	for len(queue) > 0 {
-		c := queue[0]
+		s := queue[0]
 		queue = queue[1:]
-		if b, ok := l.base[c]; ok {
-			set[b] = true
+		if b, ok := l.base[s.id]; ok {
+			switch s.mode {
+			case modeCopy:
+				set[b] = true
+			case modeDerived:
+				set[b], der[b] = true, true
+			}
 		}
-		for _, d := range l.edges[c] {
-			if !seen[d] {
-				seen[d] = true
-				queue = append(queue, d)
+		for _, e := range l.edges[s.id] {
+			next := state{e.to, s.mode}
+			switch e.kind {
+			case edgeCompute:
+				next.mode = modeDerived
+			case edgeCount:
+				next.mode = modeCounted
+			}
+			if !seen[next] {
+				seen[next] = true
+				queue = append(queue, next)
 			}
 		}
 	}
-	return sortedRefs(set)
+	return sortedRefs(set), sortedRefs(der)
 }
 
 func sortedRefs(set map[ColumnRef]bool) []ColumnRef {
@@ -258,19 +406,19 @@ func (l *lineage) outputColumns(stmt resolved_ast.StatementNode) ([]OutputColumn
 	}
 	for _, c := range cols {
 		col := c.Column()
-		lin := l.sources(col.ColumnID())
+		lin, der := l.sources(col.ColumnID())
 		typ := col.Type()
 		if valueTable && typ != nil && typ.IsStruct() {
 			// SELECT AS STRUCT / AS VALUE struct: BigQuery returns the
 			// struct's fields as columns, each carrying the whole value's
-			// lineage.
+			// lineage, derived (a field is not known to be one column).
 			for _, f := range typ.AsStruct().Fields() {
-				out = append(out, OutputColumn{Name: name(f.Name()), Lineage: lin})
+				out = append(out, OutputColumn{Name: name(f.Name()), Lineage: lin, Derived: lin})
 				typs = append(typs, f.Type())
 			}
 			continue
 		}
-		out = append(out, OutputColumn{Name: name(c.Name()), Lineage: lin})
+		out = append(out, OutputColumn{Name: name(c.Name()), Lineage: lin, Derived: der})
 		typs = append(typs, typ)
 	}
 	for i := range out {

@@ -1,0 +1,119 @@
+package policy_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/querygate/querygate/internal/policy"
+)
+
+const keyLookupPolicy = `version: 1
+defaults:
+  default_project: querygate-local
+  default_dataset: demo
+  approver_group: approvers
+sensitive_columns:
+  demo.customers.email: EMAIL_ADDRESS
+  demo.customers.ssn: US_SOCIAL_SECURITY_NUMBER
+rules:
+  - id: analysts
+    match: {groups: [analysts]}
+    action: allow
+  - id: filters
+    match:
+      filters_on_sensitive: true
+      except_key_lookups: [demo.customers.EMAIL]
+    action: require_approval
+`
+
+// filters_on_sensitive holds a request whose rows a sensitive column
+// shapes; except_key_lookups lets equality lookups on the named key through,
+// and nothing else.
+func TestFiltersOnSensitiveKeyLookups(t *testing.T) {
+	t.Parallel()
+	p, err := policy.Load([]byte(keyLookupPolicy), "keys.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := demoEngine(p)
+	tests := []struct {
+		sql, want string
+	}{
+		{"SELECT city FROM demo.customers WHERE email = 'jane@example.com'", policy.ActionAllow},
+		{"SELECT city FROM demo.customers WHERE 'jane@example.com' = email", policy.ActionAllow},
+		{"SELECT city FROM demo.customers WHERE email IN ('a@example.com', 'b@example.com')", policy.ActionAllow},
+		{"SELECT city FROM demo.customers WHERE email = @who", policy.ActionAllow},
+		{"SELECT city FROM demo.customers WHERE email = CONCAT('jane', '@example.com') AND city = 'Paris'", policy.ActionAllow},
+		{"SELECT o.amount FROM demo.orders o JOIN demo.customers c ON c.customer_id = o.customer_id AND c.email = 'a@example.com'", policy.ActionAllow},
+		{"SELECT city FROM demo.customers WHERE customer_id = 42", policy.ActionAllow},
+		// Not equality lookups on the key.
+		{"SELECT city FROM demo.customers WHERE LOWER(email) = 'jane@example.com'", policy.ActionRequireApproval},
+		{"SELECT city FROM demo.customers WHERE email LIKE 'j%'", policy.ActionRequireApproval},
+		{"SELECT city FROM demo.customers WHERE email > 'j'", policy.ActionRequireApproval},
+		{"SELECT city FROM demo.customers WHERE email = 'a@example.com' OR city = 'Paris'", policy.ActionRequireApproval},
+		{"SELECT city FROM demo.customers WHERE email = (SELECT MAX(email) FROM demo.customers)", policy.ActionRequireApproval},
+		{"SELECT c.city FROM demo.customers c, UNNEST(['a@example.com']) AS g WHERE c.email = g", policy.ActionRequireApproval},
+		{"SELECT city FROM demo.customers WHERE email = 'a@example.com' ORDER BY email", policy.ActionRequireApproval},
+		// Lookups on a column that is not a named key.
+		{"SELECT city FROM demo.customers WHERE ssn = '123-45-6789'", policy.ActionRequireApproval},
+		{"SELECT city FROM demo.customers WHERE email = 'a@example.com' AND ssn = '123-45-6789'", policy.ActionRequireApproval},
+		// A derived column under the key's name is not the key.
+		{"SELECT city FROM (SELECT city, SUBSTR(email, 1, 1) AS email FROM demo.customers) WHERE email = 'a'", policy.ActionRequireApproval},
+	}
+	for _, tc := range tests {
+		d, err := e.Evaluate(context.Background(), analyst(tc.sql))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Action != tc.want {
+			t.Errorf("%s: action %s, want %s (%s)", tc.sql, d.Action, tc.want, strings.Join(d.Reasons, " | "))
+		}
+	}
+}
+
+func TestFiltersOnSensitiveFalseMatchesOnlyUnshaped(t *testing.T) {
+	t.Parallel()
+	p, err := policy.Load([]byte(`version: 1
+defaults: {default_project: querygate-local, default_dataset: demo}
+sensitive_columns:
+  demo.customers.ssn: US_SOCIAL_SECURITY_NUMBER
+rules:
+  - id: unshaped-only
+    match: {groups: [analysts], filters_on_sensitive: false}
+    action: allow
+`), "f.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := demoEngine(p)
+	for sql, want := range map[string]string{
+		"SELECT ssn FROM demo.customers WHERE city = 'Paris'":   policy.ActionAllow,
+		"SELECT city FROM demo.customers WHERE ssn LIKE '1%'":   policy.ActionDeny,
+		"SELECT city FROM demo.customers GROUP BY city, ssn":    policy.ActionDeny,
+		"SELECT city FROM demo.customers ORDER BY REVERSE(ssn)": policy.ActionDeny,
+	} {
+		d, err := e.Evaluate(context.Background(), analyst(sql))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Action != want {
+			t.Errorf("%s: action %s, want %s (%v)", sql, d.Action, want, d.Reasons)
+		}
+	}
+}
+
+func TestExceptKeyLookupsValidation(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct{ match, want string }{
+		"without filters_on_sensitive": {"except_key_lookups: [demo.customers.email]", "only applies with filters_on_sensitive: true"},
+		"too few parts":                {"filters_on_sensitive: true\n      except_key_lookups: [customers.email]", "must be dataset.table.column"},
+		"bad glob":                     {"filters_on_sensitive: true\n      except_key_lookups: ['demo.cust[.email']", "bad key column pattern"},
+	} {
+		src := "version: 1\ndefaults: {approver_group: a}\nrules:\n  - id: r\n    match:\n      " + tc.match + "\n    action: require_approval\n"
+		_, err := policy.Load([]byte(src), "bad.yaml")
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "bad.yaml:") {
+			t.Errorf("%s: error %v, want one containing %q with the line", name, err, tc.want)
+		}
+	}
+}
