@@ -89,13 +89,14 @@ func (l *lineage) shapeExpr(clause string, e resolved_ast.ExprNode) {
 }
 
 // shapeRefs records every column a condition reads. A column is read
-// itself when it is the condition or an operand of its outermost operator
-// (ssn LIKE '5%', ssn = d), else through a computation. A subquery's result
-// (and the left side of IN) is recorded under the subquery's clause.
+// itself when only AND, OR and NOT, and at most one other operator, stand
+// between it and the condition (ssn LIKE '5%', id = 1 OR id = 2), else
+// through a computation (SUBSTR(ssn, pos, 1) = d). A subquery's result (and
+// the left side of IN) is recorded under the subquery's clause.
 func (l *lineage) shapeRefs(clause string, n resolved_ast.Node, lookup map[int]bool) {
 	depth := 0
-	var visit func(resolved_ast.Node)
-	visit = func(n resolved_ast.Node) {
+	var visit func(n resolved_ast.Node, ops int)
+	visit = func(n resolved_ast.Node, ops int) {
 		if isNil(n) || l.tooDeep {
 			return
 		}
@@ -107,7 +108,7 @@ func (l *lineage) shapeRefs(clause string, n resolved_ast.Node, lookup map[int]b
 		}
 		switch x := n.(type) {
 		case *resolved_ast.ColumnRefNode:
-			if depth <= 2 {
+			if ops <= 1 {
 				l.shape(clause, []int{x.Column().ColumnID()}, lookup)
 			} else {
 				l.shapeComputed(clause, []int{x.Column().ColumnID()})
@@ -122,12 +123,22 @@ func (l *lineage) shapeRefs(clause string, n resolved_ast.Node, lookup map[int]b
 				l.shape(sub, l.refs(in), nil)
 			}
 			return
+		case *resolved_ast.FunctionCallNode:
+			if fn := x.Function(); fn != nil {
+				switch fn.Name() {
+				case "$and", "$or", "$not":
+					for _, c := range n.ChildNodes() {
+						visit(c, ops)
+					}
+					return
+				}
+			}
 		}
 		for _, c := range n.ChildNodes() {
-			visit(c)
+			visit(c, ops+1)
 		}
 	}
-	visit(n)
+	visit(n, 0)
 }
 
 func subqueryClause(t resolved_ast.SubqueryType) string {
