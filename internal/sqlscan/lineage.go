@@ -75,6 +75,13 @@ func (l *lineage) exprEdges(col *resolved_ast.Column, expr resolved_ast.ExprNode
 	case *resolved_ast.ColumnRefNode:
 		l.edge(col, edgeCopy, x.Column().ColumnID())
 		return
+	case *resolved_ast.GetStructFieldNode:
+		// home.zip: a field of a RECORD column is part of its value,
+		// unchanged (lineage is per top-level column).
+		if r := structFieldBase(x); r != nil {
+			l.edge(col, edgeCopy, r.Column().ColumnID())
+			return
+		}
 	case *resolved_ast.AggregateFunctionCallNode:
 		if f := x.Function(); f != nil && countFunctions[strings.ToLower(f.Name())] {
 			l.countEdges(col, x.ArgumentList())
@@ -90,6 +97,29 @@ func (l *lineage) exprEdges(col *resolved_ast.Column, expr resolved_ast.ExprNode
 		}
 	}
 	l.edge(col, edgeCompute, l.refs(expr)...)
+}
+
+// structFieldBase returns the column under a chain of field accesses
+// (a.b.c), or nil when something else is under it.
+func structFieldBase(x *resolved_ast.GetStructFieldNode) *resolved_ast.ColumnRefNode {
+	var e resolved_ast.ExprNode = x
+	for i := 0; i < maxTreeDepth; i++ {
+		switch y := e.(type) {
+		case *resolved_ast.GetStructFieldNode:
+			if isNil(y) {
+				return nil
+			}
+			e = y.Expr()
+		case *resolved_ast.ColumnRefNode:
+			if isNil(y) {
+				return nil
+			}
+			return y
+		default:
+			return nil
+		}
+	}
+	return nil
 }
 
 // countEdges records the arguments of a count: a plain column is counted, an
