@@ -297,6 +297,7 @@ func (a *analyzer) statement(sql string, ps *parsedStatement, defProject, defDat
 		default:
 			l := newLineage(a.names)
 			l.walk(out.Statement())
+			l.finish()
 			if l.tooDeep {
 				st.Path = PathParserFallback
 				st.AnalyzerError = errTooDeep.Message

@@ -23,9 +23,12 @@ type lineage struct {
 	scans     []TableRef // every table scanned, in order
 	// shapes are the column uses that shape the result without being
 	// projected (see shaping.go).
-	shapes  []rawShape
-	depth   int
-	tooDeep bool
+	shapes []rawShape
+	// constraints are the columns of each conjunct of a condition (see
+	// finish).
+	constraints []constraint
+	depth       int
+	tooDeep     bool
 }
 
 // edgeKind says how a column's value relates to the column it comes from.

@@ -77,7 +77,8 @@ func (l *lineage) shapeComputed(clause string, ids []int) {
 	}
 }
 
-// shapeExpr records a filter or join condition, conjunct by conjunct.
+// shapeExpr records a filter or join condition, conjunct by conjunct, and
+// each conjunct's columns as constrained by one another.
 func (l *lineage) shapeExpr(clause string, e resolved_ast.ExprNode) {
 	for _, c := range conjuncts(e, 0) {
 		lookup := map[int]bool{}
@@ -85,7 +86,69 @@ func (l *lineage) shapeExpr(clause string, e resolved_ast.ExprNode) {
 			lookup[id] = true
 		}
 		l.shapeRefs(clause, c, lookup)
+		if ids := l.refs(c); len(ids) > 1 {
+			// A subquery's own columns are no output of this query: only
+			// the columns the conjunct reads directly can be constrained.
+			l.constraints = append(l.constraints, constraint{targets: l.directRefs(c), sources: ids})
+		}
 	}
+}
+
+// constraint is one conjunct's columns (see finish).
+type constraint struct {
+	targets, sources []int
+}
+
+// directRefs returns the columns an expression reads outside subqueries,
+// and the left side of IN (subquery).
+func (l *lineage) directRefs(n resolved_ast.Node) []int {
+	var out []int
+	depth := 0
+	var visit func(resolved_ast.Node)
+	visit = func(n resolved_ast.Node) {
+		if isNil(n) || depth > maxTreeDepth {
+			return
+		}
+		depth++
+		defer func() { depth-- }()
+		switch x := n.(type) {
+		case *resolved_ast.ColumnRefNode:
+			out = append(out, x.Column().ColumnID())
+			return
+		case *resolved_ast.SubqueryExprNode:
+			visit(x.InExpr())
+			return
+		}
+		for _, c := range n.ChildNodes() {
+			visit(c)
+		}
+	}
+	visit(n)
+	return out
+}
+
+// finish adds what a condition tells about the rows it keeps: in a row that
+// passes SUBSTR(ssn, pos, 1) = d, the value of d (an UNNEST element, a
+// subquery or CTE column: anything not read straight from a table) is
+// computed from ssn and pos. So every such column of a conjunct derives
+// from the conjunct's other columns, and a digit table's outputs carry the
+// lineage of what they reconstruct. Columns read straight from a table keep
+// their own values whatever the condition (a join on customer_id does not
+// make either side derived).
+func (l *lineage) finish() {
+	for _, c := range l.constraints {
+		for _, id := range c.targets {
+			if _, ok := l.base[id]; ok {
+				continue
+			}
+			for _, other := range c.sources {
+				if other != id {
+					l.edges[id] = append(l.edges[id], edge{to: other, kind: edgeCompute})
+				}
+			}
+		}
+	}
+	l.constraints = nil
 }
 
 // shapeRefs records every column a condition reads. A column is read
