@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/querygate/querygate/internal/deid"
 	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/internal/sqlscan"
 	"github.com/querygate/querygate/internal/sqlscan/sqlscantest"
@@ -133,5 +134,14 @@ func TestDerivedCorpus(t *testing.T) {
 	}
 	if derivedForms < 40 {
 		t.Errorf("the corpus has %d derived forms, want at least 40", derivedForms)
+	}
+}
+
+// The marker travels from policy to the de-identifier inside
+// ColumnInfoTypes; both packages must spell it the same.
+func TestDerivedMarkerIsShared(t *testing.T) {
+	t.Parallel()
+	if policy.DerivedInfoType != deid.DerivedInfoType {
+		t.Errorf("policy.DerivedInfoType %q != deid.DerivedInfoType %q", policy.DerivedInfoType, deid.DerivedInfoType)
 	}
 }

@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -115,5 +116,74 @@ func TestExceptKeyLookupsValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "bad.yaml:") {
 			t.Errorf("%s: error %v, want one containing %q with the line", name, err, tc.want)
 		}
+	}
+}
+
+// Issue 10, finding 2: each reconstruction the attacker ran is held for
+// approval by the default policy, and what its outputs carry is derived.
+func TestReconstructionIsHeld(t *testing.T) {
+	t.Parallel()
+	e := demoEngine(nil)
+	tests := []struct {
+		name, sql string
+		reason    string
+		derived   []string // output columns that must be derived
+		intact    []string // output columns that must come back unchanged
+	}{
+		{
+			name:    "digit table",
+			sql:     "SELECT customer_id, pos, d FROM demo.customers, UNNEST(GENERATE_ARRAY(1, 11)) AS pos, UNNEST(['0','1','2','3','4','5','6','7','8','9','-']) AS d WHERE SUBSTR(ssn, pos, 1) = d",
+			reason:  "a value computed from querygate-local.demo.customers.ssn in WHERE (US_SOCIAL_SECURITY_NUMBER)",
+			derived: []string{"pos", "d"},
+			intact:  []string{"customer_id"},
+		},
+		{
+			name:   "REGEXP on the column",
+			sql:    "SELECT customer_id FROM demo.customers WHERE REGEXP_CONTAINS(email, r'^[a-m]')",
+			reason: "querygate-local.demo.customers.email in WHERE (EMAIL_ADDRESS)",
+			intact: []string{"customer_id"},
+		},
+		{
+			name:    "window ordered by ssn",
+			sql:     "SELECT customer_id, ROW_NUMBER() OVER (ORDER BY ssn) AS rn FROM demo.customers",
+			reason:  "querygate-local.demo.customers.ssn in a window's ORDER BY",
+			derived: []string{"rn"},
+			intact:  []string{"customer_id"},
+		},
+		{
+			name:    "grouping by a substring",
+			sql:     "SELECT SUBSTR(ssn, 1, 1) AS d, COUNT(*) AS n FROM demo.customers GROUP BY d",
+			reason:  "a value computed from querygate-local.demo.customers.ssn in GROUP BY or DISTINCT",
+			derived: []string{"d"},
+			intact:  []string{"n"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d, err := e.Evaluate(context.Background(), analyst(tc.sql))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Action != policy.ActionRequireApproval || len(d.RuleIDs) != 1 || d.RuleIDs[0] != "filters-on-sensitive" {
+				t.Fatalf("decision %s %v, want require_approval by filters-on-sensitive (%v)", d.Action, d.RuleIDs, d.Reasons)
+			}
+			if !strings.Contains(d.Reasons[0], tc.reason) {
+				t.Errorf("reason %q does not say %q", d.Reasons[0], tc.reason)
+			}
+			if d.ApproverGroup != "approvers" {
+				t.Errorf("approver group %q", d.ApproverGroup)
+			}
+			for _, c := range tc.derived {
+				if its := d.ColumnInfoTypes[c]; !slices.Contains(its, policy.DerivedInfoType) {
+					t.Errorf("%s: infoTypes %v, want derived", c, its)
+				}
+			}
+			for _, c := range tc.intact {
+				if its, ok := d.ColumnInfoTypes[c]; ok {
+					t.Errorf("%s: infoTypes %v, want intact", c, its)
+				}
+			}
+		})
 	}
 }

@@ -27,8 +27,10 @@ type lineage struct {
 	// constraints are the columns of each conjunct of a condition (see
 	// finish).
 	constraints []constraint
-	depth       int
-	tooDeep     bool
+	// memo caches sources once the graph is complete (after finish).
+	memo    map[int][2][]ColumnRef
+	depth   int
+	tooDeep bool
 }
 
 // edgeKind says how a column's value relates to the column it comes from.
@@ -374,6 +376,15 @@ const (
 // reached through a computation (derived). A column reached only through a
 // count is not a source.
 func (l *lineage) sources(id int) (all, derived []ColumnRef) {
+	if r, ok := l.memo[id]; ok {
+		return r[0], r[1]
+	}
+	defer func() {
+		if l.memo == nil {
+			l.memo = map[int][2][]ColumnRef{}
+		}
+		l.memo[id] = [2][]ColumnRef{all, derived}
+	}()
 	type state struct{ id, mode int }
 	seen := map[state]bool{{id, modeCopy}: true}
 	queue := []state{{id, modeCopy}}
