@@ -112,6 +112,8 @@ func clauseName(c string) string {
 		return "an EXISTS subquery"
 	case sqlscan.ClauseScalarSubquery:
 		return "a scalar subquery in a condition"
+	case sqlscan.ClausePivot:
+		return "PIVOT ... FOR"
 	case sqlscan.ClauseSetOperation:
 		return "INTERSECT, EXCEPT or UNION DISTINCT"
 	case sqlscan.ClauseUnanalyzed:

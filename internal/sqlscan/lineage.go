@@ -280,6 +280,11 @@ func (l *lineage) walk(n resolved_ast.Node) {
 		} else {
 			l.edge(x.ElementColumn(), edgeCompute, l.refs(x.ArrayExpr())...)
 		}
+		if off := x.ArrayOffsetColumn(); !isNil(off) && off.Column() != nil {
+			// WITH OFFSET: with a filter on the element, the offsets of
+			// the rows kept tell where in the array the matches are.
+			l.edge(off.Column(), edgeCompute, l.refs(x.ArrayExpr())...)
+		}
 		if j := x.JoinExpr(); !isNil(j) {
 			l.shapeExpr(ClauseJoinOn, j)
 		}
@@ -329,6 +334,12 @@ func (l *lineage) walk(n resolved_ast.Node) {
 	case *resolved_ast.PivotScanNode:
 		exprs := x.PivotExprList()
 		forRefs := l.refs(x.ForExpr())
+		// FOR col IN (...) keeps only the rows whose col is listed.
+		if r, ok := x.ForExpr().(*resolved_ast.ColumnRefNode); ok && !isNil(r) {
+			l.shape(ClausePivot, forRefs, nil)
+		} else {
+			l.shapeComputed(ClausePivot, forRefs)
+		}
 		for _, pc := range x.PivotColumnList() {
 			var r []int
 			if i := pc.PivotExprIndex(); i >= 0 && i < len(exprs) {

@@ -25,6 +25,10 @@ const (
 	ClauseInSubquery     = "in_subquery"
 	ClauseExistsSubquery = "exists_subquery"
 	ClauseScalarSubquery = "scalar_subquery"
+	// ClausePivot: the FOR column of a PIVOT the analyzer kept as such.
+	// (go-zetasql's analyzer rewrites PIVOT into an aggregation of
+	// IF(col = value, ...), whose outputs are derived from col.)
+	ClausePivot = "pivot"
 	// ClauseSetOperation: INTERSECT, EXCEPT or UNION DISTINCT compares
 	// whole rows, so every column of every input decides which survive.
 	ClauseSetOperation = "set_operation"
