@@ -12,7 +12,6 @@ package deid
 
 import (
 	"context"
-	"strings"
 	"time"
 )
 
@@ -37,39 +36,6 @@ type Request struct {
 	// (policy's lineage) and is replaced whole, NULLs included, by
 	// DerivedValue of its other infoTypes, whatever the configuration says.
 	ColumnInfoTypes map[string][]string
-}
-
-// DerivedInfoType marks, in Request.ColumnInfoTypes, a column computed from
-// a sensitive column (SUBSTR(ssn, 1, 3), REVERSE(ssn), TO_HEX(...)). It is
-// the same string as policy.DerivedInfoType. Such a value cannot be trusted
-// to a transformation meant for the original (a character mask keeps a
-// rearranged SSN's digits, a bucket fails on it) nor to content inspection
-// (a reversed or hex-encoded SSN matches no detector), so it is replaced by
-// a constant: the replacement depends on nothing in the cell.
-const DerivedInfoType = "QUERYGATE_DERIVED"
-
-// derivedValue returns the constant a derived column is replaced with, and
-// whether its infoTypes mark it derived.
-func derivedValue(its []string) (string, bool) {
-	derived := false
-	var rest []string
-	for _, it := range its {
-		if it == DerivedInfoType {
-			derived = true
-			continue
-		}
-		rest = append(rest, it)
-	}
-	if !derived {
-		return "", false
-	}
-	return DerivedValue(rest), true
-}
-
-// DerivedValue is the text a derived column's every cell becomes:
-// [DERIVED:IT1,IT2] for the infoTypes its lineage reaches.
-func DerivedValue(infoTypes []string) string {
-	return "[DERIVED:" + strings.Join(infoTypes, ",") + "]"
 }
 
 // Stats summarises one Deidentify call. It never holds cell values.

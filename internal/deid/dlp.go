@@ -321,64 +321,6 @@ func (d *DLP) Deidentify(ctx context.Context, req *Request) (*Table, *Stats, err
 	return out, st, nil
 }
 
-// replaceDerived returns a copy of t whose derived columns (DerivedInfoType)
-// hold their constant in every row, the infoTypes of the other columns, and
-// the constant by column position ("" for columns that are not derived;
-// nil when none is).
-func replaceDerived(t *Table, cit map[string][]string) (*Table, map[string][]string, []string) {
-	var derived []string
-	rest := map[string][]string{}
-	for h, its := range cit {
-		if _, ok := derivedValue(its); !ok {
-			rest[h] = its
-		}
-	}
-	for i, h := range t.Headers {
-		if v, ok := derivedValue(cit[h]); ok {
-			if derived == nil {
-				derived = make([]string, len(t.Headers))
-			}
-			derived[i] = v
-		}
-	}
-	if derived == nil {
-		return t, cit, nil
-	}
-	out := &Table{Headers: t.Headers, Rows: make([][]Value, len(t.Rows))}
-	for r, row := range t.Rows {
-		nr := append([]Value(nil), row...)
-		for i, v := range derived {
-			if i < len(nr) && v != "" {
-				nr[i] = v
-			}
-		}
-		out.Rows[r] = nr
-	}
-	return out, rest, derived
-}
-
-// mergeMasked lists, in header order, the columns masked by DLP or replaced
-// as derived.
-func mergeMasked(headers, masked, derived []string) []string {
-	set := map[string]bool{}
-	for _, m := range masked {
-		set[m] = true
-	}
-	for i, v := range derived {
-		if v != "" && i < len(headers) {
-			set[headers[i]] = true
-		}
-	}
-	var out []string
-	for _, h := range headers {
-		if set[h] {
-			out = append(out, h)
-			delete(set, h)
-		}
-	}
-	return out
-}
-
 // sendFunc sends one batch (a table holding a slice of the rows) and returns
 // the transformed table and DLP's overview.
 type sendFunc func(ctx context.Context, tbl *dlppb.Table) (*dlppb.Table, *dlppb.TransformationOverview, error)
