@@ -1,7 +1,9 @@
 package policy_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -185,5 +187,42 @@ func TestReconstructionIsHeld(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// `querygate policy check` shows what shapes the result and what each
+// output column is computed from.
+func TestRunCheckShowsShapingAndDerived(t *testing.T) {
+	t.Parallel()
+	e := demoEngine(nil)
+	sql := "SELECT customer_id, REVERSE(ssn) AS r FROM demo.customers WHERE email LIKE 'a%'"
+	var text bytes.Buffer
+	if err := policy.RunCheck(context.Background(), e, analyst(sql), false, &text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"decision: require_approval",
+		"[filters-on-sensitive]",
+		"     shaped by: where querygate-local.demo.customers.email\n",
+		"r <- querygate-local.demo.customers.ssn  (computed from querygate-local.demo.customers.ssn)  [masked: QUERYGATE_DERIVED, US_SOCIAL_SECURITY_NUMBER]",
+		"customer_id <- querygate-local.demo.customers.customer_id\n",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text output lacks %q:\n%s", want, text.String())
+		}
+	}
+	var js bytes.Buffer
+	if err := policy.RunCheck(context.Background(), e, analyst(sql), true, &js); err != nil {
+		t.Fatal(err)
+	}
+	var r policy.CheckReport
+	if err := json.Unmarshal(js.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Statements) != 1 || !slices.Equal(r.Statements[0].Shaping, []string{"where querygate-local.demo.customers.email"}) {
+		t.Errorf("statements: %+v", r.Statements)
+	}
+	if len(r.OutputColumns) != 2 || len(r.OutputColumns[0].Derived) != 0 || !slices.Equal(r.OutputColumns[1].Derived, []string{"querygate-local.demo.customers.ssn"}) {
+		t.Errorf("output columns: %+v", r.OutputColumns)
 	}
 }
