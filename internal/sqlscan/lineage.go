@@ -27,6 +27,9 @@ type lineage struct {
 	// constraints are the columns of each conjunct of a condition (see
 	// finish).
 	constraints []constraint
+	// structs holds, for columns computed by a struct constructor, what
+	// each field is made of.
+	structs map[int][]fieldSource
 	// memo caches sources once the graph is complete (after finish).
 	memo    map[int][2][]ColumnRef
 	depth   int
@@ -68,6 +71,30 @@ func (l *lineage) edge(from *resolved_ast.Column, kind edgeKind, to ...int) {
 	}
 }
 
+// fieldSource is what one field of a constructed struct reads.
+type fieldSource struct {
+	ids      []int
+	computed bool
+}
+
+// fieldLineage returns the sources of one struct field.
+func (l *lineage) fieldLineage(f fieldSource) (all, derived []ColumnRef) {
+	set, der := map[ColumnRef]bool{}, map[ColumnRef]bool{}
+	for _, id := range f.ids {
+		a, d := l.sources(id)
+		for _, r := range a {
+			set[r] = true
+			if f.computed {
+				der[r] = true
+			}
+		}
+		for _, r := range d {
+			der[r] = true
+		}
+	}
+	return sortedRefs(set), sortedRefs(der)
+}
+
 // countFunctions are the aggregates whose result is a number of non-null
 // inputs, whatever the inputs hold.
 var countFunctions = map[string]bool{
@@ -86,6 +113,24 @@ func (l *lineage) exprEdges(col *resolved_ast.Column, expr resolved_ast.ExprNode
 		if r := structFieldBase(x); r != nil {
 			l.edge(col, edgeCopy, r.Column().ColumnID())
 			return
+		}
+	case *resolved_ast.MakeStructNode:
+		// Kept per field for SELECT AS STRUCT, whose fields BigQuery
+		// returns as columns (outputColumns); the struct as a whole is
+		// computed from every field.
+		var fields []fieldSource
+		for _, f := range x.FieldList() {
+			if r, ok := f.(*resolved_ast.ColumnRefNode); ok && !isNil(r) {
+				fields = append(fields, fieldSource{ids: []int{r.Column().ColumnID()}})
+			} else {
+				fields = append(fields, fieldSource{ids: l.refs(f), computed: true})
+			}
+		}
+		if col != nil {
+			if l.structs == nil {
+				l.structs = map[int][]fieldSource{}
+			}
+			l.structs[col.ColumnID()] = fields
 		}
 	case *resolved_ast.AggregateFunctionCallNode:
 		if f := x.Function(); f != nil && countFunctions[strings.ToLower(f.Name())] {
@@ -438,6 +483,23 @@ func sortedRefs(set map[ColumnRef]bool) []ColumnRef {
 	return out
 }
 
+// structFields returns the fields of the struct constructor that computes
+// column id, following plain copies (the output column of SELECT AS STRUCT
+// is a copy of the constructor's), or nil.
+func (l *lineage) structFields(id int) []fieldSource {
+	for i := 0; i < maxTreeDepth; i++ {
+		if f, ok := l.structs[id]; ok {
+			return f
+		}
+		es := l.edges[id]
+		if len(es) != 1 || es[0].kind != edgeCopy {
+			return nil
+		}
+		id = es[0].to
+	}
+	return nil
+}
+
 // outputColumns returns the result columns of a resolved statement and the
 // ZetaSQL type of each, named as BigQuery names them.
 func (l *lineage) outputColumns(stmt resolved_ast.StatementNode) ([]OutputColumn, []types.Type) {
@@ -465,10 +527,17 @@ func (l *lineage) outputColumns(stmt resolved_ast.StatementNode) ([]OutputColumn
 		typ := col.Type()
 		if valueTable && typ != nil && typ.IsStruct() {
 			// SELECT AS STRUCT / AS VALUE struct: BigQuery returns the
-			// struct's fields as columns, each carrying the whole value's
-			// lineage, derived (a field is not known to be one column).
-			for _, f := range typ.AsStruct().Fields() {
-				out = append(out, OutputColumn{Name: name(f.Name()), Lineage: lin, Derived: lin})
+			// struct's fields as columns. A field of a struct built right
+			// there (SELECT AS STRUCT a, b) carries its own lineage; any
+			// other carries the whole value's, derived (a field is not
+			// known to be one column).
+			fields := l.structFields(col.ColumnID())
+			for i, f := range typ.AsStruct().Fields() {
+				oc := OutputColumn{Name: name(f.Name()), Lineage: lin, Derived: lin}
+				if fields != nil && i < len(fields) {
+					oc.Lineage, oc.Derived = l.fieldLineage(fields[i])
+				}
+				out = append(out, oc)
 				typs = append(typs, f.Type())
 			}
 			continue
