@@ -30,6 +30,8 @@ type lineage struct {
 	// structs holds, for columns computed by a struct constructor, what
 	// each field is made of.
 	structs map[int][]fieldSource
+	// hubs is the last synthetic column id (see computedFrom).
+	hubs int
 	// memo caches sources once the graph is complete (after finish).
 	memo    map[int][2][]ColumnRef
 	depth   int
@@ -66,9 +68,51 @@ func (l *lineage) edge(from *resolved_ast.Column, kind edgeKind, to ...int) {
 		return
 	}
 	id := from.ColumnID()
-	for _, t := range to {
+	for _, t := range uniqueIDs(to) {
 		l.edges[id] = append(l.edges[id], edge{to: t, kind: kind})
 	}
+}
+
+// computedFrom records that every target column is computed from every
+// source column. Many-to-many, it goes through one synthetic hub column
+// (negative ids, never a table column), so the edges stay linear in the
+// SQL: a window shared by thousands of functions, or a condition over
+// thousands of columns, cannot make the graph quadratic.
+func (l *lineage) computedFrom(targets, sources []int) {
+	targets, sources = uniqueIDs(targets), uniqueIDs(sources)
+	if len(targets) == 0 || len(sources) == 0 {
+		return
+	}
+	if len(targets)*len(sources) <= 64 {
+		for _, t := range targets {
+			for _, src := range sources {
+				if t != src {
+					l.edges[t] = append(l.edges[t], edge{to: src, kind: edgeCompute})
+				}
+			}
+		}
+		return
+	}
+	l.hubs--
+	hub := l.hubs
+	for _, t := range targets {
+		l.edges[t] = append(l.edges[t], edge{to: hub, kind: edgeCompute})
+	}
+	for _, src := range sources {
+		l.edges[hub] = append(l.edges[hub], edge{to: src, kind: edgeCopy})
+	}
+}
+
+func uniqueIDs(ids []int) []int {
+	seen := make(map[int]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // fieldSource is what one field of a constructed struct reads.
@@ -371,11 +415,13 @@ func (l *lineage) walk(n resolved_ast.Node) {
 		}
 		// ROW_NUMBER() OVER (ORDER BY ssn) is computed from ssn's order, and
 		// FIRST_VALUE(city) OVER (PARTITION BY ssn ...) from its groups.
+		var fns []int
 		for _, fc := range x.AnalyticFunctionList() {
-			if !isNil(fc) {
-				l.edge(fc.Column(), edgeCompute, window...)
+			if !isNil(fc) && fc.Column() != nil {
+				fns = append(fns, fc.Column().ColumnID())
 			}
 		}
+		l.computedFrom(fns, window)
 	case *resolved_ast.PivotScanNode:
 		exprs := x.PivotExprList()
 		forRefs := l.refs(x.ForExpr())

@@ -141,16 +141,13 @@ func (l *lineage) directRefs(n resolved_ast.Node) []int {
 // make either side derived).
 func (l *lineage) finish() {
 	for _, c := range l.constraints {
+		var targets []int
 		for _, id := range c.targets {
-			if _, ok := l.base[id]; ok {
-				continue
-			}
-			for _, other := range c.sources {
-				if other != id {
-					l.edges[id] = append(l.edges[id], edge{to: other, kind: edgeCompute})
-				}
+			if _, ok := l.base[id]; !ok {
+				targets = append(targets, id)
 			}
 		}
+		l.computedFrom(targets, c.sources)
 	}
 	l.constraints = nil
 }
