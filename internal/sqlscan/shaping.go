@@ -64,6 +64,9 @@ type rawShape struct {
 	// computed: the clause reads a function of the column (SUBSTR(ssn, 1,
 	// 1) = d), not the column itself (ssn LIKE '5%').
 	computed bool
+	// nullTest: the clause only tests whether the column is NULL, which
+	// tells nothing of a value (as COUNT(col) does not).
+	nullTest bool
 }
 
 // shape records ids as used in clause; lookup holds the ids used as
@@ -195,6 +198,13 @@ func (l *lineage) shapeRefs(clause string, n resolved_ast.Node, lookup map[int]b
 						visit(c, ops)
 					}
 					return
+				case "$is_null":
+					if args := x.ArgumentList(); len(args) == 1 {
+						if r, ok := args[0].(*resolved_ast.ColumnRefNode); ok && !isNil(r) {
+							l.shapes = append(l.shapes, rawShape{clause: clause, id: r.Column().ColumnID(), nullTest: true})
+							return
+						}
+					}
 				}
 			}
 		}
@@ -341,6 +351,10 @@ func (l *lineage) shaping() []ShapingUse {
 			der[d] = true
 		}
 		for _, c := range all {
+			if s.nullTest && !der[c] {
+				// col IS NULL over a plain copy of c.
+				continue
+			}
 			u := ShapingUse{Clause: s.clause, Column: c, Derived: der[c] || s.computed}
 			u.Lookup = s.lookup && !u.Derived
 			set[u] = true
