@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/querygate/querygate/internal/policy"
 )
@@ -173,8 +174,8 @@ func TestReconstructionIsHeld(t *testing.T) {
 			if !strings.Contains(d.Reasons[0], tc.reason) {
 				t.Errorf("reason %q does not say %q", d.Reasons[0], tc.reason)
 			}
-			if d.ApproverGroup != "approvers" {
-				t.Errorf("approver group %q", d.ApproverGroup)
+			if d.ApproverGroup != "approvers" || d.ApprovalTTL != 15*time.Minute {
+				t.Errorf("approver group %q, TTL %s; want approvers, the default 15m", d.ApproverGroup, d.ApprovalTTL)
 			}
 			for _, c := range tc.derived {
 				if its := d.ColumnInfoTypes[c]; !slices.Contains(its, policy.DerivedInfoType) {
