@@ -112,6 +112,8 @@ func clauseName(c string) string {
 		return "an EXISTS subquery"
 	case sqlscan.ClauseScalarSubquery:
 		return "a scalar subquery in a condition"
+	case sqlscan.ClauseUnnest:
+		return "the array of an UNNEST (its length is a row count)"
 	case sqlscan.ClausePivot:
 		return "PIVOT ... FOR"
 	case sqlscan.ClauseSetOperation:

@@ -240,7 +240,8 @@ func colIDs(cols []*resolved_ast.Column) []int {
 }
 
 // refs returns the columns an expression reads. A subquery contributes its
-// output columns (and the IN operand); its inner filters do not.
+// output columns, the outer columns it reads and the IN operand; its inner
+// filters are recorded as shaping where the walk reaches them.
 func (l *lineage) refs(n resolved_ast.Node) []int {
 	var out []int
 	depth := 0
@@ -262,6 +263,14 @@ func (l *lineage) refs(n resolved_ast.Node) []int {
 		case *resolved_ast.SubqueryExprNode:
 			if s := x.Subquery(); !isNil(s) {
 				out = append(out, colIDs(s.ColumnList())...)
+			}
+			// A correlated subquery's value is computed from the outer
+			// columns it reads, through its own filters too: (SELECT
+			// COUNT(*) FROM UNNEST(SPLIT(ssn, '')) AS ch WHERE ch = '5').
+			for _, p := range x.ParameterList() {
+				if !isNil(p) {
+					out = append(out, p.Column().ColumnID())
+				}
 			}
 			visit(x.InExpr())
 			return
@@ -367,7 +376,12 @@ func (l *lineage) walk(n resolved_ast.Node) {
 			// UNNEST(array_column): each element is a value of the column.
 			l.edge(x.ElementColumn(), edgeCopy, r.Column().ColumnID())
 		} else {
-			l.edge(x.ElementColumn(), edgeCompute, l.refs(x.ArrayExpr())...)
+			ids := l.refs(x.ArrayExpr())
+			l.edge(x.ElementColumn(), edgeCompute, ids...)
+			// The array's length is the number of rows each input row
+			// becomes: UNNEST(GENERATE_ARRAY(1, <digit of ssn>)) then
+			// COUNT(*) returns the digit.
+			l.shapeComputed(ClauseUnnest, ids)
 		}
 		if off := x.ArrayOffsetColumn(); !isNil(off) && off.Column() != nil {
 			// WITH OFFSET: with a filter on the element, the offsets of

@@ -25,6 +25,10 @@ const (
 	ClauseInSubquery     = "in_subquery"
 	ClauseExistsSubquery = "exists_subquery"
 	ClauseScalarSubquery = "scalar_subquery"
+	// ClauseUnnest: the columns an UNNEST's array is computed from
+	// (UNNEST(SPLIT(email, '@'))), which decide how many rows each input
+	// row becomes. UNNEST of an array column itself is not recorded.
+	ClauseUnnest = "unnest"
 	// ClausePivot: the FOR column of a PIVOT the analyzer kept as such.
 	// (go-zetasql's analyzer rewrites PIVOT into an aggregation of
 	// IF(col = value, ...), whose outputs are derived from col.)
