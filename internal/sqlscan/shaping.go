@@ -117,11 +117,15 @@ func (l *lineage) directRefs(n resolved_ast.Node) []int {
 	depth := 0
 	var visit func(resolved_ast.Node)
 	visit = func(n resolved_ast.Node) {
-		if isNil(n) || depth > maxTreeDepth {
+		if isNil(n) || l.tooDeep {
 			return
 		}
 		depth++
 		defer func() { depth-- }()
+		if depth > maxTreeDepth {
+			l.tooDeep = true
+			return
+		}
 		switch x := n.(type) {
 		case *resolved_ast.ColumnRefNode:
 			out = append(out, x.Column().ColumnID())
