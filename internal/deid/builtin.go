@@ -150,10 +150,21 @@ func (b *builtinSet) scan(s string, out []span) []span {
 			i++
 			continue
 		}
-		// Everything else must start a token. Inside an alphanumeric run no
-		// byte can, so a bad start skips the whole run.
+		// Everything else must start a token, except an SSN or a card
+		// number glued to the word or punctuation before it
+		// ("xx123-45-6789"). A failed digit run is skipped whole, so each
+		// letter-to-digit boundary costs one short look.
 		if i > 0 && !leftOK(s[i-1]) {
-			i = skipNumeric(s, i+1)
+			if k&cDigit != 0 {
+				if en, bi := b.glued(s, i); en > 0 {
+					emit(i, en, bi)
+					i = en
+					continue
+				}
+				i = skipDigits(s, i)
+				continue
+			}
+			i++
 			continue
 		}
 		if k&cUpper != 0 {
@@ -164,7 +175,8 @@ func (b *builtinSet) scan(s string, out []span) []span {
 					continue
 				}
 			}
-			i = skipToken(s, i)
+			// Only the letters: digits glued to them are looked at next.
+			i = skipLetters(s, i)
 			continue
 		}
 		if k&cDigit != 0 {
@@ -192,7 +204,7 @@ func (b *builtinSet) scan(s string, out []span) []span {
 					continue
 				}
 			}
-			if b.on[biSSN] && c == '-' && d == 3 {
+			if b.on[biSSN] && (((c == '-' || c == ' ') && d == 3) || d == 9) && (d == 3 || i == 0 || s[i-1] != '$') {
 				if en := matchSSN(s, i); en > 0 {
 					emit(i, en, biSSN)
 					i = en
@@ -297,11 +309,21 @@ func skipNumeric(s string, i int) int {
 	return i
 }
 
-// skipToken returns the index after the alphanumeric run starting at i
+// skipLetters returns the index after the run of letters starting at i
 // (at least i+1).
-func skipToken(s string, i int) int {
+func skipLetters(s string, i int) int {
 	i++
-	for i < len(s) && isAlnum(s[i]) {
+	for i < len(s) && cls[s[i]]&(cUpper|cLower) != 0 {
+		i++
+	}
+	return i
+}
+
+// skipDigits returns the index after the run of digits starting at i (at
+// least i+1).
+func skipDigits(s string, i int) int {
+	i++
+	for i < len(s) && isDigit(s[i]) {
 		i++
 	}
 	return i

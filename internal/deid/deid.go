@@ -31,7 +31,10 @@ type Request struct {
 	Table *Table
 	// ColumnInfoTypes maps an output column to the infoTypes its lineage reaches
 	// (from policy). Those columns get the transformation configured for that
-	// infoType applied to the whole cell, whatever the cell holds.
+	// infoType applied to the whole cell, whatever the cell holds. A column
+	// whose list holds DerivedInfoType is computed from a sensitive value
+	// (policy's lineage) and is replaced whole, NULLs included, by
+	// DerivedValue of its other infoTypes, whatever the configuration says.
 	ColumnInfoTypes map[string][]string
 }
 

@@ -273,21 +273,23 @@ func (d *DLP) Deidentify(ctx context.Context, req *Request) (*Table, *Stats, err
 	if req == nil || req.Table == nil {
 		return nil, nil, fmt.Errorf("%w: no table", ErrTable)
 	}
-	t := req.Table
+	// Derived columns never reach DLP: their cells become a constant here
+	// (see DerivedInfoType), and stay that constant whatever DLP returns.
+	t, columnInfoTypes, derived := replaceDerived(req.Table, req.ColumnInfoTypes)
 	var (
 		dc     *dlppb.DeidentifyConfig
 		masked []string
 		err    error
 	)
 	if d.cfg.DeidentifyTemplateName == "" {
-		dc, masked, err = RequestConfig(d.cfg, t.Headers, req.ColumnInfoTypes)
+		dc, masked, err = RequestConfig(d.cfg, t.Headers, columnInfoTypes)
 		if err != nil {
 			return nil, nil, err
 		}
 		if n := CountTransformations(dc); n > d.opts.Limits.MaxTransformations {
 			return nil, nil, fmt.Errorf("%w: %d transformations for this table, DLP allows %d", ErrConfig, n, d.opts.Limits.MaxTransformations)
 		}
-	} else if len(req.ColumnInfoTypes) > 0 {
+	} else if len(columnInfoTypes) > 0 {
 		return nil, nil, fmt.Errorf("%w: lineage masking needs an inline deidentifyConfig, not a template", ErrConfig)
 	}
 	base := d.request(dc, nil, nil)
@@ -303,6 +305,16 @@ func (d *DLP) Deidentify(ctx context.Context, req *Request) (*Table, *Stats, err
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(derived) > 0 {
+		for _, row := range out.Rows {
+			for i, v := range derived {
+				if i < len(row) && v != "" {
+					row[i] = v
+				}
+			}
+		}
+		masked = mergeMasked(t.Headers, masked, derived)
 	}
 	st := &Stats{Rows: int64(len(t.Rows)), Cells: int64(len(t.Rows) * len(t.Headers)), Findings: findings, MaskedColumns: masked}
 	st.Elapsed = time.Since(start)

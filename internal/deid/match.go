@@ -104,40 +104,112 @@ func matchIPv6(s string, i int) int {
 	return j
 }
 
-// matchSSN matches ddd-dd-dddd with SSA's valid ranges: area not 000, 666 or
-// 900-999; group not 00; serial not 0000.
+// matchSSN matches an SSN written ddd-dd-dddd, ddd dd dddd or ddddddddd,
+// with SSA's valid ranges: area not 000, 666 or 900-999; group not 00;
+// serial not 0000. It may end before a letter or punctuation ("6789x", a
+// value glued to text), not before a digit or a decimal separator and digit.
 func matchSSN(s string, i int) int {
-	if len(s)-i < 11 {
+	var end int
+	switch {
+	case ssnShape(s, i, '-'), ssnShape(s, i, ' '):
+		end = i + 11
+	case digitsAt(s, i, 9):
+		end = i + 9
+	default:
 		return 0
 	}
-	t := s[i : i+11]
-	for j := 0; j < 11; j++ {
-		if j == 3 || j == 6 {
-			if t[j] != '-' {
-				return 0
-			}
-		} else if !isDigit(t[j]) {
-			return 0
+	if !gluedRightOK(s, end) {
+		return 0
+	}
+	var d [9]byte
+	n := 0
+	for j := i; j < end; j++ {
+		if isDigit(s[j]) {
+			d[n] = s[j] - '0'
+			n++
 		}
 	}
-	if !rightOK(s, i+11) {
-		return 0
-	}
-	area := int(t[0]-'0')*100 + int(t[1]-'0')*10 + int(t[2]-'0')
+	area := int(d[0])*100 + int(d[1])*10 + int(d[2])
 	if area == 0 || area == 666 || area >= 900 {
 		return 0
 	}
-	if t[4] == '0' && t[5] == '0' {
+	if d[3] == 0 && d[4] == 0 {
 		return 0
 	}
-	if t[7] == '0' && t[8] == '0' && t[9] == '0' && t[10] == '0' {
+	if d[5] == 0 && d[6] == 0 && d[7] == 0 && d[8] == 0 {
 		return 0
 	}
-	return i + 11
+	return end
+}
+
+// ssnShape reports ddd<sep>dd<sep>dddd at s[i:].
+func ssnShape(s string, i int, sep byte) bool {
+	if len(s)-i < 11 || s[i+3] != sep || s[i+6] != sep {
+		return false
+	}
+	return digitsAt(s, i, 3) && digitsAt(s, i+4, 2) && digitsAt(s, i+7, 4)
+}
+
+// gluedLeftOK: a value glued to the text before it may start at s[i]: the
+// byte before is not a digit, nor a decimal or thousands separator after a
+// digit ("1.234-56-7890" is one number).
+func gluedLeftOK(s string, i int) bool {
+	if i == 0 {
+		return true
+	}
+	c := s[i-1]
+	if isDigit(c) {
+		return false
+	}
+	if (c == '.' || c == ',') && i >= 2 && isDigit(s[i-2]) {
+		return false
+	}
+	return true
+}
+
+// gluedRightOK: a value may end before s[i] even when a letter follows, but
+// not when a digit does, nor a separator and a digit (the number goes on).
+func gluedRightOK(s string, i int) bool {
+	if i >= len(s) {
+		return true
+	}
+	c := s[i]
+	if isDigit(c) {
+		return false
+	}
+	if (c == '.' || c == ',' || c == '-') && i+1 < len(s) && isDigit(s[i+1]) {
+		return false
+	}
+	return true
+}
+
+// glued tries the detectors whose shapes are strong enough to find a value
+// glued to a word or punctuation before it ("xx123-45-6789", "x4111111111111111",
+// the output of CONCAT('x', ssn)): SSNs and card numbers. A bare nine-digit
+// SSN is not taken after a sign, a currency symbol or a separator, where it
+// is more likely an amount.
+func (b *builtinSet) glued(s string, i int) (int, int) {
+	if !gluedLeftOK(s, i) {
+		return 0, 0
+	}
+	if b.on[biSSN] {
+		if en := matchSSN(s, i); en > 0 {
+			if c := s[i-1]; en-i == 11 || (c != '-' && c != '+' && c != '$' && c != '.' && c != ',') {
+				return en, biSSN
+			}
+		}
+	}
+	if b.on[biCard] && s[i] >= '2' && s[i] <= '6' {
+		if en := matchCard(s, i); en > 0 {
+			return en, biCard
+		}
+	}
+	return 0, 0
 }
 
 // matchCard matches 13 to 19 digits, optionally grouped by one consistent
-// separator (' ' or '-'), starting with 2-6 and passing Luhn. The longest
+// separator (' ' or '-'), starting with 2-6 and passing Luhn. It may end
+// before a letter (a value glued to text), not before a digit. The longest
 // valid prefix ending at a group boundary wins, so a card followed by
 // " 2024-01-01" is still found.
 func matchCard(s string, i int) int {
@@ -175,7 +247,7 @@ func matchCard(s string, i int) int {
 		ends[nd-1], endAt[nd-1] = j, true
 	}
 	for n := nd; n >= 13; n-- {
-		if !endAt[n-1] || !rightOK(s, ends[n-1]) {
+		if !endAt[n-1] || !gluedRightOK(s, ends[n-1]) {
 			continue
 		}
 		if luhn(digits[:n]) {

@@ -13,6 +13,9 @@ type colPlan struct {
 	whole   transformer
 	wholeIT string
 	itt     *ittPlan
+	// derived, when set, replaces every cell (see DerivedInfoType).
+	derived    string
+	hasDerived bool
 }
 
 func (l *Local) plan(req *Request) ([]colPlan, []string) {
@@ -21,7 +24,13 @@ func (l *Local) plan(req *Request) ([]colPlan, []string) {
 	var masked []string
 	for i, h := range t.Headers {
 		p := colPlan{name: h}
-		if fp, ok := l.fields[h]; ok {
+		if v, ok := derivedValue(req.ColumnInfoTypes[h]); ok {
+			// Before the configured field transformations: those were
+			// written for the column's values, not for ones computed
+			// from a sensitive column under the same name.
+			p.derived, p.hasDerived = v, true
+			masked = append(masked, h)
+		} else if fp, ok := l.fields[h]; ok {
 			p.whole, p.itt = fp.prim, fp.itt
 		} else if its := req.ColumnInfoTypes[h]; len(its) > 0 {
 			p.whole, p.wholeIT = l.inspect.forIT(l, its[0]), its[0]
@@ -255,6 +264,10 @@ func (w *worker) row(plans []colPlan, in, out []Value) error {
 	for i, v := range in {
 		p := &plans[i]
 		var err error
+		if p.hasDerived {
+			out[i] = p.derived
+			continue
+		}
 		if p.whole != nil {
 			out[i], err = w.wholeValue(v, p.whole, p.wholeIT)
 			if err != nil {

@@ -48,6 +48,9 @@ type CheckStatement struct {
 	ViaViews []string `json:"via_views,omitempty"`
 	Star     []string `json:"star,omitempty"`
 	HasLimit bool     `json:"has_limit"`
+	// Shaping lists the columns that shape the result without being
+	// projected, as "clause column" ("where p.d.customers.ssn (derived)").
+	Shaping []string `json:"shaping,omitempty"`
 }
 
 // CheckColumn is one output column in a CheckReport.
@@ -55,6 +58,9 @@ type CheckColumn struct {
 	Name      string   `json:"name"`
 	Lineage   []string `json:"lineage"`
 	InfoTypes []string `json:"info_types,omitempty"`
+	// Derived lists the lineage columns the value is computed from rather
+	// than copied (sqlscan.OutputColumn.Derived).
+	Derived []string `json:"derived,omitempty"`
 }
 
 // Report builds the CheckReport of a decision.
@@ -104,12 +110,25 @@ func Report(d *Decision) *CheckReport {
 			}
 			cs.Star = append(cs.Star, desc+" over "+strings.Join(ts, ", "))
 		}
+		for _, u := range st.Shaping {
+			desc := u.Clause + " " + u.Column.String()
+			switch {
+			case u.Derived:
+				desc += " (derived)"
+			case u.Lookup:
+				desc += " (equality lookup)"
+			}
+			cs.Shaping = append(cs.Shaping, desc)
+		}
 		r.Statements = append(r.Statements, cs)
 	}
 	for _, c := range a.OutputColumns {
 		cc := CheckColumn{Name: c.Name, Lineage: []string{}, InfoTypes: d.ColumnInfoTypesByIndex[c.Index]}
 		for _, l := range c.Lineage {
 			cc.Lineage = append(cc.Lineage, l.String())
+		}
+		for _, l := range c.Derived {
+			cc.Derived = append(cc.Derived, l.String())
 		}
 		r.OutputColumns = append(r.OutputColumns, cc)
 	}
@@ -172,12 +191,18 @@ func RunCheck(ctx context.Context, e *Engine, in Input, jsonOut bool, w io.Write
 		for _, s := range st.Star {
 			fmt.Fprintf(&b, "     star: %s\n", s)
 		}
+		for _, s := range st.Shaping {
+			fmt.Fprintf(&b, "     shaped by: %s\n", s)
+		}
 	}
 	if len(r.OutputColumns) > 0 {
 		b.WriteString("output columns:\n")
 	}
 	for _, c := range r.OutputColumns {
 		fmt.Fprintf(&b, "  %s <- %s", c.Name, orNone(c.Lineage))
+		if len(c.Derived) > 0 {
+			fmt.Fprintf(&b, "  (computed from %s)", strings.Join(c.Derived, ", "))
+		}
 		if len(c.InfoTypes) > 0 {
 			fmt.Fprintf(&b, "  [masked: %s]", strings.Join(c.InfoTypes, ", "))
 		}

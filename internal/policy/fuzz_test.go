@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,6 +39,10 @@ func FuzzEvaluate(f *testing.F) {
 		"SELECT o.amount, c.card_number FROM demo.orders o JOIN demo.customers c USING (customer_id)",
 		"SELECT city FROM demo.customers UNION ALL SELECT ssn FROM demo.customers",
 		"SELECT ARRAY_AGG(STRUCT(phone)) FROM demo.customers",
+		"SELECT customer_id, pos, d FROM demo.customers, UNNEST(GENERATE_ARRAY(1, 11)) AS pos, UNNEST(['0', '1']) AS d WHERE SUBSTR(ssn, pos, 1) = d",
+		"SELECT customer_id, ROW_NUMBER() OVER (ORDER BY ssn) AS rn FROM demo.customers",
+		"SELECT SUBSTR(ssn, 1, 1) AS d, COUNT(*) FROM demo.customers GROUP BY d",
+		"SELECT city, COUNT(DISTINCT email) FROM demo.customers GROUP BY city",
 	} {
 		f.Add(s)
 	}
@@ -72,11 +77,28 @@ func checkFailClosed(t *testing.T, e *policy.Engine, sql string) {
 			t.Fatalf("%s a script with a %s statement: %q", d.Action, st.Kind, sql)
 		}
 	}
+	isSensitive := func(l sqlscan.ColumnRef) bool {
+		return strings.EqualFold(l.Table.Dataset, "demo") && strings.EqualFold(l.Table.Table, "customers") && (demoSensitive[strings.ToLower(l.Column)] || l.Column == sqlscan.AllColumns)
+	}
 	for _, c := range a.OutputColumns {
 		for _, l := range c.Lineage {
-			sensitive := strings.EqualFold(l.Table.Dataset, "demo") && strings.EqualFold(l.Table.Table, "customers") && (demoSensitive[strings.ToLower(l.Column)] || l.Column == sqlscan.AllColumns)
-			if sensitive && len(d.ColumnInfoTypesByIndex[c.Index]) == 0 {
+			if isSensitive(l) && len(d.ColumnInfoTypesByIndex[c.Index]) == 0 {
 				t.Fatalf("%s output column %q derived from %s without masking: %q", d.Action, c.Name, l, sql)
+			}
+		}
+		for _, l := range c.Derived {
+			if isSensitive(l) && !slices.Contains(d.ColumnInfoTypesByIndex[c.Index], policy.DerivedInfoType) {
+				t.Fatalf("%s output column %q computed from %s is not marked derived: %q", d.Action, c.Name, l, sql)
+			}
+		}
+	}
+	// The default policy holds every request a sensitive column shapes.
+	if d.Action == policy.ActionAllow {
+		for _, st := range a.Statements {
+			for _, u := range st.Shaping {
+				if isSensitive(u.Column) {
+					t.Fatalf("allowed although %s shapes it in %s: %q", u.Column, u.Clause, sql)
+				}
 			}
 		}
 	}

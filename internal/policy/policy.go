@@ -124,6 +124,17 @@ type Match struct {
 	// StarOverSensitive: some star form can expand over a table with
 	// sensitive columns.
 	StarOverSensitive *bool `yaml:"star_over_sensitive"`
+	// FiltersOnSensitive: a sensitive column shapes the result without
+	// being projected: in WHERE, a join condition, HAVING, QUALIFY, GROUP BY
+	// (or DISTINCT), ORDER BY, a window's PARTITION BY or ORDER BY, an
+	// IN/EXISTS/scalar subquery in a condition, or INTERSECT/EXCEPT, at any
+	// depth. Such filters can reconstruct values row by row (a join with a
+	// table of digits and positions).
+	FiltersOnSensitive *bool `yaml:"filters_on_sensitive"`
+	// ExceptKeyLookups names key columns, [project.]dataset.table.column
+	// (globs), whose equality lookups (col = 42, col IN (1, 2), against
+	// constants or parameters) do not count for FiltersOnSensitive.
+	ExceptKeyLookups []string `yaml:"except_key_lookups"`
 	// EstimatedBytesOver: the estimated bytes processed exceed this.
 	EstimatedBytesOver *ByteSize `yaml:"estimated_bytes_over"`
 	// MissingLimit: a top-level query has no LIMIT.
@@ -369,6 +380,16 @@ func (p *Policy) validate(root *yaml.Node) error {
 					bad(keyLine(mn, field), "rule %q: bad table pattern %q", r.ID, t)
 				}
 			}
+		}
+		for _, k := range r.Match.ExceptKeyLookups {
+			if n := len(strings.Split(k, ".")); n < 3 || n > 4 {
+				bad(keyLine(mn, "except_key_lookups"), "rule %q: key column %q must be dataset.table.column or project.dataset.table.column", r.ID, k)
+			} else if _, err := path.Match(k, ""); err != nil {
+				bad(keyLine(mn, "except_key_lookups"), "rule %q: bad key column pattern %q", r.ID, k)
+			}
+		}
+		if len(r.Match.ExceptKeyLookups) > 0 && (r.Match.FiltersOnSensitive == nil || !*r.Match.FiltersOnSensitive) {
+			bad(keyLine(mn, "except_key_lookups"), "rule %q: except_key_lookups only applies with filters_on_sensitive: true", r.ID)
 		}
 		switch r.Match.AnalysisPath {
 		case "", sqlscan.PathAnalyzer, sqlscan.PathParserFallback:

@@ -71,6 +71,7 @@ type analyzer struct {
 // viewInfo is what expanding a view's definition taught us.
 type viewInfo struct {
 	lineage  map[string][]ColumnRef // lower-case view column -> base columns
+	derived  map[string][]ColumnRef // lower-case view column -> base columns it computes from
 	bases    refSet                 // every table behind the view, transitively
 	fallback string                 // analyzer error inside the view, if any
 }
@@ -241,7 +242,7 @@ func (a *analyzer) view(ref TableRef, meta *TableMeta, depth int) ([]namedType, 
 	if len(sub.Statements) != 1 || sub.Statements[0].Kind != KindQuery {
 		return nil, fmt.Errorf("view %s: definition is not a single query", ref)
 	}
-	vi := &viewInfo{lineage: map[string][]ColumnRef{}}
+	vi := &viewInfo{lineage: map[string][]ColumnRef{}, derived: map[string][]ColumnRef{}}
 	st := sub.Statements[0]
 	vi.bases.add(st.Tables...)
 	vi.bases.add(st.ViaViews...)
@@ -251,6 +252,7 @@ func (a *analyzer) view(ref TableRef, meta *TableMeta, depth int) ([]namedType, 
 	var out []namedType
 	for i, c := range sub.OutputColumns {
 		vi.lineage[strings.ToLower(c.Name)] = c.Lineage
+		vi.derived[strings.ToLower(c.Name)] = c.Derived
 		if i < len(typs) && typs[i] != nil {
 			out = append(out, namedType{c.Name, typs[i]})
 		}
@@ -295,6 +297,7 @@ func (a *analyzer) statement(sql string, ps *parsedStatement, defProject, defDat
 		default:
 			l := newLineage(a.names)
 			l.walk(out.Statement())
+			l.finish()
 			if l.tooDeep {
 				st.Path = PathParserFallback
 				st.AnalyzerError = errTooDeep.Message
@@ -302,6 +305,7 @@ func (a *analyzer) statement(sql string, ps *parsedStatement, defProject, defDat
 			}
 			st.Path = PathAnalyzer
 			st.OutputColumns, typs = l.outputColumns(out.Statement())
+			st.Shaping = l.shaping()
 			// Parse-tree candidates the analyzer did not need and the catalog
 			// does not know were not tables (e.g. a correlated array path).
 			var kept refSet
@@ -339,12 +343,15 @@ func (a *analyzer) statement(sql string, ps *parsedStatement, defProject, defDat
 	switch st.Path {
 	case PathAnalyzer:
 		for i := range st.OutputColumns {
-			st.OutputColumns[i].Lineage = a.expandViews(st.OutputColumns[i].Lineage)
+			c := &st.OutputColumns[i]
+			c.Lineage, c.Derived = a.expandViewsDerived(c.Lineage, c.Derived)
 		}
+		st.Shaping = a.expandShaping(st.Shaping)
 	case PathParserFallback:
 		if st.Kind == KindQuery {
 			st.OutputColumns = a.fallbackOutputs(ps.node, st)
 		}
+		st.Shaping = a.fallbackShaping(st)
 		typs = nil
 	}
 	return typs
@@ -359,78 +366,19 @@ func (a *analyzer) isMissing(t TableRef) bool {
 	return false
 }
 
-// expandViews adds, for each view column, the base columns behind it.
-func (a *analyzer) expandViews(lin []ColumnRef) []ColumnRef {
-	set := map[ColumnRef]bool{}
-	for _, r := range lin {
-		set[r] = true
-		v, ok := a.views[r.Table]
-		if !ok {
-			continue
-		}
-		if base, ok := v.lineage[strings.ToLower(r.Column)]; ok {
-			for _, b := range base {
-				set[b] = true
-			}
-			continue
-		}
-		for _, b := range v.bases {
-			for _, c := range a.allColumns(b) {
-				set[c] = true
-			}
-		}
-	}
-	return sortedRefs(set)
-}
-
-// allColumns lists every column of a table, or AllColumns when its schema
-// is unknown.
-func (a *analyzer) allColumns(t TableRef) []ColumnRef {
-	meta, ok := a.metas[t]
-	if !ok || len(meta.Columns) == 0 {
-		if v, ok := a.views[t]; ok {
-			var out []ColumnRef
-			for c := range v.lineage {
-				out = append(out, ColumnRef{Table: t, Column: c})
-			}
-			return out
-		}
-		return []ColumnRef{{Table: t, Column: AllColumns}}
-	}
-	out := make([]ColumnRef, 0, len(meta.Columns))
-	for _, c := range meta.Columns {
-		out = append(out, ColumnRef{Table: t, Column: c.Name})
-	}
-	return out
-}
-
 // fallbackOutputs is the conservative lineage of a query the analyzer could
 // not resolve: every output column derives from every column of every table
 // the statement reaches. Column names come from the parse tree; a star makes
 // the column set unknown, reported as one column named "*".
 func (a *analyzer) fallbackOutputs(n ast.Node, st *Statement) []OutputColumn {
-	set := map[ColumnRef]bool{}
-	var all refSet
-	all.add(st.Tables...)
-	all.add(st.ViaViews...)
-	for _, t := range st.Tables {
-		if v, ok := a.views[t]; ok {
-			all.add(v.bases...)
-		}
-	}
-	for _, t := range all {
-		for _, c := range a.allColumns(t) {
-			set[c] = true
-		}
-	}
-	lin := a.expandViews(sortedRefs(set))
+	lin := a.reachedColumns(st)
 	names := selectListNames(n)
 	if names == nil {
-		return []OutputColumn{{Name: AllColumns, Lineage: lin}}
+		return []OutputColumn{{Name: AllColumns, Lineage: lin, Derived: lin}}
 	}
 	out := make([]OutputColumn, len(names))
 	for i, name := range names {
-		out[i] = OutputColumn{Name: name, Index: i, Lineage: lin}
+		out[i] = OutputColumn{Name: name, Index: i, Lineage: lin, Derived: lin}
 	}
 	return out
 }

@@ -192,12 +192,18 @@ func TestNoCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []sqlscan.OutputColumn{{Name: "email", Lineage: []sqlscan.ColumnRef{{Table: sqlscan.TableRef{Project: "p", Dataset: "demo", Table: "customers"}, Column: sqlscan.AllColumns}}}}
+	all := []sqlscan.ColumnRef{{Table: sqlscan.TableRef{Project: "p", Dataset: "demo", Table: "customers"}, Column: sqlscan.AllColumns}}
+	want := []sqlscan.OutputColumn{{Name: "email", Lineage: all, Derived: all}}
 	if a.Path != sqlscan.PathParserFallback {
 		t.Errorf("path = %s", a.Path)
 	}
 	if diff := cmp.Diff(want, a.OutputColumns); diff != "" {
 		t.Errorf("fallback outputs (-want, +got):\n%s", diff)
+	}
+	// Unanalyzed, every column of every table reached shapes the result.
+	wantShaping := []sqlscan.ShapingUse{{Clause: sqlscan.ClauseUnanalyzed, Column: all[0], Derived: true}}
+	if diff := cmp.Diff(wantShaping, a.Statements[0].Shaping); diff != "" {
+		t.Errorf("fallback shaping (-want, +got):\n%s", diff)
 	}
 }
 

@@ -36,6 +36,13 @@ type corpusCase struct {
 	HasLimit *bool               `yaml:"has_limit"`
 	Columns  []string            `yaml:"columns"`
 	Lineage  map[string][]string `yaml:"lineage"`
+	// Derived, per output column, lists the lineage columns reached through
+	// a computation (OutputColumn.Derived).
+	Derived map[string][]string `yaml:"derived"`
+	// Shaping lists every shaping use over all statements as
+	// "clause dataset.table.column", with " derived" and " lookup"
+	// appended when set; absent means not checked, [] means none.
+	Shaping []string `yaml:"shaping"`
 }
 
 const corpusDir = "../../testing/sql"
@@ -212,6 +219,50 @@ func TestCorpus(t *testing.T) {
 				}
 				if diff := cmp.Diff(fullAll(want, 3, proj), got); diff != "" {
 					t.Errorf("lineage of %s (-want, +got):\n%s", col, diff)
+				}
+			}
+			for col, want := range tc.Derived {
+				got := []string{}
+				for _, c := range a.OutputColumns {
+					if c.Name == col {
+						for _, l := range c.Derived {
+							got = append(got, l.String())
+						}
+					}
+				}
+				sort.Strings(got)
+				if diff := cmp.Diff(fullAll(want, 3, proj), got); diff != "" {
+					t.Errorf("derived of %s (-want, +got):\n%s", col, diff)
+				}
+			}
+			if tc.Shaping != nil {
+				got := []string{}
+				for _, st := range a.Statements {
+					for _, u := range st.Shaping {
+						s := u.Clause + " " + u.Column.String()
+						if u.Derived {
+							s += " derived"
+						}
+						if u.Lookup {
+							s += " lookup"
+						}
+						got = append(got, s)
+					}
+				}
+				want := []string{}
+				for _, w := range tc.Shaping {
+					clause, rest, _ := strings.Cut(w, " ")
+					col, flags, _ := strings.Cut(rest, " ")
+					s := clause + " " + full(col, 3, proj)
+					if flags != "" {
+						s += " " + flags
+					}
+					want = append(want, s)
+				}
+				sort.Strings(got)
+				sort.Strings(want)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("shaping (-want, +got):\n%s", diff)
 				}
 			}
 		})

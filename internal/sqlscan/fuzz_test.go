@@ -55,6 +55,32 @@ func FuzzAnalyze(f *testing.F) {
 			if c.Name == "" || !utf8.ValidString(c.Name) && utf8.ValidString(sql) {
 				t.Fatalf("output column name %q", c.Name)
 			}
+			// Derived sources are sources.
+			lin := map[sqlscan.ColumnRef]bool{}
+			for _, r := range c.Lineage {
+				lin[r] = true
+			}
+			for _, r := range c.Derived {
+				if !lin[r] {
+					t.Fatalf("column %q: derived source %s is not in its lineage %v", c.Name, r, c.Lineage)
+				}
+			}
+		}
+		// Shaping uses name columns of tables the statement reaches, and a
+		// lookup is never derived.
+		for _, st := range a.Statements {
+			reached := map[sqlscan.TableRef]bool{}
+			for _, r := range append(append([]sqlscan.TableRef(nil), st.Tables...), st.ViaViews...) {
+				reached[r] = true
+			}
+			for _, u := range st.Shaping {
+				if u.Clause == "" || !reached[u.Column.Table] {
+					t.Fatalf("shaping use %+v outside the tables %v", u, st.Tables)
+				}
+				if u.Lookup && u.Derived {
+					t.Fatalf("shaping use %+v is a derived lookup", u)
+				}
+			}
 		}
 	})
 }

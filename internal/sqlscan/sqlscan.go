@@ -178,6 +178,13 @@ type Statement struct {
 	HasLimit bool
 	// OutputColumns are the statement's result columns (queries only).
 	OutputColumns []OutputColumn
+	// Shaping lists the columns that decide which rows the statement
+	// returns, how many or in which order (filters, joins, grouping,
+	// ordering, windows, subquery predicates, at any depth), including the
+	// base columns behind view columns. On the parser fallback path every
+	// column of every table the statement reaches is listed, as
+	// ClauseUnanalyzed and Derived.
+	Shaping []ShapingUse
 	// Path is how this statement was understood.
 	Path          string
 	AnalyzerError string
@@ -212,7 +219,16 @@ type OutputColumn struct {
 	Name string
 	// Index is the column's position in the result, from 0.
 	Index int
-	// Lineage lists the source columns, including view columns and the base
-	// columns behind them, sorted.
+	// Lineage lists the source columns whose values can reach this column,
+	// including view columns and the base columns behind them, sorted. A
+	// column that is only counted (COUNT(ssn), COUNT(DISTINCT ssn)) is not
+	// a source: a count carries none of its values.
 	Lineage []ColumnRef
+	// Derived lists the columns of Lineage that reach this column through a
+	// computation rather than unchanged: any function, operator, cast,
+	// struct or array constructor, aggregate other than a count, subquery,
+	// window function, or a window or view that computes it. A column
+	// reached both ways is derived. On the parser fallback path every
+	// source is derived.
+	Derived []ColumnRef
 }
