@@ -17,6 +17,11 @@ var (
 	// ErrTimelineRewrite means an Update changed or removed an event that
 	// was already stored; the timeline may only be appended to.
 	ErrTimelineRewrite = errors.New("session timeline is append-only")
+	// ErrDocumentTooLarge means a session document, an event or a page
+	// would exceed the document limit (see CheckWrite). For pages the
+	// caller should store fewer rows per page (see Paginate and
+	// MaxPageBytes).
+	ErrDocumentTooLarge = errors.New("session document too large")
 )
 
 // CheckAppendOnly is the timeline rule every Store's Update enforces: the

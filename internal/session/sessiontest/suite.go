@@ -180,6 +180,8 @@ func Run(t *testing.T, f Factory) {
 		}
 	})
 
+	t.Run("DocumentLimit", func(t *testing.T) { documentLimit(t, f) })
+
 	t.Run("ConcurrentUpdatesAreSerialized", func(t *testing.T) {
 		st := f(t)
 		s := newSession("conc")
