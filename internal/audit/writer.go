@@ -55,7 +55,8 @@ func (w *Writer) fqtn() string {
 
 // EnsureTable creates the dataset and the table (partitioned by day on
 // event_time, clustered by principal) when they do not exist, and checks
-// the schema of a table that does. Local mode calls it; in the cloud
+// the schema of a table that does; a table created before the
+// hash_version column gets it added. Local mode calls it; in the cloud
 // Terraform creates the table and the record step's service account may not
 // create tables.
 func (w *Writer) EnsureTable(ctx context.Context) error {
@@ -71,6 +72,14 @@ func (w *Writer) EnsureTable(ctx context.Context) error {
 	t := ds.Table(w.table)
 	md, err := t.Metadata(ctx)
 	if err == nil {
+		if len(md.Schema) == legacyColumns && checkSchema(append(md.Schema[:legacyColumns:legacyColumns], Schema()[legacyColumns:]...)) == nil {
+			// A table created before hash_version: add the column
+			// (NULLABLE, so every existing row reads as legacy).
+			md, err = t.Update(ctx, bigquery.TableMetadataToUpdate{Schema: Schema()}, md.ETag)
+			if err != nil {
+				return fmt.Errorf("audit table: add column %s: %w", colHashVersion, err)
+			}
+		}
 		return checkSchema(md.Schema)
 	}
 	if !isNotFound(err) {

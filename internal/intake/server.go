@@ -155,9 +155,9 @@ func (s *Server) postQuery(w http.ResponseWriter, r *http.Request) {
 		CreatedAt:      now,
 		Readers:        []string{ReaderKey(c.p)},
 	}
-	sess.AddEvent(session.EventReceived, now, ReaderKey(c.p), map[string]any{
-		"agent": req.Agent.Name, "model": req.Agent.Model, "sql_sha256": sess.SQLSHA256,
-		"groups": toAny(c.groups),
+	sess.AddEvent(now, ReaderKey(c.p), session.ReceivedData{
+		Agent: req.Agent.Name, Model: req.Agent.Model, SQLSHA256: sess.SQLSHA256,
+		Groups: c.groups,
 	})
 	ctx := r.Context()
 	if err := s.Store.Create(ctx, sess); err != nil {
@@ -172,7 +172,7 @@ func (s *Server) postQuery(w http.ResponseWriter, r *http.Request) {
 		_, _ = s.Store.Update(context.WithoutCancel(ctx), sess.ID, func(x *session.Session) error {
 			x.Status = session.StatusFailed
 			x.Errors = append(x.Errors, session.ErrorEntry{Step: "intake", Message: "the workflow could not be started", Time: s.now()})
-			x.AddEvent(session.EventFailed, s.now(), "intake", map[string]any{"status": "failed", "error": "workflow start failed"})
+			x.AddEvent(s.now(), "intake", session.FailedData{Status: "failed", Error: "workflow start failed"})
 			return nil
 		})
 		writeError(w, http.StatusServiceUnavailable, "the query could not be started; retry later")
@@ -444,12 +444,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
-}
-
-func toAny(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }

@@ -68,10 +68,11 @@ func EventDocumentBytes(e Event) (int, error) {
 
 // CheckWrite is the rule every Store applies before it writes session s
 // (id) whose stored timeline was old (nil on Create): the timeline is
-// append-only (CheckAppendOnly), and the session document and every new
-// event fit the document rule. It fails with ErrTimelineRewrite or
-// ErrDocumentTooLarge; the message names the document and its size, never
-// its content.
+// append-only (CheckAppendOnly), every new event follows the event rules
+// (CheckNewEvent: typed, canonical data, chained), and the session
+// document and every new event fit the document rule. It fails with
+// ErrTimelineRewrite, ErrInvalidEvent or ErrDocumentTooLarge; the message
+// names the document and its size, never its content.
 func CheckWrite(id string, old []Event, s *Session) error {
 	if err := CheckAppendOnly(id, old, s.Timeline); err != nil {
 		return err
@@ -83,7 +84,16 @@ func CheckWrite(id string, old []Event, s *Session) error {
 	if n > MaxLogicalDocumentBytes {
 		return fmt.Errorf("session %s: the session document is %d bytes, over the limit of %d: %w", id, n, MaxLogicalDocumentBytes, ErrDocumentTooLarge)
 	}
-	for _, e := range s.Timeline[len(old):] {
+	prev := GenesisHash
+	if len(old) > 0 {
+		prev = old[len(old)-1].Hash
+	}
+	for i := len(old); i < len(s.Timeline); i++ {
+		e := s.Timeline[i]
+		if err := CheckNewEvent(id, i, prev, e); err != nil {
+			return err
+		}
+		prev = e.Hash
 		n, err := EventDocumentBytes(e)
 		if err != nil {
 			return fmt.Errorf("session %s event %d: %w", id, e.Seq, err)

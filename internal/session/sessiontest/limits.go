@@ -95,12 +95,12 @@ func documentLimit(t *testing.T, f Factory) {
 			_, err := st.Update(ctx, s.ID, func(x *session.Session) error {
 				probe := *x
 				probe.Timeline = append([]session.Event(nil), x.Timeline...)
-				e := probe.AddEvent(session.EventFailed, at, "suite", failedData(""))
+				e := probe.AddEvent(at, "suite", failedData(""))
 				base, err := session.EventDocumentBytes(e)
 				if err != nil {
 					return err
 				}
-				e = x.AddEvent(session.EventFailed, at, "suite", failedData(pad(limit-base+extra)))
+				e = x.AddEvent(at, "suite", failedData(pad(limit-base+extra)))
 				if n, _ := session.EventDocumentBytes(e); n != limit+extra {
 					t.Errorf("padded event is %d bytes, want %d", n, limit+extra)
 				}
@@ -151,6 +151,6 @@ func documentLimit(t *testing.T, f Factory) {
 }
 
 // failedData is the payload of a session.failed event carrying msg.
-func failedData(msg string) map[string]any {
-	return map[string]any{"status": "failed", "error": msg}
+func failedData(msg string) session.FailedData {
+	return session.FailedData{Status: "failed", Error: msg}
 }
