@@ -218,17 +218,29 @@ func principalKey(p session.Principal) string {
 }
 
 // eventRow builds the row of event e of s, without the day chain columns.
-// The data column holds e's data exactly as stored and hashed. An event
-// with typed data must hold its type's canonical payload (unknown keys are
-// refused here too, with session.ErrInvalidEvent); a legacy event is
-// written as it is, since its hash covers its old encoding.
+// The data column of a typed event holds its data exactly as stored and
+// hashed, which must be its type's canonical payload (unknown keys are
+// refused here too, with session.ErrInvalidEvent). A legacy event (stored
+// before typed payloads, audited after) gets the data column the old
+// Writer wrote: its map re-encoded by encoding/json.
 func eventRow(s *session.Session, e session.Event) (*Row, error) {
-	if e.HashVersion != session.HashVersionLegacy {
+	data := string(e.Data)
+	switch {
+	case e.HashVersion != session.HashVersionLegacy:
 		if _, err := session.DecodePayload(e.Type, e.Data); err != nil {
 			return nil, fmt.Errorf("event %d: %w", e.Seq, err)
 		}
+	case len(e.Data) > 0:
+		var m map[string]any
+		if err := json.Unmarshal(e.Data, &m); err != nil {
+			return nil, fmt.Errorf("event %d: legacy data: %w", e.Seq, session.ErrInvalidEvent)
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: legacy data: %w", e.Seq, session.ErrInvalidEvent)
+		}
+		data = string(b)
 	}
-	data := string(e.Data)
 	t := e.Time.UTC()
 	return &Row{
 		EventTime:        t.Truncate(time.Microsecond),

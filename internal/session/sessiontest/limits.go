@@ -95,12 +95,12 @@ func documentLimit(t *testing.T, f Factory) {
 			_, err := st.Update(ctx, s.ID, func(x *session.Session) error {
 				probe := *x
 				probe.Timeline = append([]session.Event(nil), x.Timeline...)
-				e := probe.AddEvent(at, "suite", failedData(""))
+				e := probe.AddEvent(at, "suite", failedData("x"))
 				base, err := session.EventDocumentBytes(e)
 				if err != nil {
 					return err
 				}
-				e = x.AddEvent(at, "suite", failedData(pad(limit-base+extra)))
+				e = x.AddEvent(at, "suite", failedData(pad(limit-base+1+extra)))
 				if n, _ := session.EventDocumentBytes(e); n != limit+extra {
 					t.Errorf("padded event is %d bytes, want %d", n, limit+extra)
 				}
