@@ -74,9 +74,13 @@ func TestLegacyRowsStillVerify(t *testing.T) {
 		reason string
 	}{
 		{"data", func(r *Row) { r.Data = strings.Replace(r.Data, "allow", "deny!", 1) }, "event changed"},
-		// Claiming the typed version changes the computation: neither
-		// row_hash nor event_hash match any more.
-		{"hash version", func(r *Row) { r.HashVersion = session.HashVersionTyped }, "event changed"},
+		// Claiming the typed version changes the computation: the legacy
+		// data is not a canonical payload, and its hash would not match.
+		{"hash version", func(r *Row) { r.HashVersion = session.HashVersionTyped }, "cannot rebuild the event"},
+		{"hash version of canonical data", func(r *Row) {
+			r.HashVersion = session.HashVersionTyped
+			r.Data = `{"action":"allow","rule_ids":["r1"],"analysis_path":"analyzer","estimated_bytes":9007199254740992,"approver_group":""}`
+		}, "event changed"},
 	} {
 		rows := legacyRows(t)
 		tc.tamper(rows[1])

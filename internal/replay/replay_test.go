@@ -87,7 +87,7 @@ func TestRunSession(t *testing.T) {
 		"approval:   approved by bob@example.com at +1m30s (group approvers, requested at +2s)\n",
 		"execution:  job job-1, 1024 bytes processed, 3 rows, ran 2s\n",
 		"  +1.5s       policy.decided         policy                   {\"action\":\"require_approval\",\"analysis_path\":\"\",\"estimated_bytes\":0,\"approver_group\":\"\"}\n",
-		"  +1m35s      session.completed      record                   \n",
+		"  +1m35s      session.completed      record                   {\"status\":\"succeeded\"}\n",
 		"timeline hash chain intact\n",
 		"result:     3 rows, 3 stored in 2 pages\n",
 		"--- page 0 (2 rows)\n" + page0 + "\n--- page 1 (1 rows)\n[{\"full_name\":\"x\",\"n\":3}]\n",
