@@ -10,13 +10,6 @@ import (
 	"strings"
 )
 
-// ErrInvalidEvent means an event that a store or the audit writer was
-// asked to write does not follow the event rules: its data is not the
-// canonical encoding of its type's payload (an unknown key, a value of the
-// wrong type, another spelling), its type is unknown, or its sequence
-// number, chain link, hash or hash version is wrong.
-var ErrInvalidEvent = errors.New("invalid session event")
-
 // Payload is the typed data of one event type; each event type has exactly
 // one payload struct, listed in payloadTypes. The structs of this package
 // are the only implementations. Their JSON keys are part of the audit
