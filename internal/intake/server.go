@@ -161,6 +161,13 @@ func (s *Server) postQuery(w http.ResponseWriter, r *http.Request) {
 	})
 	ctx := r.Context()
 	if err := s.Store.Create(ctx, sess); err != nil {
+		if errors.Is(err, session.ErrDocumentTooLarge) {
+			// Within the field limits, but over the store's document limit
+			// once JSON-escaped (each '<' becomes six bytes): the caller's
+			// to shorten.
+			writeError(w, http.StatusRequestEntityTooLarge, "the request is too large to record once encoded as JSON (sql, prompt and parameters together); shorten them")
+			return
+		}
 		s.log().ErrorContext(ctx, "create session failed", "error", err.Error())
 		writeError(w, http.StatusInternalServerError, "the session could not be recorded")
 		return
