@@ -38,3 +38,12 @@ if [ ! -f "$(go env GOCACHE)/.querygate-zetasql-built" ]; then
 fi
 go vet ./...
 go test -count=1 -timeout 40m "$@" ./...
+
+# --- fuzz (issue 16) ---------------------------------------------------------
+# Every fuzz target, one at a time, for QUERYGATE_FUZZTIME (3s) each; a
+# crasher fails the run and is kept under its package's testdata/fuzz/.
+# QUERYGATE_SKIP_FUZZ=1 leaves it out (e.g. when passing a -run filter).
+if [ "${QUERYGATE_SKIP_FUZZ:-0}" != 1 ]; then
+  "$REPO_ROOT/scripts/fuzz.sh"
+fi
+# --- end fuzz ----------------------------------------------------------------

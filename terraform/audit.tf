@@ -63,5 +63,6 @@ resource "google_bigquery_table" "audit_events" {
     { name = "chain_prev", type = "STRING", mode = "REQUIRED", description = "row_hash of the previous row of the day chain (64 zeros for the first)." },
     { name = "recorded_at", type = "TIMESTAMP", mode = "REQUIRED", description = "When the row was written. Informational: not covered by row_hash, because BigQuery may keep either attempt of a retried insert." },
     { name = "row_hash", type = "STRING", mode = "REQUIRED", description = "SHA-256 over every other column of the row (see audit.RowHash)." },
+    { name = "hash_version", type = "INTEGER", mode = "NULLABLE", description = "How event_hash and row_hash were computed: 2 for typed event data; NULL for rows written before (docs/audit.md)." },
   ])
 }

@@ -132,10 +132,10 @@ func (s *Service) decide(ctx context.Context, in request) (Outcome, error) {
 		ap.DecidedBy = c.Approver
 		ap.DecidedAt = now
 		ap.Comment = in.Form.Comment
-		x.AddEvent(session.EventApprovalDecided, now, c.Approver, map[string]any{
-			"decision": decision,
-			"comment":  in.Form.Comment,
-			"token_id": c.ID,
+		x.AddEvent(now, c.Approver, session.ApprovalDecidedData{
+			Decision: decision,
+			Comment:  in.Form.Comment,
+			TokenID:  c.ID,
 		})
 		return nil
 	})

@@ -63,7 +63,7 @@ func TestDecideApproveAndDeny(t *testing.T) {
 				t.Errorf("used tokens = %v, want one", ap.UsedTokens)
 			}
 			last := s.Timeline[len(s.Timeline)-1]
-			if last.Type != session.EventApprovalDecided || last.Actor != "bob@example.com" || last.Data["decision"] != tc.wantDecision {
+			if d, ok := payloadOf(last).(session.ApprovalDecidedData); !ok || last.Actor != "bob@example.com" || d.Decision != tc.wantDecision {
 				t.Errorf("last event = %+v", last)
 			}
 			if n := s.VerifyChain(); n != 0 {
@@ -503,4 +503,13 @@ func TestTwoPagesSideBySide(t *testing.T) {
 	if got := []string{e.get("s1").Approval.Decision, e.get("s2").Approval.Decision}; !cmp.Equal(got, []string{"approved", "rejected"}) {
 		t.Errorf("decisions = %v", got)
 	}
+}
+
+// payloadOf returns e's typed payload, or nil when it does not decode.
+func payloadOf(e session.Event) session.Payload {
+	p, err := e.Payload()
+	if err != nil {
+		return nil
+	}
+	return p
 }

@@ -32,8 +32,8 @@ func (s *Service) Expire(ctx context.Context, sessionID string) (bool, error) {
 		ap.Decision = "expired"
 		ap.DecidedAt = now
 		x.Status = session.StatusExpired
-		x.AddEvent(session.EventApprovalExpired, now, s.cfg.Actor, map[string]any{
-			"expires_at": ap.ExpiresAt.UTC().Format(time.RFC3339),
+		x.AddEvent(now, s.cfg.Actor, session.ApprovalExpiredData{
+			ExpiresAt: ap.ExpiresAt.UTC().Format(time.RFC3339),
 		})
 		return nil
 	})

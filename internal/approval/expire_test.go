@@ -28,7 +28,8 @@ func TestExpire(t *testing.T) {
 	if s.Status != session.StatusExpired || s.Approval.Decision != "expired" || !s.Approval.DecidedAt.Equal(t0.Add(30*time.Minute)) {
 		t.Errorf("after Expire: status %s approval %+v", s.Status, s.Approval)
 	}
-	if ev := s.Timeline[len(s.Timeline)-1]; ev.Type != session.EventApprovalExpired || ev.Data["expires_at"] != "2026-11-28T09:30:00Z" {
+	ev := s.Timeline[len(s.Timeline)-1]
+	if p, err := ev.Payload(); err != nil || p != session.Payload(session.ApprovalExpiredData{ExpiresAt: "2026-11-28T09:30:00Z"}) {
 		t.Errorf("last event %+v", ev)
 	}
 	// Retried: no second event.

@@ -83,10 +83,10 @@ func (s *Service) Notify(ctx context.Context, sessionID, callbackURL string) (No
 			ExpiresAt:   req.ExpiresAt,
 		}
 		x.Status = session.StatusPendingApproval
-		x.AddEvent(session.EventApprovalRequested, now, s.cfg.Actor, map[string]any{
-			"group":      x.Approval.Group,
-			"approvers":  approvers,
-			"expires_at": req.ExpiresAt.UTC().Format(time.RFC3339),
+		x.AddEvent(now, s.cfg.Actor, session.ApprovalRequestedData{
+			Group:     x.Approval.Group,
+			Approvers: approvers,
+			ExpiresAt: req.ExpiresAt.UTC().Format(time.RFC3339),
 		})
 		return nil
 	})

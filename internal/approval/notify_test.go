@@ -39,7 +39,7 @@ func TestNotify(t *testing.T) {
 		t.Errorf("approval (-want, +got):\n%s", diff)
 	}
 	ev := s.Timeline[len(s.Timeline)-1]
-	if ev.Type != session.EventApprovalRequested || ev.Data["group"] != "approvers" || ev.Data["expires_at"] != "2026-11-28T09:30:00Z" {
+	if d, ok := payloadOf(ev).(session.ApprovalRequestedData); !ok || d.Group != "approvers" || d.ExpiresAt != "2026-11-28T09:30:00Z" {
 		t.Errorf("event = %+v", ev)
 	}
 	msgs := e.sink.Messages()

@@ -89,9 +89,7 @@ func (s *Service) closeWindow(ctx context.Context, sessionID string, now time.Ti
 		}
 		ap.Decision = "expired"
 		ap.DecidedAt = now
-		x.AddEvent(session.EventApprovalExpired, now, s.cfg.Actor, map[string]any{
-			"expires_at": ap.ExpiresAt.UTC().Format(time.RFC3339),
-		})
+		x.AddEvent(now, s.cfg.Actor, session.ApprovalExpiredData{ExpiresAt: ap.ExpiresAt.UTC().Format(time.RFC3339)})
 		return nil
 	})
 	if errors.Is(err, errNoChange) {

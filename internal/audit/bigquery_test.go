@@ -137,7 +137,7 @@ func TestWriteSessionIdempotentAndVerified(t *testing.T) {
 		}
 	}
 	// The session goes on: only the new event is written.
-	s1.AddEvent(session.EventCompleted, s1.Timeline[2].Time.Add(time.Second), "record", nil)
+	s1.AddEvent(s1.Timeline[2].Time.Add(time.Second), "record", session.CompletedData{Status: "succeeded"})
 	if err := NewWriter(testClient, testDataset, table).WriteSession(ctx, s1); err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestWriteSessionDetectsDivergence(t *testing.T) {
 	}
 	forged := testSession("s1", 2)
 	forged.Timeline = nil
-	forged.AddEvent(session.EventReceived, s.Timeline[0].Time, "mallory@example.com", nil)
+	forged.AddEvent(s.Timeline[0].Time, "mallory@example.com", session.ReceivedData{})
 	if err := w.WriteSession(ctx, forged); !errors.Is(err, ErrDiverged) {
 		t.Errorf("WriteSession of a rewritten session err = %v, want ErrDiverged", err)
 	}
@@ -316,7 +316,7 @@ func TestVerifyDays(t *testing.T) {
 	mk := func(id string, times ...time.Time) *session.Session {
 		s := &session.Session{ID: id, Principal: session.Principal{Email: "alice@example.com"}}
 		for _, tm := range times {
-			s.AddEvent(session.EventReceived, tm, "alice@example.com", nil)
+			s.AddEvent(tm, "alice@example.com", session.ReceivedData{})
 		}
 		return s
 	}
@@ -434,7 +434,7 @@ func TestCompareSession(t *testing.T) {
 	rewritten := testSession("s1", 3)
 	rewritten.Timeline = nil
 	for i := 0; i < 3; i++ {
-		rewritten.AddEvent(session.EventReceived, s.Timeline[i].Time, "mallory@example.com", nil)
+		rewritten.AddEvent(s.Timeline[i].Time, "mallory@example.com", session.ReceivedData{})
 	}
 	if rewritten.VerifyChain() != 0 {
 		t.Fatal("rewritten chain should verify on its own")
@@ -454,5 +454,76 @@ func TestCompareSession(t *testing.T) {
 		if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: CompareSession err = %v, want ErrDiverged naming %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// TestLegacyTable opens a table created before the hash_version column, as
+// a data dir from before typed payloads holds it. The legacy rows in it
+// verify. EnsureTable asks BigQuery to add the column; the emulator ignores
+// that request (its tables.patch does not change the schema), and
+// EnsureTable must then fail naming the column rather than let writes
+// start on a table that lacks it. That real BigQuery adds a NULLABLE
+// column on patch is not tested here.
+func TestLegacyTable(t *testing.T) {
+	ctx := t.Context()
+	table := fmt.Sprintf("events_%d", tableN.Add(1))
+	ref := testClient.Dataset(testDataset).Table(table)
+	if err := NewWriter(testClient, testDataset, table).EnsureTable(ctx); err != nil { // creates the dataset
+		t.Fatal(err)
+	}
+	if err := ref.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.Create(ctx, &bigquery.TableMetadata{Schema: Schema()[:legacyColumns]}); err != nil {
+		t.Fatal(err)
+	}
+	ins := ref.Inserter()
+	for _, r := range legacyRows(t) {
+		m, id, _ := r.Save()
+		delete(m, colHashVersion)
+		if err := ins.Put(ctx, &bigquery.ValuesSaver{Schema: Schema()[:legacyColumns], InsertID: id, Row: valuesOf(m, legacyColumns)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := Verify(ctx, testClient, testDataset, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Rows != 11 || rep.Sessions != 2 {
+		t.Errorf("legacy table: %d rows, %d sessions, problems %v; want 11, 2 and none", rep.Rows, rep.Sessions, rep.Problems)
+	}
+	err = NewWriter(testClient, testDataset, table).EnsureTable(ctx)
+	if md, _ := ref.Metadata(ctx); md != nil && len(md.Schema) == len(Schema()) {
+		// A BigQuery that applied the patch: the table is current.
+		if err != nil || checkSchema(md.Schema) != nil {
+			t.Errorf("EnsureTable added the column but: %v", err)
+		}
+		return
+	}
+	if !errors.Is(err, ErrSchemaMismatch) || !strings.Contains(err.Error(), colHashVersion) {
+		t.Errorf("EnsureTable on a legacy table whose patch did not take: err = %v, want ErrSchemaMismatch naming %s", err, colHashVersion)
+	}
+}
+
+// valuesOf lists m's values in the order of the first n schema columns.
+func valuesOf(m map[string]bigquery.Value, n int) []bigquery.Value {
+	var out []bigquery.Value
+	for _, f := range Schema()[:n] {
+		out = append(out, m[f.Name])
+	}
+	return out
+}
+
+func TestWriteSessionRejectsUnknownKeys(t *testing.T) {
+	w, table := newTable(t)
+	s := testSession("s1", 2)
+	e := &s.Timeline[1]
+	e.Data = json.RawMessage(`{"job_id":"j","bytes_processed":1,"cell":"x"}`)
+	e.Hash = session.EventHash(s.ID, *e)
+	if err := w.WriteSession(t.Context(), s); !errors.Is(err, session.ErrInvalidEvent) {
+		t.Errorf("WriteSession err = %v, want ErrInvalidEvent", err)
+	}
+	if diff := cmp.Diff(oneEach(map[string]int{"s1": 1}), rowCounts(t, table)); diff != "" {
+		t.Errorf("rows written (-want, +got):\n%s", diff)
 	}
 }

@@ -54,6 +54,7 @@ const (
 	colChainPrev        = "chain_prev"
 	colRecordedAt       = "recorded_at"
 	colRowHash          = "row_hash"
+	colHashVersion      = "hash_version"
 )
 
 // PartitionField is the column the table is partitioned on, by day.
@@ -93,8 +94,13 @@ func Schema() bigquery.Schema {
 		req(colChainPrev, bigquery.StringFieldType, "row_hash of the previous row of the day chain (64 zeros for the first)."),
 		req(colRecordedAt, bigquery.TimestampFieldType, "When the row was written. Informational: not covered by row_hash, because BigQuery may keep either attempt of a retried insert."),
 		req(colRowHash, bigquery.StringFieldType, "SHA-256 over every other column of the row (see audit.RowHash)."),
+		opt(colHashVersion, bigquery.IntegerFieldType, "How event_hash and row_hash were computed: 2 for typed event data; NULL for rows written before (docs/audit.md)."),
 	}
 }
+
+// legacyColumns is how many columns the table had before hash_version;
+// EnsureTable adds the column to such a table.
+const legacyColumns = 21
 
 // Row is one audit row: one session event plus who, what and the chains.
 type Row struct {
@@ -119,6 +125,9 @@ type Row struct {
 	ChainPrev        string
 	RecordedAt       time.Time
 	RowHash          string
+	// HashVersion is the event's session.Event HashVersion; 0 (NULL) for
+	// rows written before typed event data.
+	HashVersion int64
 }
 
 // InsertID is the insertAll insertId of the row: session id, ":", seq. A
@@ -153,7 +162,17 @@ func (r *Row) Save() (map[string]bigquery.Value, string, error) {
 		colChainPrev:        r.ChainPrev,
 		colRecordedAt:       r.RecordedAt,
 		colRowHash:          r.RowHash,
+		colHashVersion:      hashVersionValue(r.HashVersion),
 	}, r.InsertID(), nil
+}
+
+// hashVersionValue is the hash_version column's value: NULL for legacy
+// rows, so that they read back exactly as they were written.
+func hashVersionValue(v int64) bigquery.Value {
+	if v == session.HashVersionLegacy {
+		return nil
+	}
+	return v
 }
 
 // tsText is the text a TIMESTAMP column is hashed as: UTC, microseconds,
@@ -164,7 +183,10 @@ func tsText(t time.Time) string {
 
 // RowHash returns the SHA-256 (hex) over the canonical JSON of every column
 // of r except row_hash and recorded_at, in schema order, with timestamps at
-// microsecond precision and dates as YYYY-MM-DD.
+// microsecond precision and dates as YYYY-MM-DD. hash_version is the last
+// element when it is set; a legacy row (hash_version NULL) is hashed
+// without it, as it was when it was written, so it still verifies. Setting
+// or clearing hash_version changes the row's hash.
 //
 // recorded_at is left out so that every attempt to insert an event yields
 // the same row: when a timed-out insert lands after all and BigQuery drops
@@ -175,6 +197,9 @@ func RowHash(r *Row) string {
 		tsText(r.EventTime), r.EventTimeText, r.SessionID, r.Seq, r.EventType, r.Actor, r.Data,
 		r.PrevHash, r.Hash, r.Principal, r.PrincipalIssuer, r.PrincipalSubject, r.ConversationID,
 		r.AgentName, r.AgentModel, r.SQLSHA256, r.ChainDay.String(), r.ChainSeq, r.ChainPrev,
+	}
+	if r.HashVersion != session.HashVersionLegacy {
+		canon = append(canon, r.HashVersion)
 	}
 	b, err := json.Marshal(canon)
 	if err != nil {
@@ -193,12 +218,26 @@ func principalKey(p session.Principal) string {
 }
 
 // eventRow builds the row of event e of s, without the day chain columns.
+// The data column of a typed event holds its data exactly as stored and
+// hashed, which must be its type's canonical payload (unknown keys are
+// refused here too, with session.ErrInvalidEvent). A legacy event (stored
+// before typed payloads, audited after) gets the data column the old
+// Writer wrote: its map re-encoded by encoding/json.
 func eventRow(s *session.Session, e session.Event) (*Row, error) {
-	data := ""
-	if e.Data != nil {
-		b, err := json.Marshal(e.Data)
+	data := string(e.Data)
+	switch {
+	case e.HashVersion != session.HashVersionLegacy:
+		if _, err := session.DecodePayload(e.Type, e.Data); err != nil {
+			return nil, fmt.Errorf("event %d: %w", e.Seq, err)
+		}
+	case len(e.Data) > 0:
+		var m map[string]any
+		if err := json.Unmarshal(e.Data, &m); err != nil {
+			return nil, fmt.Errorf("event %d: legacy data: %w", e.Seq, session.ErrInvalidEvent)
+		}
+		b, err := json.Marshal(m)
 		if err != nil {
-			return nil, fmt.Errorf("encode event %d data: %w", e.Seq, err)
+			return nil, fmt.Errorf("event %d: legacy data: %w", e.Seq, session.ErrInvalidEvent)
 		}
 		data = string(b)
 	}
@@ -221,6 +260,7 @@ func eventRow(s *session.Session, e session.Event) (*Row, error) {
 		AgentModel:       s.Agent.Model,
 		SQLSHA256:        s.SQLSHA256,
 		ChainDay:         civil.DateOf(t),
+		HashVersion:      int64(e.HashVersion),
 	}, nil
 }
 
@@ -230,14 +270,17 @@ func (r *Row) event() (session.Event, error) {
 	if err != nil {
 		return session.Event{}, fmt.Errorf("event_time_text %q: %w", r.EventTimeText, err)
 	}
-	var data map[string]any
+	var data json.RawMessage
 	if r.Data != "" {
-		if err := json.Unmarshal([]byte(r.Data), &data); err != nil {
-			return session.Event{}, fmt.Errorf("data: %w", err)
+		data = json.RawMessage(r.Data)
+	}
+	if r.HashVersion != session.HashVersionLegacy {
+		if _, err := session.DecodePayload(session.EventType(r.EventType), data); err != nil {
+			return session.Event{}, err
 		}
 	}
 	return session.Event{
 		Seq: r.Seq, Type: session.EventType(r.EventType), Time: t, Actor: r.Actor,
-		Data: data, PrevHash: r.PrevHash, Hash: r.Hash,
+		Data: data, PrevHash: r.PrevHash, Hash: r.Hash, HashVersion: int(r.HashVersion),
 	}, nil
 }

@@ -117,7 +117,7 @@ func rowFromValues(m map[string]bigquery.Value) *Row {
 		PrincipalIssuer: str(colPrincipalIssuer), PrincipalSubject: str(colPrincipalSubject),
 		ConversationID: str(colConversationID), AgentName: str(colAgentName), AgentModel: str(colAgentModel),
 		SQLSHA256: str(colSQLSHA256), ChainDay: day, ChainSeq: num(colChainSeq), ChainPrev: str(colChainPrev),
-		RecordedAt: ts(colRecordedAt), RowHash: str(colRowHash),
+		RecordedAt: ts(colRecordedAt), RowHash: str(colRowHash), HashVersion: num(colHashVersion),
 	}
 }
 

@@ -37,7 +37,7 @@ func testSession(id string, n int) *session.Session {
 	s := &session.Session{ID: id, Principal: session.Principal{Email: "alice@example.com"}, SQLSHA256: session.SQLHash("SELECT 1")}
 	base := time.Date(2026, 11, 28, 10, 0, 0, 123456789, time.UTC)
 	for i := 0; i < n; i++ {
-		s.AddEvent(session.EventReceived, base.Add(time.Duration(i)*time.Second), "alice@example.com", map[string]any{"i": float64(i)})
+		s.AddEvent(base.Add(time.Duration(i)*time.Second), "alice@example.com", session.QueryFinishedData{JobID: "j", BytesProcessed: int64(i)})
 	}
 	return s
 }
@@ -64,7 +64,7 @@ func TestVerifyRows(t *testing.T) {
 		{
 			name: "changed data with row_hash recomputed",
 			tamper: func(r []*Row) []*Row {
-				r[1].Data = `{"i":7}`
+				r[1].Data = `{"job_id":"j","bytes_processed":7}`
 				r[1].RowHash = RowHash(r[1])
 				return r
 			},
@@ -169,7 +169,7 @@ func TestVerifyRowsPartialSession(t *testing.T) {
 	if rep := verifyRows(tail, true); !rep.OK() {
 		t.Errorf("partial check of events 2..3: %v", rep.Problems)
 	}
-	tail[1].Data = `{"i":9}`
+	tail[1].Data = `{"job_id":"j","bytes_processed":9}`
 	tail[1].RowHash = RowHash(tail[1])
 	if rep := verifyRows(tail, true); rep.OK() {
 		t.Error("a changed event verified in a partial check")

@@ -55,7 +55,8 @@ func (w *Writer) fqtn() string {
 
 // EnsureTable creates the dataset and the table (partitioned by day on
 // event_time, clustered by principal) when they do not exist, and checks
-// the schema of a table that does. Local mode calls it; in the cloud
+// the schema of a table that does; a table created before the
+// hash_version column gets it added. Local mode calls it; in the cloud
 // Terraform creates the table and the record step's service account may not
 // create tables.
 func (w *Writer) EnsureTable(ctx context.Context) error {
@@ -71,6 +72,22 @@ func (w *Writer) EnsureTable(ctx context.Context) error {
 	t := ds.Table(w.table)
 	md, err := t.Metadata(ctx)
 	if err == nil {
+		if !isLegacySchema(md.Schema) {
+			return checkSchema(md.Schema)
+		}
+		// A table created before hash_version: add the column (NULLABLE,
+		// so every existing row reads as legacy), then read the schema
+		// back, since an update that is silently ignored (the local
+		// emulator's) must not pass.
+		if _, err := t.Update(ctx, bigquery.TableMetadataToUpdate{Schema: Schema()}, md.ETag); err != nil {
+			return fmt.Errorf("audit table: add column %s: %w", colHashVersion, err)
+		}
+		if md, err = t.Metadata(ctx); err != nil {
+			return fmt.Errorf("audit table: %w", err)
+		}
+		if isLegacySchema(md.Schema) {
+			return fmt.Errorf("%w: the table predates column %s and adding it did not take; add it (terraform apply, or bq update with the schema of audit.Schema); the local BigQuery emulator cannot add columns: move the data dir's emulator.db aside to start a new audit table", ErrSchemaMismatch, colHashVersion)
+		}
 		return checkSchema(md.Schema)
 	}
 	if !isNotFound(err) {
@@ -86,6 +103,11 @@ func (w *Writer) EnsureTable(ctx context.Context) error {
 		return fmt.Errorf("create audit table: %w", err)
 	}
 	return nil
+}
+
+// isLegacySchema reports whether s is the schema before hash_version.
+func isLegacySchema(s bigquery.Schema) bool {
+	return len(s) == legacyColumns && checkSchema(append(s[:legacyColumns:legacyColumns], Schema()[legacyColumns:]...)) == nil
 }
 
 func checkSchema(got bigquery.Schema) error {

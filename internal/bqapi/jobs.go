@@ -19,7 +19,7 @@ import (
 func (s *Server) submit(c *call, jobID, location string, req *intake.QueryRequest, method string) (*session.Session, *apiError) {
 	id := SessionID(c.p, c.project, jobID)
 	sess, err := s.Intake.Submit(c.ctx(), intake.SubmitRequest{Principal: c.p, Query: req, SessionID: id,
-		Received: map[string]any{"front_door": "bigquery", "method": method, "project": c.project, "job_id": jobID, "location": location}})
+		FrontDoor: &intake.FrontDoor{Name: "bigquery", Method: method, Project: c.project, JobID: jobID, Location: location}})
 	switch {
 	case errors.Is(err, session.ErrExists):
 		prev, e := s.job(c, jobID)

@@ -187,8 +187,11 @@ func TestJobLifecycle(t *testing.T) {
 	}
 	id := SessionID(&session.Principal{Issuer: "https://issuer", Subject: "alice"}, "p", "job-1")
 	sess, err := h.store.Get(context.Background(), id)
-	if err != nil || sess.Prompt != "why" || sess.Agent.Name != "agent-x" || sess.Timeline[0].Data["job_id"] != "job-1" {
+	if err != nil || sess.Prompt != "why" || sess.Agent.Name != "agent-x" {
 		t.Fatalf("session = %+v, %v", sess, err)
+	}
+	if pl, err := sess.Timeline[0].Payload(); err != nil || pl.(session.ReceivedData).JobID != "job-1" || pl.(session.ReceivedData).FrontDoor != "bigquery" {
+		t.Fatalf("session.received payload = %+v, %v", pl, err)
 	}
 	// Retried insert: same job, one workflow.
 	if code, _ := h.do("POST", "/bigquery/v2/projects/p/jobs", "alice-token", insert); code != 200 || len(h.orch.starts) != 1 {

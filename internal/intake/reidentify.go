@@ -98,7 +98,7 @@ func (s *Server) reidentify(w http.ResponseWriter, r *http.Request, cfg Reidenti
 	// Record first, release after: no re-identified value leaves without
 	// a durable audit event.
 	updated, err := s.Store.Update(ctx, id, func(x *session.Session) error {
-		x.AddEvent(session.EventReidentified, s.now(), ReaderKey(c.p), map[string]any{"page": float64(page), "rows": float64(len(out.Rows))})
+		x.AddEvent(s.now(), ReaderKey(c.p), session.ReidentifiedData{Page: int64(page), Rows: int64(len(out.Rows))})
 		return nil
 	})
 	if err != nil {

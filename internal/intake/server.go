@@ -141,6 +141,9 @@ func (s *Server) postQuery(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrNotStarted):
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
+	case errors.Is(err, ErrTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, ErrNotRecorded.Error())
 		return
@@ -368,12 +371,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
-}
-
-func toAny(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }

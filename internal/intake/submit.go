@@ -24,6 +24,10 @@ var (
 	// ErrNotStarted: the workflow could not be started; the session is
 	// recorded as failed and the caller may retry.
 	ErrNotStarted = errors.New("the query could not be started; retry later")
+	// ErrTooLarge: within the field limits, but over the store's document
+	// limit once JSON-escaped (each '<' becomes six bytes): the caller's to
+	// shorten.
+	ErrTooLarge = errors.New("the request is too large to record once encoded as JSON (sql, prompt and parameters together); shorten them")
 	// ErrNoToken: the request carries no bearer token (Authenticate).
 	ErrNoToken = errors.New("send an OIDC ID token as \"Authorization: Bearer <token>\"")
 	// ErrBadToken and ErrGroups are the names the BigQuery front door uses
@@ -80,9 +84,15 @@ type SubmitRequest struct {
 	// Submit then fails with session.ErrExists when it is taken. Empty
 	// means a fresh random id.
 	SessionID string
-	// Received is added to the session.received event (front door, client
-	// job id). Values must be JSON scalars or []any and hold no secrets.
-	Received map[string]any
+	// FrontDoor, when set, is recorded in the session.received event: which
+	// front door took the request and the client's own job reference.
+	FrontDoor *FrontDoor
+}
+
+// FrontDoor names the front door a request came through (for the BigQuery
+// REST API: its method, project, job id and location).
+type FrontDoor struct {
+	Name, Method, Project, JobID, Location string
 }
 
 // Submit records a new session for the request and starts its workflow, the
@@ -113,19 +123,17 @@ func (s *Server) Submit(ctx context.Context, sr SubmitRequest) (*session.Session
 		CreatedAt:      now,
 		Readers:        []string{ReaderKey(p)},
 	}
-	data := map[string]any{
-		"agent": req.Agent.Name, "model": req.Agent.Model, "sql_sha256": sess.SQLSHA256,
-		"groups": toAny(p.Groups),
+	data := session.ReceivedData{Agent: req.Agent.Name, Model: req.Agent.Model, SQLSHA256: sess.SQLSHA256, Groups: p.Groups}
+	if fd := sr.FrontDoor; fd != nil {
+		data.FrontDoor, data.Method, data.Project, data.JobID, data.Location = fd.Name, fd.Method, fd.Project, fd.JobID, fd.Location
 	}
-	for k, v := range sr.Received {
-		if _, taken := data[k]; !taken {
-			data[k] = v
-		}
-	}
-	sess.AddEvent(session.EventReceived, now, ReaderKey(p), data)
+	sess.AddEvent(now, ReaderKey(p), data)
 	if err := s.Store.Create(ctx, sess); err != nil {
 		if errors.Is(err, session.ErrExists) {
 			return nil, fmt.Errorf("submit: %w", session.ErrExists)
+		}
+		if errors.Is(err, session.ErrDocumentTooLarge) {
+			return nil, ErrTooLarge
 		}
 		s.log().ErrorContext(ctx, "create session failed", "error", err.Error())
 		return nil, ErrNotRecorded
@@ -137,7 +145,7 @@ func (s *Server) Submit(ctx context.Context, sr SubmitRequest) (*session.Session
 		_, _ = s.Store.Update(context.WithoutCancel(ctx), sess.ID, func(x *session.Session) error {
 			x.Status = session.StatusFailed
 			x.Errors = append(x.Errors, session.ErrorEntry{Step: "intake", Message: "the workflow could not be started", Time: s.now()})
-			x.AddEvent(session.EventFailed, s.now(), "intake", map[string]any{"status": "failed", "error": "workflow start failed"})
+			x.AddEvent(s.now(), "intake", session.FailedData{Status: "failed", Error: "workflow start failed"})
 			return nil
 		})
 		return nil, ErrNotStarted

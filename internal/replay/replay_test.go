@@ -42,7 +42,7 @@ func record(t *testing.T, st session.Store, id, conv string, created time.Time, 
 		Prompt:    prompt, SQL: "SELECT full_name, n\nFROM demo.customers", SQLSHA256: session.SQLHash("x"),
 		Readers: []string{"alice@example.com"},
 	}
-	s.AddEvent(session.EventReceived, created, "alice@example.com", nil)
+	s.AddEvent(created, "alice@example.com", session.ReceivedData{})
 	if err := st.Create(ctx, s); err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +58,9 @@ func record(t *testing.T, st session.Store, id, conv string, created time.Time, 
 		s.Approval = &session.Approval{Group: "approvers", RequestedAt: created.Add(2 * time.Second), Decision: "approved", DecidedBy: "bob@example.com", DecidedAt: created.Add(90 * time.Second), Comment: "ok"}
 		s.Execution = &session.Execution{JobID: "job-1", BytesProcessed: 1024, TotalRows: 3, StartedAt: created.Add(91 * time.Second), FinishedAt: created.Add(93 * time.Second)}
 		s.Result = &session.Result{Schema: []session.Field{{Name: "full_name", Type: "STRING"}, {Name: "n", Type: "NUMERIC"}}, TotalRows: 3, StoredRows: 3, Pages: 2, MaskedColumns: []string{"full_name"}}
-		s.AddEvent(session.EventPolicyDecided, created.Add(1500*time.Millisecond), "policy", map[string]any{"action": "require_approval"})
-		s.AddEvent(session.EventApprovalDecided, created.Add(90*time.Second), "bob@example.com", map[string]any{"decision": "approved"})
-		s.AddEvent(session.EventCompleted, created.Add(95*time.Second), "record", nil)
+		s.AddEvent(created.Add(1500*time.Millisecond), "policy", session.PolicyDecidedData{Action: "require_approval"})
+		s.AddEvent(created.Add(90*time.Second), "bob@example.com", session.ApprovalDecidedData{Decision: "approved"})
+		s.AddEvent(created.Add(95*time.Second), "record", session.CompletedData{Status: "succeeded"})
 		return nil
 	})
 	if err != nil {
@@ -86,8 +86,8 @@ func TestRunSession(t *testing.T) {
 		"decision:   require_approval (rules pii)\n  reason:   reads PII column full_name\n",
 		"approval:   approved by bob@example.com at +1m30s (group approvers, requested at +2s)\n",
 		"execution:  job job-1, 1024 bytes processed, 3 rows, ran 2s\n",
-		"  +1.5s       policy.decided         policy                   {\"action\":\"require_approval\"}\n",
-		"  +1m35s      session.completed      record                   \n",
+		"  +1.5s       policy.decided         policy                   {\"action\":\"require_approval\",\"analysis_path\":\"\",\"estimated_bytes\":0,\"approver_group\":\"\"}\n",
+		"  +1m35s      session.completed      record                   {\"status\":\"succeeded\"}\n",
 		"timeline hash chain intact\n",
 		"result:     3 rows, 3 stored in 2 pages\n",
 		"--- page 0 (2 rows)\n" + page0 + "\n--- page 1 (1 rows)\n[{\"full_name\":\"x\",\"n\":3}]\n",

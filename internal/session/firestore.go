@@ -26,9 +26,10 @@ import (
 //
 // Every document carries expire_at when the session has ExpireAt, and a TTL
 // policy on each of the four collection groups deletes them (terraform/
-// firestore.tf). Each document is checked against Firestore's 1 MiB limit
-// before it is written, so an oversized write fails here with
-// ErrDocumentTooLarge instead of half way through a commit.
+// firestore.tf). Every write is checked by CheckWrite or CheckPage, the
+// document rule both stores share, before anything is sent, so an
+// oversized write fails with ErrDocumentTooLarge instead of half way
+// through a commit.
 //
 // Update is optimistic: it reads the session and its events in a
 // transaction and commits, as its first write, the creation of
@@ -48,25 +49,11 @@ type Firestore struct {
 
 var _ Store = (*Firestore)(nil)
 
-// ErrDocumentTooLarge means a session, event or page would exceed
-// Firestore's document size limit. For pages the caller should store fewer
-// rows per page (see Paginate and MaxPageBytes).
-var ErrDocumentTooLarge = errors.New("firestore document too large")
-
 const (
 	sessionsCollection = "sessions"
 	eventsCollection   = "events"
 	pagesCollection    = "pages"
 	versionsCollection = "versions"
-
-	// MaxDocumentBytes is Firestore's limit on one document (1 MiB).
-	MaxDocumentBytes = 1 << 20
-	// docOverhead is kept free for field names, indexed fields and the
-	// document name, which Firestore counts too (its size rules add the
-	// name's length plus 16 bytes, each field name plus one byte, and so on).
-	docOverhead = 16 << 10
-	// MaxPageBytes is the largest Rows a Firestore page may hold.
-	MaxPageBytes = MaxDocumentBytes - docOverhead
 
 	updateAttempts = 20
 )
@@ -122,9 +109,6 @@ func sessionFields(s *Session) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode session: %w", err)
 	}
-	if len(doc) > MaxDocumentBytes-docOverhead {
-		return nil, fmt.Errorf("session %s is %d bytes: %w", s.ID, len(doc), ErrDocumentTooLarge)
-	}
 	readers := s.Readers
 	if readers == nil {
 		readers = []string{}
@@ -155,9 +139,6 @@ func eventFields(s *Session, e Event) (map[string]any, error) {
 	doc, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("encode event: %w", err)
-	}
-	if len(doc) > MaxDocumentBytes-docOverhead {
-		return nil, fmt.Errorf("session %s event %d is %d bytes: %w", s.ID, e.Seq, len(doc), ErrDocumentTooLarge)
 	}
 	m := map[string]any{"doc": doc, "seq": e.Seq, "type": string(e.Type), "time": e.Time, "hash": e.Hash}
 	addExpire(m, s.ExpireAt)
@@ -196,6 +177,9 @@ func (f *Firestore) Create(ctx context.Context, sess *Session) error {
 		sess.CreatedAt = f.now().UTC()
 	}
 	sess.UpdatedAt = sess.CreatedAt
+	if err := CheckWrite(sess.ID, nil, sess); err != nil {
+		return err
+	}
 	fields, err := sessionFields(sess)
 	if err != nil {
 		return err
@@ -310,12 +294,12 @@ func (f *Firestore) Update(ctx context.Context, id string, fn func(*Session) err
 					}
 				}
 			}
-			if err := CheckAppendOnly(id, old, sess.Timeline); err != nil {
-				return err
-			}
 			sess.ID = id
 			sess.Version++
 			sess.UpdatedAt = f.now().UTC()
+			if err := CheckWrite(id, old, sess); err != nil {
+				return err
+			}
 			fields, err := sessionFields(sess)
 			if err != nil {
 				return err
@@ -418,8 +402,8 @@ func (f *Firestore) List(ctx context.Context, q ListQuery) (*ListResult, error) 
 
 // PutPage implements Store.
 func (f *Firestore) PutPage(ctx context.Context, id string, p *Page) error {
-	if len(p.Rows) > MaxPageBytes {
-		return fmt.Errorf("session %s page %d holds %d bytes of rows, over %d: %w", id, p.Index, len(p.Rows), MaxPageBytes, ErrDocumentTooLarge)
+	if err := CheckPage(id, p); err != nil {
+		return err
 	}
 	ref := f.sessionRef(id)
 	err := f.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {

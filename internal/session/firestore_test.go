@@ -48,7 +48,7 @@ func TestFirestoreLimitsAndAppendOnly(t *testing.T) {
 	st := openEmulatorStore(t, emu)
 	ctx := t.Context()
 	s := &session.Session{ID: "big", SQL: "SELECT 1", Status: session.StatusRunning}
-	s.AddEvent(session.EventReceived, s.CreatedAt, "a", map[string]any{"n": float64(1)})
+	s.AddEvent(s.CreatedAt, "a", session.ReidentifiedData{Page: 1})
 	if err := st.Create(ctx, s); err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestFirestoreLimitsAndAppendOnly(t *testing.T) {
 
 	t.Run("TimelineAppendOnly", func(t *testing.T) {
 		_, err := st.Update(ctx, "big", func(x *session.Session) error {
-			x.Timeline[0].Data = map[string]any{"n": float64(2)}
+			x.Timeline[0].Data = session.EncodePayload(session.ReidentifiedData{Page: 2})
 			x.Timeline[0].Hash = session.EventHash(x.ID, x.Timeline[0])
 			return nil
 		})
@@ -87,8 +87,8 @@ func TestFirestoreLimitsAndAppendOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Version != 1 || got.Timeline[0].Data["n"] != float64(1) {
-			t.Errorf("after refused rewrite: version %d, event data %v; want 1, n=1", got.Version, got.Timeline[0].Data)
+		if got.Version != 1 || string(got.Timeline[0].Data) != `{"page":1,"rows":0}` {
+			t.Errorf("after refused rewrite: version %d, event data %s; want 1, {\"page\":1,\"rows\":0}", got.Version, got.Timeline[0].Data)
 		}
 	})
 }
@@ -110,7 +110,7 @@ func TestFirestoreExpireAtOnEveryDocument(t *testing.T) {
 	defer st.Close()
 	ctx := t.Context()
 	s := &session.Session{ID: "ttl", SQL: "SELECT 1", Status: session.StatusRunning}
-	s.AddEvent(session.EventReceived, s.CreatedAt, "a", nil)
+	s.AddEvent(s.CreatedAt, "a", session.ReceivedData{})
 	if err := st.Create(ctx, s); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestFirestoreExpireAtOnEveryDocument(t *testing.T) {
 	expire := time.Date(2027, 2, 26, 10, 0, 0, 0, time.UTC)
 	if _, err := st.Update(ctx, "ttl", func(x *session.Session) error {
 		x.ExpireAt = expire
-		x.AddEvent(session.EventCompleted, x.CreatedAt, "record", nil)
+		x.AddEvent(x.CreatedAt, "record", session.CompletedData{Status: "succeeded"})
 		return nil
 	}); err != nil {
 		t.Fatal(err)

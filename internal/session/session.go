@@ -69,15 +69,21 @@ type Parameter struct {
 
 // Event is one typed, timestamped entry of a session's timeline. Seq starts
 // at 1 and increases by one. PrevHash and Hash chain the events of a session
-// so that a changed or removed event is detectable (see Chain).
+// so that a changed or removed event is detectable (see EventHash). Data is
+// the canonical encoding of the event type's payload struct (see Payload
+// and EncodePayload); build events with Session.AddEvent and read their
+// data with Event.Payload.
 type Event struct {
-	Seq      int64          `json:"seq"`
-	Type     EventType      `json:"type"`
-	Time     time.Time      `json:"time"`
-	Actor    string         `json:"actor,omitempty"`
-	Data     map[string]any `json:"data,omitempty"`
-	PrevHash string         `json:"prev_hash"`
-	Hash     string         `json:"hash"`
+	Seq      int64           `json:"seq"`
+	Type     EventType       `json:"type"`
+	Time     time.Time       `json:"time"`
+	Actor    string          `json:"actor,omitempty"`
+	Data     json.RawMessage `json:"data,omitempty"`
+	PrevHash string          `json:"prev_hash"`
+	Hash     string          `json:"hash"`
+	// HashVersion says how Hash was computed (HashVersionTyped for every
+	// new event; absent, HashVersionLegacy, for events written before).
+	HashVersion int `json:"hash_version,omitempty"`
 }
 
 // EventType is the stable code of a timeline event. Audit consumers key on

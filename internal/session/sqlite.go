@@ -19,7 +19,10 @@ import (
 
 // SQLite is the embedded Store used by the local gateway. Each session is
 // one row holding its JSON document; pages of masked rows are rows of their
-// own. A single process owns the database file.
+// own. A single process owns the database file. Writes follow the same
+// document rule as Firestore (CheckWrite, CheckPage): the row is larger
+// than any one Firestore document, but the session document, each event
+// and each page inside it are held to Firestore's limit.
 type SQLite struct {
 	db  *sql.DB
 	now func() time.Time
@@ -85,6 +88,9 @@ func (s *SQLite) Create(ctx context.Context, sess *Session) error {
 		sess.CreatedAt = s.now().UTC()
 	}
 	sess.UpdatedAt = sess.CreatedAt
+	if err := CheckWrite(sess.ID, nil, sess); err != nil {
+		return err
+	}
 	doc, err := json.Marshal(sess)
 	if err != nil {
 		return fmt.Errorf("encode session: %w", err)
@@ -167,12 +173,12 @@ func (s *SQLite) Update(ctx context.Context, id string, fn func(*Session) error)
 	if err := fn(&sess); err != nil {
 		return nil, err
 	}
-	if err := CheckAppendOnly(id, old, sess.Timeline); err != nil {
-		return nil, err
-	}
 	sess.ID = id
 	sess.Version++
 	sess.UpdatedAt = s.now().UTC()
+	if err := CheckWrite(id, old, &sess); err != nil {
+		return nil, err
+	}
 	out, err := json.Marshal(&sess)
 	if err != nil {
 		return nil, fmt.Errorf("encode session: %w", err)
@@ -277,6 +283,9 @@ func decodeCursor(tok string) (int64, string, error) {
 
 // PutPage implements Store.
 func (s *SQLite) PutPage(ctx context.Context, id string, p *Page) error {
+	if err := CheckPage(id, p); err != nil {
+		return err
+	}
 	doc, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encode page: %w", err)

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
@@ -51,12 +52,12 @@ func TestVerifyChainDetectsTamper(t *testing.T) {
 	t.Parallel()
 	s := &session.Session{ID: "s"}
 	for i := 0; i < 3; i++ {
-		s.AddEvent(session.EventReceived, s.CreatedAt, "a", map[string]any{"i": float64(i)})
+		s.AddEvent(s.CreatedAt, "a", session.ReidentifiedData{Page: int64(i)})
 	}
 	if got := s.VerifyChain(); got != 0 {
 		t.Fatalf("intact chain broken at %d", got)
 	}
-	s.Timeline[1].Data["i"] = float64(9)
+	s.Timeline[1].Data = json.RawMessage(`{"page":9,"rows":0}`)
 	if got := s.VerifyChain(); got != 2 {
 		t.Errorf("VerifyChain = %d, want 2", got)
 	}

@@ -17,6 +17,17 @@ var (
 	// ErrTimelineRewrite means an Update changed or removed an event that
 	// was already stored; the timeline may only be appended to.
 	ErrTimelineRewrite = errors.New("session timeline is append-only")
+	// ErrDocumentTooLarge means a session document, an event or a page
+	// would exceed the document limit (see CheckWrite). For pages the
+	// caller should store fewer rows per page (see Paginate and
+	// MaxPageBytes).
+	ErrDocumentTooLarge = errors.New("session document too large")
+	// ErrInvalidEvent means an event that a store or the audit writer was
+	// asked to write does not follow the event rules: its data is not the
+	// canonical encoding of its type's payload (an unknown key, a value of
+	// the wrong type, another spelling), its type is unknown, or its
+	// sequence number, chain link, hash or hash version is wrong.
+	ErrInvalidEvent = errors.New("invalid session event")
 )
 
 // CheckAppendOnly is the timeline rule every Store's Update enforces: the

@@ -83,9 +83,9 @@ func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, e
 		}
 	}
 	maskedCols := maskedColumns(tbl.Headers, stats.MaskedColumns, inspected)
-	inspectedData := map[string]any{}
+	inspectedData := map[string]int64{}
 	for col, n := range inspected {
-		inspectedData[col] = float64(n)
+		inspectedData[col] = int64(n)
 	}
 	findings := map[string]int{}
 	var keys []string
@@ -105,16 +105,16 @@ func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, e
 		if x.Execution != nil {
 			x.Execution.TotalRows = total
 		}
-		fd := map[string]any{}
+		fd := map[string]int64{}
 		for _, k := range keys {
-			fd[k] = float64(findings[k])
+			fd[k] = int64(findings[k])
 		}
-		x.AddEvent(session.EventResultMasked, now, "deidentify", map[string]any{
-			"rows": float64(stored), "total_rows": float64(total), "pages": float64(len(pages)),
-			"masked_columns": toAny(maskedCols), "findings": fd, "truncated": truncated,
+		x.AddEvent(now, "deidentify", session.ResultMaskedData{
+			Rows: stored, TotalRows: total, Pages: int64(len(pages)),
+			MaskedColumns: maskedCols, Findings: fd, Truncated: truncated,
 			// Cells that content inspection changed, per column, besides
 			// the columns masked whole.
-			"inspected_cells": inspectedData,
+			InspectedCells: inspectedData,
 		})
 		return nil
 	})

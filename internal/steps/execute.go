@@ -38,7 +38,7 @@ func (s *Steps) Execute(ctx context.Context, id string) (*ExecuteResult, error) 
 			}
 			x.Status = session.StatusRunning
 			x.Execution = &session.Execution{JobID: warehouse.JobID(id), StartedAt: started}
-			x.AddEvent(session.EventQueryStarted, started, "execute", map[string]any{"job_id": warehouse.JobID(id)})
+			x.AddEvent(started, "execute", session.QueryStartedData{JobID: warehouse.JobID(id)})
 			return nil
 		}); err != nil {
 			return nil, transient("store execution start", err)
@@ -76,8 +76,8 @@ func (s *Steps) Execute(ctx context.Context, id string) (*ExecuteResult, error) 
 		}
 		x.Execution = &session.Execution{JobID: job.ID, Location: job.Location, StartedAt: started, FinishedAt: job.FinishedAt,
 			BytesProcessed: job.BytesProcessed, TotalRows: job.TotalRows}
-		x.AddEvent(session.EventQueryFinished, finished, "execute", map[string]any{
-			"job_id": job.ID, "bytes_processed": float64(job.BytesProcessed),
+		x.AddEvent(finished, "execute", session.QueryFinishedData{
+			JobID: job.ID, BytesProcessed: job.BytesProcessed,
 		})
 		return nil
 	})

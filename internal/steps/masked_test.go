@@ -112,10 +112,15 @@ func TestDeidentifyCountsInspectionMasking(t *testing.T) {
 	if ev.Type != session.EventResultMasked {
 		t.Fatalf("last event %s", ev.Type)
 	}
-	if diff := cmp.Diff(map[string]any{"note": float64(2)}, ev.Data["inspected_cells"]); diff != "" {
+	pl, err := ev.Payload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := pl.(session.ResultMaskedData)
+	if diff := cmp.Diff(map[string]int64{"note": 2}, rm.InspectedCells); diff != "" {
 		t.Errorf("inspected_cells (-want, +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]any{"email", "note"}, ev.Data["masked_columns"]); diff != "" {
+	if diff := cmp.Diff([]string{"email", "note"}, rm.MaskedColumns); diff != "" {
 		t.Errorf("event masked_columns (-want, +got):\n%s", diff)
 	}
 	js, _ := json.Marshal(got)

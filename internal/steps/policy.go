@@ -42,13 +42,13 @@ func (s *Steps) RunPolicy(ctx context.Context, id string) (*PolicyResult, error)
 			return nil
 		}
 		x.Decision = dec
-		x.AddEvent(session.EventPolicyDecided, dec.DecidedAt, "policy", map[string]any{
-			"action":          dec.Action,
-			"rule_ids":        toAny(dec.RuleIDs),
-			"reasons":         toAny(dec.Reasons),
-			"analysis_path":   dec.AnalysisPath,
-			"estimated_bytes": float64(dec.EstimatedBytes),
-			"approver_group":  dec.ApproverGroup,
+		x.AddEvent(dec.DecidedAt, "policy", session.PolicyDecidedData{
+			Action:         dec.Action,
+			RuleIDs:        dec.RuleIDs,
+			Reasons:        dec.Reasons,
+			AnalysisPath:   dec.AnalysisPath,
+			EstimatedBytes: dec.EstimatedBytes,
+			ApproverGroup:  dec.ApproverGroup,
 		})
 		return nil
 	})
@@ -70,12 +70,4 @@ func policyResult(d *session.Decision) *PolicyResult {
 		}
 	}
 	return r
-}
-
-func toAny(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }

@@ -87,8 +87,15 @@ func finalStatus(s *session.Session) session.Status {
 	if n := len(s.Timeline); n > 0 {
 		e := s.Timeline[n-1]
 		if e.Type == session.EventCompleted || e.Type == session.EventFailed {
-			if st, ok := e.Data["status"].(string); ok && session.Status(st).Terminal() {
-				return session.Status(st)
+			var st session.Status
+			switch d, _ := e.Payload(); d := d.(type) {
+			case session.CompletedData:
+				st = session.Status(d.Status)
+			case session.FailedData:
+				st = session.Status(d.Status)
+			}
+			if st.Terminal() {
+				return st
 			}
 		}
 	}
@@ -117,17 +124,17 @@ func finalize(sess *session.Session, in RecordInput, now time.Time, l Limits) *s
 		a := *f.Approval
 		a.Decision = "expired"
 		f.Approval = &a
-		f.AddEvent(session.EventApprovalExpired, now, "workflow", map[string]any{"expires_at": a.ExpiresAt.Format(time.RFC3339)})
+		f.AddEvent(now, "workflow", session.ApprovalExpiredData{ExpiresAt: a.ExpiresAt.Format(time.RFC3339)})
 	}
-	data := map[string]any{"status": string(status)}
-	typ := session.EventCompleted
+	var data session.Payload = session.CompletedData{Status: string(status)}
 	if status == session.StatusFailed {
-		typ = session.EventFailed
+		fd := session.FailedData{Status: string(status)}
 		if msg != "" {
-			data["error"] = warehouse.Scrub(msg)
+			fd.Error = warehouse.Scrub(msg)
 		}
+		data = fd
 	}
-	f.AddEvent(typ, now, "record", data)
+	f.AddEvent(now, "record", data)
 	if f.ExpireAt.IsZero() {
 		f.ExpireAt = f.CreatedAt.Add(l.Retention)
 	}

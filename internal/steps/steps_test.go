@@ -79,7 +79,7 @@ func TestRecordIsFailClosedAndRetryable(t *testing.T) {
 	defer st.Close()
 	s := &session.Session{ID: "s1", SQL: "SELECT 1", Status: session.StatusRunning,
 		Decision: &session.Decision{Action: "allow"}, Result: &session.Result{Pages: 1}}
-	s.AddEvent(session.EventReceived, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), "a", nil)
+	s.AddEvent(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), "a", session.ReceivedData{})
 	if err := st.Create(ctx, s); err != nil {
 		t.Fatal(err)
 	}

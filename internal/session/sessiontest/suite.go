@@ -50,7 +50,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("CreateGetRoundTrip", func(t *testing.T) {
 		st := f(t)
 		s := newSession("rt")
-		s.AddEvent(session.EventReceived, s.CreatedAt, "alice@example.com", map[string]any{"bytes": float64(12)})
+		s.AddEvent(s.CreatedAt, "alice@example.com", session.ReceivedData{Agent: "claude-code", Model: "m1", SQLSHA256: s.SQLSHA256, Groups: []string{"analysts"}})
 		if err := st.Create(ctx, s); err != nil {
 			t.Fatalf("Create: %v", err)
 		}
@@ -107,7 +107,7 @@ func Run(t *testing.T, f Factory) {
 		got, err := st.Update(ctx, s.ID, func(x *session.Session) error {
 			x.Status = session.StatusSucceeded
 			x.Decision = &session.Decision{Action: "allow", RuleIDs: []string{"r1"}, Reasons: []string{"ok"}, ColumnInfoTypes: map[string][]string{"full_name": {"PERSON_NAME"}}}
-			x.AddEvent(session.EventPolicyDecided, time.Date(2026, 11, 28, 10, 1, 0, 0, time.UTC), "policy", map[string]any{"action": "allow"})
+			x.AddEvent(time.Date(2026, 11, 28, 10, 1, 0, 0, time.UTC), "policy", session.PolicyDecidedData{Action: "allow", RuleIDs: []string{"r1"}})
 			return nil
 		})
 		if err != nil {
@@ -156,7 +156,7 @@ func Run(t *testing.T, f Factory) {
 		}
 		at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		if _, err := st.Update(ctx, s.ID, func(x *session.Session) error {
-			x.AddEvent(session.EventQueryStarted, at, "suite", map[string]any{"n": float64(1)})
+			x.AddEvent(at, "suite", session.QueryStartedData{JobID: "j1"})
 			return nil
 		}); err != nil {
 			t.Fatal(err)
@@ -182,6 +182,9 @@ func Run(t *testing.T, f Factory) {
 		}
 	})
 
+	t.Run("DocumentLimit", func(t *testing.T) { documentLimit(t, f) })
+	t.Run("EventsAreTyped", func(t *testing.T) { eventsAreTyped(t, f) })
+
 	t.Run("ConcurrentUpdatesAreSerialized", func(t *testing.T) {
 		st := f(t)
 		s := newSession("conc")
@@ -197,7 +200,7 @@ func Run(t *testing.T, f Factory) {
 				defer wg.Done()
 				for attempt := 0; attempt < 20; attempt++ {
 					_, err := st.Update(ctx, s.ID, func(x *session.Session) error {
-						x.AddEvent(session.EventQueryStarted, time.Date(2026, 11, 28, 10, 2, i, 0, time.UTC), "w", nil)
+						x.AddEvent(time.Date(2026, 11, 28, 10, 2, i, 0, time.UTC), "w", session.QueryStartedData{JobID: fmt.Sprint(i)})
 						return nil
 					})
 					if errors.Is(err, session.ErrConflict) {
