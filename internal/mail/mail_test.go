@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,12 +9,16 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -221,6 +226,18 @@ func TestSMTPConfigValidate(t *testing.T) {
 	}
 }
 
+// fakeTokens stands in for the dev issuer's verifier: each token names one
+// email, anything else is refused.
+func fakeTokens(ctx context.Context, raw string) (string, error) {
+	switch raw {
+	case "tok-alice":
+		return "alice@example.com", nil
+	case "tok-bob":
+		return "BOB@example.com", nil
+	}
+	return "", errors.New("invalid token")
+}
+
 func TestMailbox(t *testing.T) {
 	t.Parallel()
 	sink, err := NewSink("127.0.0.1:0", WithSinkClock(func() time.Time { return fixedNow }))
@@ -243,14 +260,16 @@ func TestMailbox(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(sink.MailboxHandler())
+	srv := httptest.NewServer(sink.MailboxHandler(fakeTokens))
 	t.Cleanup(srv.Close)
-
-	get := func(t *testing.T, path, accept string) (*http.Response, string) {
+	get := func(t *testing.T, path, accept, bearer string) (*http.Response, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
 		if accept != "" {
 			req.Header.Set("Accept", accept)
+		}
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -260,11 +279,15 @@ func TestMailbox(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp, string(b)
 	}
-
-	t.Run("json", func(t *testing.T) {
-		resp, body := get(t, "/dev/mailbox?to=BOB@example.com", "text/html;q=0.5, application/json")
+	t.Run("json_only_the_callers_mail", func(t *testing.T) {
+		// ?to= names another recipient: it must not widen what the token
+		// may read.
+		resp, body := get(t, "/dev/mailbox?to=alice@example.com", "text/html;q=0.5, application/json", "tok-bob")
 		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("Content-Type = %q", ct)
+		}
+		if rp := resp.Header.Get("Referrer-Policy"); rp != "no-referrer" {
+			t.Errorf("Referrer-Policy = %q, want no-referrer", rp)
 		}
 		var got []map[string]any
 		if err := json.Unmarshal([]byte(body), &got); err != nil {
@@ -283,29 +306,66 @@ func TestMailbox(t *testing.T) {
 			t.Errorf("mailbox JSON (-want, +got):\n%s", diff)
 		}
 	})
-	t.Run("html", func(t *testing.T) {
-		resp, body := get(t, "/dev/mailbox", "text/html")
+	t.Run("html_with_query_token", func(t *testing.T) {
+		resp, body := get(t, "/dev/mailbox?token=tok-alice", "text/html", "")
 		if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
 			t.Errorf("Content-Type = %q", ct)
 		}
 		for _, want := range []string{
 			`<a href="https://qg.example/approval?token=alice@example.com">Approve now</a>`,
-			`<a href="https://qg.example/approval?token=bob@example.com">Approve now</a>`,
 			`Hello &lt;alice@example.com&gt;`,
 			`&lt;script&gt;alert(1)&lt;/script&gt;`,
+			`<span id="recipient">alice@example.com</span>`,
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("mailbox page lacks %q", want)
 			}
 		}
+		if strings.Contains(body, "bob@example.com") {
+			t.Error("alice's mailbox page shows bob's mail")
+		}
 		if strings.Contains(body, "<script>") {
 			t.Error("mailbox page renders the mail's script tag")
 		}
 	})
+	t.Run("refused_without_a_valid_token", func(t *testing.T) {
+		for _, tc := range []struct{ name, path, bearer string }{
+			{"none", "/dev/mailbox", ""},
+			{"none_with_to", "/dev/mailbox?to=bob@example.com", ""},
+			{"bad_bearer", "/dev/mailbox", "forged"},
+			{"bad_query_token", "/dev/mailbox?token=forged", ""},
+		} {
+			resp, body := get(t, tc.path, "application/json", tc.bearer)
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s: status = %d, want 401", tc.name, resp.StatusCode)
+			}
+			if strings.Contains(body, "approval?token=") || strings.Contains(body, "forged") {
+				t.Errorf("%s: refusal body leaks mail or echoes the token: %q", tc.name, body)
+			}
+		}
+	})
+	t.Run("nil_auth_refuses_all", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/dev/mailbox?token=tok-alice", nil)
+		sink.MailboxHandler(nil).ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("status = %d, want 401", rec.Code)
+		}
+	})
 	t.Run("empty_json_is_array", func(t *testing.T) {
-		_, body := get(t, "/dev/mailbox?to=nobody@example.com", "application/json")
-		if strings.TrimSpace(body) != "[]" {
-			t.Errorf("body = %q, want []", body)
+		other := httptest.NewServer(sink.MailboxHandler(func(context.Context, string) (string, error) { return "nobody@example.com", nil }))
+		defer other.Close()
+		req, _ := http.NewRequest(http.MethodGet, other.URL+"/dev/mailbox", nil)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("Authorization", "Bearer x")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if strings.TrimSpace(string(b)) != "[]" {
+			t.Errorf("body = %q, want []", b)
 		}
 	})
 	t.Run("post_refused", func(t *testing.T) {
@@ -318,6 +378,153 @@ func TestMailbox(t *testing.T) {
 			t.Errorf("POST status = %d, want 405", resp.StatusCode)
 		}
 	})
+}
+
+// TestSinkFilePersists restarts a sink on the same file: the mail and its
+// link texts are still there, and the file is private.
+func TestSinkFilePersists(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "mail", "mailbox.jsonl")
+	send := func(sink *Sink, subjects ...string) {
+		t.Helper()
+		host, port := splitAddr(t, sink.Addr())
+		snd, err := NewSender(SMTPConfig{Host: host, Port: port, TLS: TLSNone, From: "qg@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range subjects {
+			err := snd.Send(context.Background(), Message{To: "alice@example.com", Subject: s, Text: "t",
+				HTML: `<a href="https://qg.example/approval?token=` + s + `">Approve ` + s + `</a>`})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	first, err := NewSink("127.0.0.1:0", WithSinkFile(path), WithSinkLimit(3), WithSinkClock(func() time.Time { return fixedNow }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	send(first, "one", "two")
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A torn last line (a crash mid-write) is skipped, not fatal.
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.WriteString(`{"to":"alice@exa`)
+	fh.Close()
+
+	second, err := NewSink("127.0.0.1:0", WithSinkFile(path), WithSinkLimit(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { second.Close() })
+	got := second.MessagesTo("alice@example.com")
+	var subjects []string
+	for _, m := range got {
+		subjects = append(subjects, m.Subject)
+	}
+	if diff := cmp.Diff([]string{"one", "two"}, subjects); diff != "" {
+		t.Fatalf("subjects after restart (-want, +got):\n%s", diff)
+	}
+	if !got[0].ReceivedAt.Equal(fixedNow) {
+		t.Errorf("ReceivedAt = %v, want %v", got[0].ReceivedAt, fixedNow)
+	}
+	if diff := cmp.Diff([]anchor{{Href: "https://qg.example/approval?token=one", Text: "Approve one"}}, got[0].anchors); diff != "" {
+		t.Errorf("anchors after restart (-want, +got):\n%s", diff)
+	}
+	// Past twice the limit the file is compacted to the newest messages.
+	send(second, "three", "four", "five", "six")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(string(b), "\n"); lines > 6 {
+		t.Errorf("file holds %d lines, want at most 6 (twice the limit)", lines)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := st.Mode().Perm(); perm != 0o600 {
+		t.Errorf("mailbox file mode = %o, want 600", perm)
+	}
+	third, err := NewSink("127.0.0.1:0", WithSinkFile(path), WithSinkLimit(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { third.Close() })
+	subjects = nil
+	for _, m := range third.Messages() {
+		subjects = append(subjects, m.Subject)
+	}
+	if diff := cmp.Diff([]string{"four", "five", "six"}, subjects); diff != "" {
+		t.Errorf("subjects after compaction and restart (-want, +got):\n%s", diff)
+	}
+}
+
+// TestSinkRefusesUnauthenticated speaks SMTP by hand to a sink that
+// requires AUTH: MAIL, RCPT and DATA without it are refused, a wrong
+// password is refused, and nothing is stored.
+func TestSinkRefusesUnauthenticated(t *testing.T) {
+	t.Parallel()
+	sink, err := NewSink("127.0.0.1:0", WithSinkAuth("querygate", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	conn, err := net.DialTimeout("tcp", sink.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	rd := bufio.NewReader(conn)
+	reply := func() string {
+		t.Helper()
+		var all string
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				t.Fatalf("read reply: %v (so far %q)", err, all)
+			}
+			all += line
+			if len(line) < 4 || line[3] != '-' {
+				return all
+			}
+		}
+	}
+	say := func(cmd string) string {
+		t.Helper()
+		if _, err := io.WriteString(conn, cmd+"\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		return reply()
+	}
+	if r := reply(); !strings.HasPrefix(r, "220") {
+		t.Fatalf("greeting = %q", r)
+	}
+	if r := say("EHLO attacker.example"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("EHLO = %q", r)
+	}
+	wrong := base64.StdEncoding.EncodeToString([]byte("\x00querygate\x00guess"))
+	for _, tc := range []struct{ cmd, wantCode string }{
+		{"MAIL FROM:<querygate@querygate.local>", "530"},
+		{"RCPT TO:<approver1@example.com>", "5"},
+		{"DATA", "5"},
+		{"AUTH PLAIN " + wrong, "535"},
+		{"MAIL FROM:<querygate@querygate.local>", "530"},
+	} {
+		if r := say(tc.cmd); !strings.HasPrefix(r, tc.wantCode) {
+			t.Errorf("%s = %q, want a %s refusal", tc.cmd, strings.TrimSpace(r), tc.wantCode)
+		}
+	}
+	say("QUIT")
+	if n := len(sink.Messages()); n != 0 {
+		t.Errorf("sink stored %d messages from an unauthenticated client", n)
+	}
 }
 
 func TestSinkLimit(t *testing.T) {

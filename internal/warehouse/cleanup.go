@@ -1,0 +1,63 @@
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"cloud.google.com/go/bigquery"
+	"google.golang.org/api/googleapi"
+)
+
+// DeleteResult deletes the result a finished job left behind, once the
+// caller has stored it masked; the unmasked copy must not outlive its use.
+//   - A table named after the job in a results dataset (Query.ResultsDataset)
+//     is deleted.
+//   - The embedded BigQuery (goccy/bigquery-emulator) keeps each job's
+//     result in a dataset named after the job; that dataset is deleted with
+//     its contents. Left in place, every such dataset also slows each later
+//     query, which builds a catalog of all of them.
+//   - BigQuery's own anonymous result table (a dataset whose name starts
+//     with "_") is not ours to delete; it expires after about 24 hours.
+//
+// A result already gone is not an error. Errors carry no cell values.
+func (b *BigQuery) DeleteResult(ctx context.Context, jobID, location string) error {
+	job, err := b.client.JobFromIDLocation(ctx, jobID, location)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return classify("find job for cleanup", err)
+	}
+	var dst *bigquery.Table
+	if cfg, err := job.Config(); err == nil {
+		if qc, ok := cfg.(*bigquery.QueryConfig); ok {
+			dst = qc.Dst
+		}
+	}
+	switch {
+	case dst != nil && strings.HasPrefix(dst.DatasetID, "_"):
+		return nil
+	case dst != nil && dst.TableID == jobID && dst.DatasetID != jobID:
+		err = dst.Delete(ctx)
+	case dst == nil || dst.DatasetID == jobID:
+		proj := job.ProjectID()
+		if proj == "" {
+			proj = b.client.Project()
+		}
+		err = b.client.DatasetInProject(proj, jobID).DeleteWithContents(ctx)
+	default:
+		// Some other destination: not a per-job result, keep it.
+		return nil
+	}
+	if err != nil && !isNotFound(err) {
+		return classify("delete job result", err)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var ge *googleapi.Error
+	return errors.As(err, &ge) && ge.Code == http.StatusNotFound
+}
