@@ -78,6 +78,12 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 	if err != nil {
 		return nil, transient("store final status", err)
 	}
+	// A job whose result was never stored masked (de-identification failed
+	// for good) still left its unmasked per-job result: remove it now that
+	// the session is over. Deidentify already removed it on success.
+	if sess.Result == nil {
+		s.deleteResult(ctx, sess.Execution)
+	}
 	return &RecordResult{Status: sess.Status}, nil
 }
 

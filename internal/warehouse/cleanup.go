@@ -15,9 +15,10 @@ import (
 //   - A table named after the job in a results dataset (Query.ResultsDataset)
 //     is deleted.
 //   - The embedded BigQuery (goccy/bigquery-emulator) keeps each job's
-//     result in a dataset named after the job; that dataset is deleted with
-//     its contents. Left in place, every such dataset also slows each later
-//     query, which builds a catalog of all of them.
+//     result in a dataset named after the job, and again in the job's
+//     record; the dataset is deleted with its contents, then the job.
+//     Left in place, every such dataset also slows each later query, which
+//     builds a catalog of all of them.
 //   - BigQuery's own anonymous result table (a dataset whose name starts
 //     with "_") is not ours to delete; it expires after about 24 hours.
 //
@@ -47,6 +48,11 @@ func (b *BigQuery) DeleteResult(ctx context.Context, jobID, location string) err
 			proj = b.client.Project()
 		}
 		err = b.client.DatasetInProject(proj, jobID).DeleteWithContents(ctx)
+		if err == nil || isNotFound(err) {
+			// The emulator also keeps the whole result in the job's own
+			// record, and lists every job in its project's record.
+			err = job.Delete(ctx)
+		}
 	default:
 		// Some other destination: not a per-job result, keep it.
 		return nil

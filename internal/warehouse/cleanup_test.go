@@ -66,6 +66,10 @@ func TestDeleteResult(t *testing.T) {
 		if _, err := client.Dataset(job.ID).Metadata(ctx); !isGone(err) {
 			t.Errorf("after: dataset %s: %v, want not found", job.ID, err)
 		}
+		// The emulator's job record held the result too.
+		if _, err := client.JobFromID(ctx, job.ID); !isGone(err) {
+			t.Errorf("after: job %s: %v, want not found", job.ID, err)
+		}
 		if err := w.DeleteResult(ctx, job.ID, job.Location); err != nil {
 			t.Errorf("second DeleteResult: %v, want nil (already gone)", err)
 		}

@@ -337,8 +337,8 @@ func TestAttackDNSRebinding(t *testing.T) {
 }
 
 // TestResultDatasetsDeleted: the emulator keeps each job's result in a
-// dataset named after the job (querygate_qs_...); it is deleted once the
-// masked result is stored, so no unmasked copy stays behind and the
+// dataset named after the job (querygate_qs_...) and in the job's record;
+// both are deleted once the masked result is stored, so no unmasked copy stays behind and the
 // emulator's catalog does not grow per session (issue 13).
 func TestResultDatasetsDeleted(t *testing.T) {
 	g, _ := startGatewayConfig(t, local.Config{})
@@ -381,6 +381,20 @@ func TestResultDatasetsDeleted(t *testing.T) {
 	for _, n := range names {
 		if strings.HasPrefix(n, "querygate_qs_") {
 			t.Errorf("per-job result dataset %s remains after its result was read", n)
+		}
+	}
+	// The emulator's job records held the results too.
+	jobs := client.Jobs(ctx)
+	for {
+		j, err := jobs.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(j.ID(), "querygate_qs_") {
+			t.Errorf("job record %s (holding its result) remains after the result was read", j.ID())
 		}
 	}
 }
