@@ -22,6 +22,8 @@ type cleanupWarehouse struct {
 	failDelete bool
 }
 
+var _ ResultDeleter = (*cleanupWarehouse)(nil)
+
 func (w *cleanupWarehouse) Run(context.Context, warehouse.Query) (*warehouse.Job, error) {
 	return nil, errors.New("not used")
 }
@@ -35,8 +37,8 @@ func (w *cleanupWarehouse) Read(_ context.Context, _, _ string, _ int64, fn func
 	return bigquery.Schema{{Name: "x", Type: bigquery.StringFieldType}}, 2, nil
 }
 
-func (w *cleanupWarehouse) DeleteResult(_ context.Context, jobID, location string) error {
-	w.deleted = append(w.deleted, jobID+"@"+location)
+func (w *cleanupWarehouse) DeleteResult(_ context.Context, jobID, location, resultsDataset string) error {
+	w.deleted = append(w.deleted, jobID+"@"+location+" in "+resultsDataset)
 	if w.failDelete {
 		return errors.New("delete refused")
 	}
@@ -54,9 +56,9 @@ func (d passDeid) Deidentify(_ context.Context, r *deid.Request) (*deid.Table, *
 	return &deid.Table{Headers: r.Table.Headers, Rows: append([][]deid.Value(nil), r.Table.Rows...)}, &deid.Stats{}, nil
 }
 
-// TestPerJobResultDeleted: the job's unmasked result is deleted once the
-// masked result is stored, a failed delete never fails the step, and a
-// session that ends without a stored result has it deleted by record.
+// TestPerJobResultDeleted: the job's unmasked result is kept while a step
+// may still read it and deleted by record once the session has ended, on
+// every outcome; a failed delete never fails the step.
 func TestPerJobResultDeleted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -81,49 +83,53 @@ func TestPerJobResultDeleted(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		failDelete bool
-	}{{"delete_succeeds", false}, {"delete_fails", true}} {
+		failMask   bool
+		outcome    session.Status
+		want       session.Status
+	}{
+		{name: "succeeded", outcome: session.StatusSucceeded, want: session.StatusSucceeded},
+		{name: "delete_fails", failDelete: true, outcome: session.StatusSucceeded, want: session.StatusSucceeded},
+		{name: "masking_fails", failMask: true, outcome: session.StatusFailed, want: session.StatusFailed},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := "qs_" + tc.name
 			newSession(id)
 			wh := &cleanupWarehouse{failDelete: tc.failDelete}
-			s := &Steps{Store: st, Warehouse: wh, Deid: passDeid{}, Audit: &flakyAudit{}, Now: clock}
+			s := &Steps{Store: st, Warehouse: wh, Deid: passDeid{fail: tc.failMask}, Audit: &flakyAudit{}, Now: clock, ResultsDataset: "p.results"}
 			res, err := s.Deidentify(ctx, id)
-			if err != nil {
-				t.Fatalf("Deidentify: %v (a failed delete must not fail the step)", err)
+			if tc.failMask != (err != nil) {
+				t.Fatalf("Deidentify: %v", err)
 			}
-			if res.Rows != 2 {
+			if !tc.failMask && res.Rows != 2 {
 				t.Errorf("rows = %d, want 2", res.Rows)
 			}
-			if diff := cmp.Diff([]string{"querygate_" + id + "@US"}, wh.deleted); diff != "" {
-				t.Errorf("deleted (-want, +got):\n%s", diff)
+			if len(wh.deleted) != 0 {
+				t.Errorf("deleted %v before the session ended; a retry may read it", wh.deleted)
 			}
-			got, _ := st.Get(ctx, id)
-			if got.Result == nil || got.Result.StoredRows != 2 {
-				t.Errorf("the masked result was not stored: %+v", got.Result)
+			rec, err := s.Record(ctx, RecordInput{SessionID: id, Outcome: tc.outcome, Error: "x"})
+			if err != nil {
+				t.Fatalf("Record: %v (a failed delete must not fail the step)", err)
+			}
+			if rec.Status != tc.want {
+				t.Errorf("status = %s, want %s", rec.Status, tc.want)
+			}
+			if diff := cmp.Diff([]string{"querygate_" + id + "@US in p.results"}, wh.deleted); diff != "" {
+				t.Errorf("deleted (-want, +got):\n%s", diff)
 			}
 		})
 	}
-
-	t.Run("masking_fails_record_deletes", func(t *testing.T) {
-		id := "qs_masking_fails"
-		newSession(id)
-		wh := &cleanupWarehouse{}
-		s := &Steps{Store: st, Warehouse: wh, Deid: passDeid{fail: true}, Audit: &flakyAudit{}, Now: clock}
-		if _, err := s.Deidentify(ctx, id); err == nil {
-			t.Fatal("Deidentify succeeded with a failing de-identifier")
-		}
-		if len(wh.deleted) != 0 {
-			t.Errorf("deleted %v before the session ended; a retry needs the result", wh.deleted)
-		}
-		res, err := s.Record(ctx, RecordInput{SessionID: id, Outcome: session.StatusFailed, Error: "de-identification failed"})
-		if err != nil {
+	t.Run("no_job_nothing_to_delete", func(t *testing.T) {
+		s0 := &session.Session{ID: "qs_denied", SQL: "SELECT 1", Status: session.StatusRunning, Decision: &session.Decision{Action: "deny"}}
+		if err := st.Create(ctx, s0); err != nil {
 			t.Fatal(err)
 		}
-		if res.Status != session.StatusFailed {
-			t.Errorf("status = %s, want failed", res.Status)
+		wh := &cleanupWarehouse{}
+		s := &Steps{Store: st, Warehouse: wh, Audit: &flakyAudit{}, Now: clock}
+		if _, err := s.Record(ctx, RecordInput{SessionID: "qs_denied", Outcome: session.StatusDenied}); err != nil {
+			t.Fatal(err)
 		}
-		if diff := cmp.Diff([]string{"querygate_" + id + "@US"}, wh.deleted); diff != "" {
-			t.Errorf("deleted by record (-want, +got):\n%s", diff)
+		if len(wh.deleted) != 0 {
+			t.Errorf("deleted %v for a session that ran no job", wh.deleted)
 		}
 	})
 }

@@ -38,8 +38,6 @@ func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, e
 		return nil, err
 	}
 	if r := sess.Result; r != nil {
-		// A retry after a crash between storing and cleaning up.
-		s.deleteResult(ctx, sess.Execution)
 		return &DeidentifyResult{Rows: r.StoredRows, Pages: r.Pages, MaskedColumns: r.MaskedColumns, Truncated: r.Truncated}, nil
 	}
 	if sess.Execution == nil || sess.Execution.FinishedAt.IsZero() {
@@ -115,27 +113,7 @@ func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, e
 	if err != nil {
 		return nil, transient("store result", err)
 	}
-	s.deleteResult(ctx, sess.Execution)
 	return &DeidentifyResult{Rows: stored, Pages: len(pages), MaskedColumns: maskedCols, Truncated: truncated}, nil
-}
-
-// ResultDeleter is implemented by a Warehouse that can delete a job's
-// per-job result (warehouse.BigQuery.DeleteResult).
-type ResultDeleter interface {
-	DeleteResult(ctx context.Context, jobID, location string) error
-}
-
-// deleteResult removes the job's unmasked result once the masked one is
-// stored. It is best effort: a failure is logged (without values) and never
-// fails the step, since the answer is already safe to release.
-func (s *Steps) deleteResult(ctx context.Context, ex *session.Execution) {
-	d, ok := s.Warehouse.(ResultDeleter)
-	if !ok || ex == nil || ex.JobID == "" {
-		return
-	}
-	if err := d.DeleteResult(ctx, ex.JobID, ex.Location); err != nil {
-		s.log(ctx).Warn("delete job result failed", "job_id", ex.JobID, "error", err.Error())
-	}
 }
 
 // toCells converts BigQuery values to the de-identifier's cell types:

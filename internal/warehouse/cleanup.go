@@ -11,9 +11,10 @@ import (
 )
 
 // DeleteResult deletes the result a finished job left behind, once the
-// caller has stored it masked; the unmasked copy must not outlive its use.
-//   - A table named after the job in a results dataset (Query.ResultsDataset)
-//     is deleted.
+// session is over; the unmasked copy must not outlive its use.
+//   - With resultsDataset (the Query.ResultsDataset the job ran with), the
+//     table named after the job there is deleted, without looking the job
+//     up.
 //   - The embedded BigQuery (goccy/bigquery-emulator) keeps each job's
 //     result in a dataset named after the job, and again in the job's
 //     record; the dataset is deleted with its contents, then the job.
@@ -23,7 +24,17 @@ import (
 //     with "_") is not ours to delete; it expires after about 24 hours.
 //
 // A result already gone is not an error. Errors carry no cell values.
-func (b *BigQuery) DeleteResult(ctx context.Context, jobID, location string) error {
+func (b *BigQuery) DeleteResult(ctx context.Context, jobID, location, resultsDataset string) error {
+	if resultsDataset != "" {
+		proj, ds := b.client.Project(), resultsDataset
+		if i := strings.IndexByte(ds, '.'); i >= 0 {
+			proj, ds = ds[:i], ds[i+1:]
+		}
+		if err := b.client.DatasetInProject(proj, ds).Table(jobID).Delete(ctx); err != nil && !isNotFound(err) {
+			return classify("delete job result", err)
+		}
+		return nil
+	}
 	job, err := b.client.JobFromIDLocation(ctx, jobID, location)
 	if err != nil {
 		if isNotFound(err) {

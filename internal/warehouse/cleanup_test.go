@@ -60,7 +60,7 @@ func TestDeleteResult(t *testing.T) {
 		if _, err := client.Dataset(job.ID).Metadata(ctx); err != nil {
 			t.Fatalf("before: the per-job dataset %s is not there (%v); the test would prove nothing", job.ID, err)
 		}
-		if err := w.DeleteResult(ctx, job.ID, job.Location); err != nil {
+		if err := w.DeleteResult(ctx, job.ID, job.Location, ""); err != nil {
 			t.Fatalf("DeleteResult: %v", err)
 		}
 		if _, err := client.Dataset(job.ID).Metadata(ctx); !isGone(err) {
@@ -70,28 +70,38 @@ func TestDeleteResult(t *testing.T) {
 		if _, err := client.JobFromID(ctx, job.ID); !isGone(err) {
 			t.Errorf("after: job %s: %v, want not found", job.ID, err)
 		}
-		if err := w.DeleteResult(ctx, job.ID, job.Location); err != nil {
+		if err := w.DeleteResult(ctx, job.ID, job.Location, ""); err != nil {
 			t.Errorf("second DeleteResult: %v, want nil (already gone)", err)
 		}
 	})
-	t.Run("results_dataset_table", func(t *testing.T) {
-		job := run(t, "querygate_qs_two", "results")
-		tbl := client.Dataset("results").Table(job.ID)
-		if _, err := tbl.Metadata(ctx); err != nil {
-			t.Fatalf("before: results.%s is not there (%v)", job.ID, err)
-		}
-		if err := w.DeleteResult(ctx, job.ID, job.Location); err != nil {
-			t.Fatalf("DeleteResult: %v", err)
-		}
-		if _, err := tbl.Metadata(ctx); !isGone(err) {
-			t.Errorf("after: results.%s: %v, want not found", job.ID, err)
-		}
-		if _, err := client.Dataset("results").Metadata(ctx); err != nil {
-			t.Errorf("the results dataset itself was touched: %v", err)
-		}
-	})
+	for _, tc := range []struct{ name, jobID, arg string }{
+		// Named by the caller: deleted without a job lookup.
+		{"results_dataset_named", "querygate_qs_two", "p1.results"},
+		// Found through the job's destination.
+		{"results_dataset_from_job", "querygate_qs_three", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			job := run(t, tc.jobID, "results")
+			tbl := client.Dataset("results").Table(job.ID)
+			if _, err := tbl.Metadata(ctx); err != nil {
+				t.Fatalf("before: results.%s is not there (%v)", job.ID, err)
+			}
+			if err := w.DeleteResult(ctx, job.ID, job.Location, tc.arg); err != nil {
+				t.Fatalf("DeleteResult: %v", err)
+			}
+			if _, err := tbl.Metadata(ctx); !isGone(err) {
+				t.Errorf("after: results.%s: %v, want not found", job.ID, err)
+			}
+			if _, err := client.Dataset("results").Metadata(ctx); err != nil {
+				t.Errorf("the results dataset itself was touched: %v", err)
+			}
+			if err := w.DeleteResult(ctx, job.ID, job.Location, tc.arg); err != nil {
+				t.Errorf("second DeleteResult: %v, want nil", err)
+			}
+		})
+	}
 	t.Run("unknown_job", func(t *testing.T) {
-		if err := w.DeleteResult(ctx, "querygate_qs_never", ""); err != nil {
+		if err := w.DeleteResult(ctx, "querygate_qs_never", "", ""); err != nil {
 			t.Errorf("DeleteResult(unknown job) = %v, want nil", err)
 		}
 	})

@@ -25,6 +25,7 @@ import (
 	"github.com/querygate/querygate/internal/bqlocal"
 	"github.com/querygate/querygate/internal/gateway/local"
 	"github.com/querygate/querygate/internal/mail"
+	"github.com/querygate/querygate/internal/workflow"
 )
 
 // get sends a GET with an optional bearer token and Host header and
@@ -342,6 +343,8 @@ func TestAttackDNSRebinding(t *testing.T) {
 // emulator's catalog does not grow per session (issue 13).
 func TestResultDatasetsDeleted(t *testing.T) {
 	g, _ := startGatewayConfig(t, local.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	alice := token(t, g, "alice@example.com", "analysts")
 	for _, sql := range []string{
 		"SELECT full_name FROM demo.customers LIMIT 3",
@@ -355,9 +358,17 @@ func TestResultDatasetsDeleted(t *testing.T) {
 		if rows, _ := r.body["rows"].([]any); len(rows) == 0 {
 			t.Fatalf("%s returned no rows: %s", sql, r.raw)
 		}
+		// The answer comes once the status is final; record deletes the
+		// result just after. Wait for the execution to end.
+		id, _ := r.body["session_id"].(string)
+		sess, err := g.Store.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := g.Runtime.Wait(ctx, sess.ExecutionName); err != nil || st.State == workflow.StateActive {
+			t.Fatalf("wait for execution %s: %v %v", sess.ExecutionName, st, err)
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	client, err := bqlocal.ClientWithToken(ctx, g.BigQueryEndpoint, "querygate-local", g.BigQueryToken)
 	if err != nil {
 		t.Fatal(err)
