@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/querygate/querygate/internal/gateway/local"
@@ -45,21 +47,47 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer g.Close()
-	fmt.Fprintf(stdout, `querygate is running (started in %s)
+	if err := printDevBanner(stdout, g, *project, *dataDir, time.Since(start)); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "shutting down")
+	return nil
+}
+
+// printDevBanner tells the operator where everything is. The mailbox links
+// and the BigQuery token are credentials: the banner goes to the operator's
+// terminal, never to a log.
+func printDevBanner(w io.Writer, g *local.Gateway, project, dataDir string, took time.Duration) error {
+	var links strings.Builder
+	for _, a := range g.Approvers {
+		u, err := g.MailboxURL(a)
+		if err != nil {
+			return fmt.Errorf("mailbox link for %s: %w", a, err)
+		}
+		fmt.Fprintf(&links, "    %s\n      %s\n", a, u)
+	}
+	if links.Len() == 0 {
+		links.WriteString("    (no approvers configured)\n")
+	}
+	_, err := fmt.Fprintf(w, `querygate is running (started in %s)
 
   gateway:           %s
-  embedded BigQuery: %s   (REST; point any BigQuery client here, project %q)
-  approval mailbox:  %s/dev/mailbox   (SMTP sink at %s)
+  embedded BigQuery: %s   (REST, project %q; needs the token below)
+  BigQuery token:    %s   (also in %s)
+  SMTP sink:         %s   (takes only the gateway's own authenticated mail)
   data dir:          %s
 
+Approval mailboxes (each link carries a dev token for that approver, valid %s;
+a fresh one: %s token --data-dir %s --subject EMAIL, then open %s/dev/mailbox?token=TOKEN):
+%s
 First query:
 
   TOKEN=$(%s token --data-dir %s --subject alice@example.com --groups analysts)
   curl -s -H "Authorization: Bearer $TOKEN" %s/v1/queries \
     -d '{"sql":"SELECT full_name FROM demo.customers LIMIT 3","prompt":"show me three customers"}'
 
-`, time.Since(start).Round(time.Millisecond), g.URL, g.BigQueryEndpoint, *project, g.URL, g.SMTPAddr, *dataDir, os.Args[0], *dataDir, g.URL)
-	<-ctx.Done()
-	fmt.Fprintln(stdout, "shutting down")
-	return nil
+`, took.Round(time.Millisecond), g.URL, g.BigQueryEndpoint, project, g.BigQueryToken, filepath.Join(dataDir, local.BigQueryTokenFile),
+		g.SMTPAddr, dataDir, local.MailboxLinkTTL, os.Args[0], dataDir, g.URL, links.String(), os.Args[0], dataDir, g.URL)
+	return err
 }

@@ -78,7 +78,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprintln(stderr, "usage: querygate audit verify [--bigquery-endpoint URL] [--project P] [--dataset D] [--table T]")
+		fmt.Fprintln(stderr, "usage: querygate audit verify [--data-dir DIR] [--bigquery-endpoint URL] [--project P] [--dataset D] [--table T]")
 		return exitCode(2)
 	}
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
@@ -87,6 +87,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	project := fs.String("project", "querygate-local", "project of the audit dataset")
 	dataset := fs.String("dataset", local.AuditDataset, "audit dataset")
 	table := fs.String("table", local.AuditTable, "audit table")
+	dataDir := fs.String("data-dir", ".querygate", "data dir of the `querygate dev` behind --bigquery-endpoint (holds the embedded BigQuery's token)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitCode(2)
 	}
@@ -95,7 +96,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *endpoint == "" {
 		client, err = bigquery.NewClient(ctx, *project)
 	} else {
-		client, err = bqlocal.Client(ctx, *endpoint, *project)
+		client, err = localBigQuery(ctx, *endpoint, *project, *dataDir)
 	}
 	if err != nil {
 		return err
@@ -106,6 +107,16 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return exitCode(1)
 	}
 	return nil
+}
+
+// localBigQuery returns a client for the embedded BigQuery of a `querygate
+// dev` at endpoint, with the token from its data dir.
+func localBigQuery(ctx context.Context, endpoint, project, dataDir string) (*bigquery.Client, error) {
+	tok, err := local.ReadBigQueryToken(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return bqlocal.ClientWithToken(ctx, endpoint, project, tok)
 }
 
 // reorder moves flags before positional arguments so that

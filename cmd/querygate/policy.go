@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/querygate/querygate/internal/bqlocal"
 	"github.com/querygate/querygate/internal/catalog"
 	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/internal/sqlscan"
@@ -34,6 +33,7 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	project := fs.String("project", "querygate-local", "default project")
 	dataset := fs.String("default-dataset", "", "default dataset")
 	endpoint := fs.String("bigquery-endpoint", "", "read schemas from this BigQuery REST endpoint (e.g. a running `querygate dev`); default: the demo schema")
+	dataDir := fs.String("data-dir", ".querygate", "data dir of the `querygate dev` behind --bigquery-endpoint (holds the embedded BigQuery's token)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitCode(2)
 	}
@@ -49,7 +49,7 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var cat sqlscan.Catalog = demoCatalog(*project)
 	if *endpoint != "" {
-		client, err := bqlocal.Client(ctx, *endpoint, *project)
+		client, err := localBigQuery(ctx, *endpoint, *project, *dataDir)
 		if err != nil {
 			return err
 		}

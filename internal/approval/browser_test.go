@@ -33,7 +33,7 @@ func TestBrowserApproveAndDeny(t *testing.T) {
 			e.notify("s1")
 
 			err := chromedp.Do(ctx,
-				chromedp.Navigate(e.srv.URL+"/dev/mailbox?to=bob@example.com"),
+				chromedp.Navigate(e.srv.URL+"/dev/mailbox?token=bob@example.com"),
 				chromedp.Click(chromedp.Search(`//div[@data-to="bob@example.com"]//a[normalize-space(.)="`+tc.link+`"]`)),
 				chromedp.WaitVisible(chromedp.CSS(`#approval`)),
 			)

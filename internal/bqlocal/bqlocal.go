@@ -10,6 +10,7 @@ package bqlocal
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -24,6 +25,8 @@ import (
 	"github.com/goccy/bigquery-emulator/server"
 	"github.com/goccy/bigquery-emulator/types"
 	"google.golang.org/api/option"
+
+	"github.com/querygate/querygate/internal/gateway/hostguard"
 )
 
 // Project is an emulator project with its datasets and rows.
@@ -47,11 +50,19 @@ type Options struct {
 	Logger    *slog.Logger
 	// Debug enables the emulator's own error log on stderr.
 	Debug bool
+	// Token, when set, is the bearer token every REST request must carry
+	// (Authorization: Bearer); others get 401. The local gateway always
+	// sets one. Empty leaves the endpoint open, for in-process tests only.
+	Token string
+	// AllowHost, when set, is checked against every request's Host header;
+	// others get 421 (DNS rebinding). Nil allows only the loopback names.
+	AllowHost hostguard.Allow
 }
 
 // Server is a running emulator.
 type Server struct {
 	emu      *server.Server
+	http     *http.Server
 	endpoint string
 	project  string
 }
@@ -107,59 +118,56 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("bqlocal: load %s: %w", filepath.Base(f), err)
 		}
 	}
-	// The emulator's Serve must own the listener: its table handlers read
-	// the address from the server it starts. A port of 0 is resolved first.
-	addr, err := resolvePort(opts.Addr)
+	// The emulator's own Serve would also open its Storage API (gRPC) on a
+	// TCP port that no token guards: raw tables and writes for anyone on
+	// the machine. TestServer instead serves that API over an in-memory
+	// pipe that only this process can dial, and records the HTTP server
+	// whose address the emulator's handlers write into self links. Its
+	// random-port listener is closed at once; the REST API is served here,
+	// behind the host and token checks, on the address asked for.
+	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		emu.Close()
 		return nil, fmt.Errorf("bqlocal: listen on %s: %w", opts.Addr, err)
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- emu.Serve(context.WithoutCancel(ctx), addr, "127.0.0.1:0") }()
-	if err := waitListening(addr, serveErr); err != nil {
-		emu.Close()
-		return nil, fmt.Errorf("bqlocal: serve on %s: %w", addr, err)
+	ts := emu.TestServer()
+	ts.Close()
+	ts.Config.Addr = ln.Addr().String()
+	allow := opts.AllowHost
+	if allow == nil {
+		allow = hostguard.Loopback()
+	}
+	srv := &http.Server{
+		Handler: hostguard.Handler(allow, requireToken(opts.Token, emu.Handler)),
+		// The emulator's own timeouts.
+		ReadTimeout: 15 * time.Second, WriteTimeout: 5 * time.Minute, ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {
-		if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("bigquery emulator stopped", "error", err.Error())
 		}
 	}()
-	return &Server{emu: emu, endpoint: "http://" + addr, project: opts.Project}, nil
+	return &Server{emu: emu, http: srv, endpoint: "http://" + ln.Addr().String(), project: opts.Project}, nil
 }
 
-func resolvePort(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", err
+// requireToken serves h only to requests with "Authorization: Bearer
+// token". An empty token serves everyone.
+func requireToken(token string, h http.Handler) http.Handler {
+	if token == "" {
+		return h
 	}
-	if port != "0" {
-		return addr, nil
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-func waitListening(addr string, serveErr <-chan error) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-serveErr:
-			return err
-		default:
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="querygate embedded BigQuery"`)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":{"code":401,"message":"the embedded BigQuery needs the gateway's token (DATA_DIR/bigquery/token) as Authorization: Bearer","status":"UNAUTHENTICATED"}}` + "\n"))
+			return
 		}
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return errors.New("emulator did not start listening within 10s")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Endpoint is the REST base URL for option.WithEndpoint.
@@ -169,13 +177,37 @@ func (s *Server) Endpoint() string { return s.endpoint }
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	// Stop shuts the HTTP and gRPC servers down and closes the database.
-	return s.emu.Stop(ctx)
+	err := s.http.Shutdown(ctx)
+	// Stop shuts the in-memory gRPC server down and closes the database.
+	return errors.Join(err, s.emu.Stop(ctx))
 }
 
-// Client returns a BigQuery client for the emulator at endpoint.
+// Client returns a BigQuery client for an emulator at endpoint that needs
+// no token (Options.Token empty).
 func Client(ctx context.Context, endpoint, project string) (*bigquery.Client, error) {
-	return bigquery.NewClient(ctx, project, option.WithEndpoint(endpoint), option.WithoutAuthentication())
+	return ClientWithToken(ctx, endpoint, project, "")
+}
+
+// ClientWithToken returns a BigQuery client for the emulator at endpoint
+// that sends token as its bearer token on every request.
+func ClientWithToken(ctx context.Context, endpoint, project, token string) (*bigquery.Client, error) {
+	if token == "" {
+		return bigquery.NewClient(ctx, project, option.WithEndpoint(endpoint), option.WithoutAuthentication())
+	}
+	hc := &http.Client{Transport: bearer{token: token, next: http.DefaultTransport}}
+	return bigquery.NewClient(ctx, project, option.WithEndpoint(endpoint), option.WithHTTPClient(hc))
+}
+
+// bearer adds the emulator's token to each request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(r)
 }
 
 // loadOnce runs load unless the marker for key already holds digest. In

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -221,6 +222,18 @@ func TestSMTPConfigValidate(t *testing.T) {
 	}
 }
 
+// fakeTokens stands in for the dev issuer's verifier: each token names one
+// email, anything else is refused.
+func fakeTokens(ctx context.Context, raw string) (string, error) {
+	switch raw {
+	case "tok-alice":
+		return "alice@example.com", nil
+	case "tok-bob":
+		return "BOB@example.com", nil
+	}
+	return "", errors.New("invalid token")
+}
+
 func TestMailbox(t *testing.T) {
 	t.Parallel()
 	sink, err := NewSink("127.0.0.1:0", WithSinkClock(func() time.Time { return fixedNow }))
@@ -243,14 +256,16 @@ func TestMailbox(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(sink.MailboxHandler())
+	srv := httptest.NewServer(sink.MailboxHandler(fakeTokens))
 	t.Cleanup(srv.Close)
-
-	get := func(t *testing.T, path, accept string) (*http.Response, string) {
+	get := func(t *testing.T, path, accept, bearer string) (*http.Response, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
 		if accept != "" {
 			req.Header.Set("Accept", accept)
+		}
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -260,11 +275,15 @@ func TestMailbox(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp, string(b)
 	}
-
-	t.Run("json", func(t *testing.T) {
-		resp, body := get(t, "/dev/mailbox?to=BOB@example.com", "text/html;q=0.5, application/json")
+	t.Run("json_only_the_callers_mail", func(t *testing.T) {
+		// ?to= names another recipient: it must not widen what the token
+		// may read.
+		resp, body := get(t, "/dev/mailbox?to=alice@example.com", "text/html;q=0.5, application/json", "tok-bob")
 		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("Content-Type = %q", ct)
+		}
+		if rp := resp.Header.Get("Referrer-Policy"); rp != "no-referrer" {
+			t.Errorf("Referrer-Policy = %q, want no-referrer", rp)
 		}
 		var got []map[string]any
 		if err := json.Unmarshal([]byte(body), &got); err != nil {
@@ -283,29 +302,66 @@ func TestMailbox(t *testing.T) {
 			t.Errorf("mailbox JSON (-want, +got):\n%s", diff)
 		}
 	})
-	t.Run("html", func(t *testing.T) {
-		resp, body := get(t, "/dev/mailbox", "text/html")
+	t.Run("html_with_query_token", func(t *testing.T) {
+		resp, body := get(t, "/dev/mailbox?token=tok-alice", "text/html", "")
 		if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
 			t.Errorf("Content-Type = %q", ct)
 		}
 		for _, want := range []string{
 			`<a href="https://qg.example/approval?token=alice@example.com">Approve now</a>`,
-			`<a href="https://qg.example/approval?token=bob@example.com">Approve now</a>`,
 			`Hello &lt;alice@example.com&gt;`,
 			`&lt;script&gt;alert(1)&lt;/script&gt;`,
+			`<span id="recipient">alice@example.com</span>`,
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("mailbox page lacks %q", want)
 			}
 		}
+		if strings.Contains(body, "bob@example.com") {
+			t.Error("alice's mailbox page shows bob's mail")
+		}
 		if strings.Contains(body, "<script>") {
 			t.Error("mailbox page renders the mail's script tag")
 		}
 	})
+	t.Run("refused_without_a_valid_token", func(t *testing.T) {
+		for _, tc := range []struct{ name, path, bearer string }{
+			{"none", "/dev/mailbox", ""},
+			{"none_with_to", "/dev/mailbox?to=bob@example.com", ""},
+			{"bad_bearer", "/dev/mailbox", "forged"},
+			{"bad_query_token", "/dev/mailbox?token=forged", ""},
+		} {
+			resp, body := get(t, tc.path, "application/json", tc.bearer)
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s: status = %d, want 401", tc.name, resp.StatusCode)
+			}
+			if strings.Contains(body, "approval?token=") || strings.Contains(body, "forged") {
+				t.Errorf("%s: refusal body leaks mail or echoes the token: %q", tc.name, body)
+			}
+		}
+	})
+	t.Run("nil_auth_refuses_all", func(t *testing.T) {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/dev/mailbox?token=tok-alice", nil)
+		sink.MailboxHandler(nil).ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("status = %d, want 401", rec.Code)
+		}
+	})
 	t.Run("empty_json_is_array", func(t *testing.T) {
-		_, body := get(t, "/dev/mailbox?to=nobody@example.com", "application/json")
-		if strings.TrimSpace(body) != "[]" {
-			t.Errorf("body = %q, want []", body)
+		other := httptest.NewServer(sink.MailboxHandler(func(context.Context, string) (string, error) { return "nobody@example.com", nil }))
+		defer other.Close()
+		req, _ := http.NewRequest(http.MethodGet, other.URL+"/dev/mailbox", nil)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("Authorization", "Bearer x")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if strings.TrimSpace(string(b)) != "[]" {
+			t.Errorf("body = %q, want []", b)
 		}
 	})
 	t.Run("post_refused", func(t *testing.T) {

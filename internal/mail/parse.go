@@ -21,8 +21,8 @@ import (
 const maxParts = 50
 
 type anchor struct {
-	Href string
-	Text string
+	Href string `json:"href"`
+	Text string `json:"text"`
 }
 
 // parseMessage extracts the subject, the first text/plain and text/html

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,20 @@ type Received struct {
 	anchors []anchor
 }
 
+// MessagesTo returns a copy of the stored messages addressed to email
+// (compared case-insensitively), oldest first; never nil.
+func (s *Sink) MessagesTo(email string) []Received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []Received{}
+	for _, m := range s.msgs {
+		if strings.EqualFold(m.To, email) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // SinkOption configures a Sink.
 type SinkOption func(*sinkOptions)
 
@@ -40,6 +55,7 @@ type sinkOptions struct {
 	pass     string
 	limit    int
 	now      func() time.Time
+	file     string
 }
 
 // WithSinkTLS makes the sink offer STARTTLS with cfg, or speak TLS from the
@@ -57,13 +73,20 @@ func WithSinkAuth(username, password string) SinkOption {
 // first. The default is 1000.
 func WithSinkLimit(n int) SinkOption { return func(o *sinkOptions) { o.limit = n } }
 
+// WithSinkFile keeps the messages in a JSON Lines file at path (created
+// 0600), so the mailbox survives a restart: a session still waiting for
+// approval keeps its link. The file holds live approval links; keep it in
+// the data dir.
+func WithSinkFile(path string) SinkOption { return func(o *sinkOptions) { o.file = path } }
+
 // WithSinkClock sets the clock that stamps ReceivedAt.
 func WithSinkClock(now func() time.Time) SinkOption { return func(o *sinkOptions) { o.now = now } }
 
 // maxMessageBytes bounds one message; approval mails are a few KB.
 const maxMessageBytes = 10 << 20
 
-// Sink is an embedded SMTP server that keeps what it receives in memory. It
+// Sink is an embedded SMTP server that keeps what it receives in memory
+// (and, with WithSinkFile, in a file). It
 // is the local stand-in for a mail relay: querygate dev points its Sender
 // at it and shows the messages at /dev/mailbox. It accepts mail for any
 // recipient and relays nothing.
@@ -74,6 +97,7 @@ type Sink struct {
 
 	mu      sync.Mutex
 	msgs    []Received
+	file    *mailFile     // nil without WithSinkFile
 	changed chan struct{} // closed and replaced on every new message
 	done    chan struct{}
 }
@@ -86,6 +110,13 @@ func NewSink(addr string, opts ...SinkOption) (*Sink, error) {
 		f(&o)
 	}
 	s := &Sink{opts: o, changed: make(chan struct{}), done: make(chan struct{})}
+	if o.file != "" {
+		f, msgs, err := openMailFile(o.file, o.limit)
+		if err != nil {
+			return nil, err
+		}
+		s.file, s.msgs = f, msgs
+	}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &sinkSession{sink: s}, nil
 	}))
@@ -123,6 +154,9 @@ func (s *Sink) Addr() string { return s.ln.Addr().String() }
 // Close stops the server. Stored messages stay readable.
 func (s *Sink) Close() error {
 	err := s.srv.Close()
+	// The server closes only listeners its Serve has registered; a Close
+	// right after NewSink can come first, so close ours too.
+	_ = s.ln.Close()
 	<-s.done
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
@@ -168,13 +202,22 @@ func (s *Sink) store(from string, to []string, raw []byte) error {
 	now := s.opts.now().UTC()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var batch []Received
 	for _, rcpt := range to {
 		r := parsed
 		r.From = from
 		r.To = rcpt
 		r.ReceivedAt = now
-		s.msgs = append(s.msgs, r)
+		batch = append(batch, r)
 	}
+	if s.file != nil {
+		// Durable before the 250: a sender told "accepted" may rely on the
+		// mail surviving a restart.
+		if err := s.file.append(batch, append(s.msgs, batch...), s.opts.limit); err != nil {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "mailbox not writable, try again later"}
+		}
+	}
+	s.msgs = append(s.msgs, batch...)
 	if over := len(s.msgs) - s.opts.limit; over > 0 {
 		s.msgs = append([]Received(nil), s.msgs[over:]...)
 	}
@@ -182,6 +225,9 @@ func (s *Sink) store(from string, to []string, raw []byte) error {
 	s.changed = make(chan struct{})
 	return nil
 }
+
+// errAuthRequired is RFC 4954's answer to MAIL before AUTH.
+var errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
 
 type sinkSession struct {
 	sink   *Sink
@@ -216,18 +262,24 @@ func (ss *sinkSession) Auth(mech string) (sasl.Server, error) {
 
 func (ss *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
 	if ss.sink.opts.user != "" && !ss.authed {
-		return smtp.ErrAuthRequired
+		return errAuthRequired
 	}
 	ss.from = from
 	return nil
 }
 
 func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if ss.sink.opts.user != "" && !ss.authed {
+		return errAuthRequired
+	}
 	ss.to = append(ss.to, to)
 	return nil
 }
 
 func (ss *sinkSession) Data(r io.Reader) error {
+	if ss.sink.opts.user != "" && !ss.authed {
+		return errAuthRequired
+	}
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, r); err != nil {
 		return err

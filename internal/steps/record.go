@@ -42,6 +42,8 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 		if err := s.Audit.WriteSession(ctx, sess); err != nil {
 			return nil, transient("write audit", err)
 		}
+		// A retry after a crash between ending the session and cleaning up.
+		s.deleteResult(ctx, sess.Execution)
 		return &RecordResult{Status: sess.Status}, nil
 	}
 	// 1. Append the final events, status still open. A retry after a crash
@@ -78,7 +80,29 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 	if err != nil {
 		return nil, transient("store final status", err)
 	}
+	// The session is over and its answer released: the job's unmasked
+	// result is no longer needed by any step or retry.
+	s.deleteResult(ctx, sess.Execution)
 	return &RecordResult{Status: sess.Status}, nil
+}
+
+// ResultDeleter is implemented by a Warehouse that can delete the result a
+// job left behind (warehouse.BigQuery.DeleteResult).
+type ResultDeleter interface {
+	DeleteResult(ctx context.Context, jobID, location, resultsDataset string) error
+}
+
+// deleteResult removes the job's unmasked per-job result once the session
+// has ended. It is best effort: a failure is logged (without values) and
+// never fails the step, since the answer is already released or refused.
+func (s *Steps) deleteResult(ctx context.Context, ex *session.Execution) {
+	d, ok := s.Warehouse.(ResultDeleter)
+	if !ok || ex == nil || ex.JobID == "" {
+		return
+	}
+	if err := d.DeleteResult(ctx, ex.JobID, ex.Location, s.ResultsDataset); err != nil {
+		s.log(ctx).Warn("delete job result failed", "job_id", ex.JobID, "error", err.Error())
+	}
 }
 
 // finalStatus returns the status named by the session's closing event, or

@@ -395,7 +395,7 @@ func queryDirect(t *testing.T, g *local.Gateway, sql string) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	client, err := bqlocal.Client(ctx, g.BigQueryEndpoint, "querygate-local")
+	client, err := bqlocal.ClientWithToken(ctx, g.BigQueryEndpoint, "querygate-local", g.BigQueryToken)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,14 +21,18 @@ import (
 )
 
 // startGatewayConfig starts a local gateway with cfg, filling in loopback
-// addresses, a fresh data dir (unless set) and the local project. The
+// addresses (cfg.Addr only when empty), a fresh data dir (unless set) and the local project. The
 // returned stop closes it once; it also runs at cleanup.
 func startGatewayConfig(t *testing.T, cfg local.Config) (*local.Gateway, func()) {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
-	cfg.Addr, cfg.BigQueryAddr, cfg.SMTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	if cfg.Addr == "" {
+		// Set only where a restart must keep the address its links name.
+		cfg.Addr = "127.0.0.1:0"
+	}
+	cfg.BigQueryAddr, cfg.SMTPAddr = "127.0.0.1:0", "127.0.0.1:0"
 	if cfg.Project == "" {
 		cfg.Project = "querygate-local"
 	}
@@ -86,14 +90,16 @@ type mailboxMessage struct {
 	Links   []string `json:"links"`
 }
 
-// mailbox reads the dev mailbox over HTTP as JSON, for one recipient.
+// mailbox reads the dev mailbox over HTTP as JSON, as the recipient to
+// (with a dev token naming to, which is what the mailbox shows).
 func mailbox(t *testing.T, g *local.Gateway, to string) ([]mailboxMessage, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, g.URL+"/dev/mailbox?to="+url.QueryEscape(to), nil)
+	req, err := http.NewRequest(http.MethodGet, g.URL+"/dev/mailbox", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token(t, g, to))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ import (
 	"github.com/querygate/querygate/internal/classify"
 	"github.com/querygate/querygate/internal/deid"
 	"github.com/querygate/querygate/internal/gateway"
+	"github.com/querygate/querygate/internal/gateway/hostguard"
 	"github.com/querygate/querygate/internal/intake"
 	"github.com/querygate/querygate/internal/mail"
 	"github.com/querygate/querygate/internal/mcp"
@@ -88,6 +89,13 @@ type Gateway struct {
 	Sink             *mail.Sink
 	Runtime          *workflow.Runtime
 
+	// BigQueryToken is the bearer token the embedded BigQuery requires
+	// (also in DataDir/BigQueryTokenFile).
+	BigQueryToken string
+	// Approvers are the members of the approvers group, whose mailbox
+	// links `querygate dev` prints.
+	Approvers []string
+
 	srv     *http.Server
 	closers []func() error
 }
@@ -126,17 +134,26 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 		return nil, err
 	}
 	g.DevIssuer = dev
+	g.Approvers = cfg.Groups["approvers"]
 
+	// Only the gateway holds the embedded BigQuery's token: agents reach
+	// data through the gateway, never around it.
+	bqToken, err := loadOrCreateSecret(cfg.DataDir, BigQueryTokenFile)
+	if err != nil {
+		return nil, err
+	}
+	g.BigQueryToken = bqToken
 	bq, err := bqlocal.Start(ctx, bqlocal.Options{
 		Project: cfg.Project, DataDir: filepath.Join(cfg.DataDir, "bigquery"), Addr: cfg.BigQueryAddr,
 		Projects: []*bqlocal.Project{bqlocal.DemoProject(cfg.Project)}, YAMLFiles: cfg.DataFiles, Logger: log, Debug: os.Getenv("QUERYGATE_BIGQUERY_DEBUG") != "",
+		Token: bqToken, AllowHost: hostguard.Loopback("http://" + cfg.BigQueryAddr),
 	})
 	if err != nil {
 		return nil, err
 	}
 	g.closers = append(g.closers, bq.Close)
 	g.BigQueryEndpoint = bq.Endpoint()
-	client, err := bqlocal.Client(ctx, bq.Endpoint(), cfg.Project)
+	client, err := bqlocal.ClientWithToken(ctx, bq.Endpoint(), cfg.Project, bqToken)
 	if err != nil {
 		return nil, fmt.Errorf("bigquery client: %w", err)
 	}
@@ -212,7 +229,14 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	if cfg.SMTPAddr == "" {
 		cfg.SMTPAddr = "127.0.0.1:0"
 	}
-	sink, err := mail.NewSink(cfg.SMTPAddr)
+	// The sink takes mail only from the gateway's own sender, so nobody can
+	// plant a forged approval mail in an approver's mailbox.
+	smtpSecret, err := loadOrCreateSecret(cfg.DataDir, SMTPSecretFile)
+	if err != nil {
+		return nil, err
+	}
+	sink, err := mail.NewSink(cfg.SMTPAddr, mail.WithSinkAuth(SMTPUser, smtpSecret),
+		mail.WithSinkFile(filepath.Join(cfg.DataDir, MailboxFile)))
 	if err != nil {
 		return nil, fmt.Errorf("smtp sink: %w", err)
 	}
@@ -222,7 +246,10 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	host, port, _ := net.SplitHostPort(sink.Addr())
 	var portN int
 	fmt.Sscanf(port, "%d", &portN)
-	sender, err := mail.NewSender(mail.SMTPConfig{Host: host, Port: portN, TLS: mail.TLSNone, From: "querygate <querygate@querygate.local>"})
+	// AUTH in clear is acceptable on loopback only, which is where the sink
+	// listens for this sender.
+	sender, err := mail.NewSender(mail.SMTPConfig{Host: host, Port: portN, TLS: mail.TLSNone, From: "querygate <querygate@querygate.local>",
+		Username: SMTPUser, PasswordSecret: "smtp", AllowInsecureAuth: true}, mail.WithSecrets(mail.StaticSecrets{"smtp": smtpSecret}))
 	if err != nil {
 		return nil, fmt.Errorf("smtp sender: %w", err)
 	}
@@ -294,10 +321,10 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 		BigQuery:   &bqapi.Server{Intake: in, Logger: log},
 		Extra: map[string]http.Handler{
 			"/v1/projects/":    rt.CallbackHandler(),
-			"GET /dev/mailbox": sink.MailboxHandler(),
+			"GET /dev/mailbox": sink.MailboxHandler(mailboxAuth(external)),
 			"GET /dev/oidc/":   dev.Handler(),
 		}}
-	g.srv = &http.Server{Handler: routes.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	g.srv = &http.Server{Handler: hostguard.Handler(hostguard.Loopback(base), routes.Handler()), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("gateway server stopped", "error", err.Error())

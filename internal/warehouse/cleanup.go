@@ -1,0 +1,80 @@
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"cloud.google.com/go/bigquery"
+	"google.golang.org/api/googleapi"
+)
+
+// DeleteResult deletes the result a finished job left behind, once the
+// session is over; the unmasked copy must not outlive its use.
+//   - With resultsDataset (the Query.ResultsDataset the job ran with), the
+//     table named after the job there is deleted, without looking the job
+//     up.
+//   - The embedded BigQuery (goccy/bigquery-emulator) keeps each job's
+//     result in a dataset named after the job, and again in the job's
+//     record; the dataset is deleted with its contents, then the job.
+//     Left in place, every such dataset also slows each later query, which
+//     builds a catalog of all of them.
+//   - BigQuery's own anonymous result table (a dataset whose name starts
+//     with "_") is not ours to delete; it expires after about 24 hours.
+//
+// A result already gone is not an error. Errors carry no cell values.
+func (b *BigQuery) DeleteResult(ctx context.Context, jobID, location, resultsDataset string) error {
+	if resultsDataset != "" {
+		proj, ds := b.client.Project(), resultsDataset
+		if i := strings.IndexByte(ds, '.'); i >= 0 {
+			proj, ds = ds[:i], ds[i+1:]
+		}
+		if err := b.client.DatasetInProject(proj, ds).Table(jobID).Delete(ctx); err != nil && !isNotFound(err) {
+			return classify("delete job result", err)
+		}
+		return nil
+	}
+	job, err := b.client.JobFromIDLocation(ctx, jobID, location)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return classify("find job for cleanup", err)
+	}
+	var dst *bigquery.Table
+	if cfg, err := job.Config(); err == nil {
+		if qc, ok := cfg.(*bigquery.QueryConfig); ok {
+			dst = qc.Dst
+		}
+	}
+	switch {
+	case dst != nil && strings.HasPrefix(dst.DatasetID, "_"):
+		return nil
+	case dst != nil && dst.TableID == jobID && dst.DatasetID != jobID:
+		err = dst.Delete(ctx)
+	case dst == nil || dst.DatasetID == jobID:
+		proj := job.ProjectID()
+		if proj == "" {
+			proj = b.client.Project()
+		}
+		err = b.client.DatasetInProject(proj, jobID).DeleteWithContents(ctx)
+		if err == nil || isNotFound(err) {
+			// The emulator also keeps the whole result in the job's own
+			// record, and lists every job in its project's record.
+			err = job.Delete(ctx)
+		}
+	default:
+		// Some other destination: not a per-job result, keep it.
+		return nil
+	}
+	if err != nil && !isNotFound(err) {
+		return classify("delete job result", err)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	var ge *googleapi.Error
+	return errors.As(err, &ge) && ge.Code == http.StatusNotFound
+}
