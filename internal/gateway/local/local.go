@@ -67,6 +67,14 @@ type Config struct {
 	DataDir      string
 	Project      string
 	BigQueryAddr string
+	// BigQueryChild, when set, runs the embedded BigQuery in a supervised
+	// child process started with this command (querygate dev: its own
+	// executable and "internal-bigquery"), recycled after BigQueryMaxQueries
+	// query calls (0: 500) or once its RSS passes BigQueryMaxRSS bytes
+	// (0: 1 GiB). Empty runs it in this process.
+	BigQueryChild      []string
+	BigQueryMaxQueries int
+	BigQueryMaxRSS     int64
 	DataFiles    []string
 	PolicyFile   string
 	MaskingFile  string
@@ -143,17 +151,18 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 		return nil, err
 	}
 	g.BigQueryToken = bqToken
-	bq, err := bqlocal.Start(ctx, bqlocal.Options{
+	bqAllow := hostguard.Loopback("http://" + cfg.BigQueryAddr)
+	bqEndpoint, bqClose, err := startBigQuery(ctx, cfg, bqlocal.Options{
 		Project: cfg.Project, DataDir: filepath.Join(cfg.DataDir, "bigquery"), Addr: cfg.BigQueryAddr,
 		Projects: []*bqlocal.Project{bqlocal.DemoProject(cfg.Project)}, YAMLFiles: cfg.DataFiles, Logger: log, Debug: os.Getenv("QUERYGATE_BIGQUERY_DEBUG") != "",
-		Token: bqToken, AllowHost: hostguard.Loopback("http://" + cfg.BigQueryAddr),
-	})
+		Token: bqToken, AllowHost: bqAllow,
+	}, bqAllow)
 	if err != nil {
 		return nil, err
 	}
-	g.closers = append(g.closers, bq.Close)
-	g.BigQueryEndpoint = bq.Endpoint()
-	client, err := bqlocal.ClientWithToken(ctx, bq.Endpoint(), cfg.Project, bqToken)
+	g.closers = append(g.closers, bqClose)
+	g.BigQueryEndpoint = bqEndpoint
+	client, err := bqlocal.ClientWithToken(ctx, bqEndpoint, cfg.Project, bqToken)
 	if err != nil {
 		return nil, fmt.Errorf("bigquery client: %w", err)
 	}
