@@ -33,6 +33,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	maxRows := fs.Int64("max-rows", 10000, "most result rows stored and returned per session (a capped session is recorded as truncated)")
 	maxBytes := fs.Int64("max-bytes", 8<<20, "most bytes of masked rows stored per session")
 	retention := fs.Int("retention-days", 400, "days a session is kept before it is purged")
+	bqInProcess := fs.Bool("bigquery-in-process", false, "run the embedded BigQuery in this process instead of a recycled child process")
+	bqMaxQueries := fs.Int("bigquery-max-queries", 500, "recycle the embedded BigQuery's child process after this many queries")
+	bqMaxRSS := fs.Int64("bigquery-max-rss-mb", 768, "recycle the embedded BigQuery's child process once its memory passes this many MiB")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060), for profiling")
 	var data stringList
 	fs.Var(&data, "data", "extra dataset file in the bigquery-emulator YAML format (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -40,9 +44,25 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log := logging.FromContext(ctx)
 	start := time.Now()
-	g, err := local.Start(ctx, local.Config{Addr: *addr, DataDir: *dataDir, Project: *project, BigQueryAddr: *bqAddr,
+	cfg := local.Config{Addr: *addr, DataDir: *dataDir, Project: *project, BigQueryAddr: *bqAddr,
 		DataFiles: data, PolicyFile: *policyFile, MaskingFile: *maskingFile, SMTPAddr: *smtpAddr, Logger: log,
-		Limits: steps.Limits{MaxRows: *maxRows, MaxBytes: *maxBytes, Retention: time.Duration(*retention) * 24 * time.Hour}})
+		Limits: steps.Limits{MaxRows: *maxRows, MaxBytes: *maxBytes, Retention: time.Duration(*retention) * 24 * time.Hour}}
+	if !*bqInProcess {
+		// go-zetasql never frees the emulator's native memory: contain it in
+		// a child process that is replaced before it grows large.
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find own executable for the BigQuery child: %w", err)
+		}
+		cfg.BigQueryChild = []string{exe, bigQueryChildCommand}
+		cfg.BigQueryMaxQueries, cfg.BigQueryMaxRSS = *bqMaxQueries, *bqMaxRSS<<20
+	}
+	if *pprofAddr != "" {
+		if err := servePprof(ctx, *pprofAddr); err != nil {
+			return err
+		}
+	}
+	g, err := local.Start(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -82,6 +82,8 @@ func realMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return runReplay(ctx, rest, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, rest, stdout, stderr)
+	case bigQueryChildCommand: // started by `querygate dev`, not listed
+		return runBigQueryChild(ctx, rest, stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

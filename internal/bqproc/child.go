@@ -21,6 +21,10 @@ func ServeChild(ctx context.Context, opts bqlocal.Options, stdin io.Reader, stdo
 	}
 	opts.Token = token
 	opts.Addr = "127.0.0.1:0"
+	// The parent checked the Host header against the public names and
+	// forwards it unchanged (the emulator's self links name it); only the
+	// parent holds this child's token.
+	opts.AllowHost = func(string) bool { return true }
 	srv, err := bqlocal.Start(ctx, opts)
 	if err != nil {
 		return err

@@ -214,11 +214,20 @@ func loopbackOnly(raw string) error {
 	return fmt.Errorf("%s is not a loopback address; load only drives a local gateway", raw)
 }
 
-// rssBytes reads a process's resident set size from /proc.
+// rssBytes reads the resident set size of a process and all its
+// descendants (the gateway and its embedded BigQuery child) from /proc.
 func rssBytes(pid int) int64 {
 	if pid <= 0 {
 		return 0
 	}
+	total := ownRSS(pid)
+	for _, c := range children(pid) {
+		total += rssBytes(c)
+	}
+	return total
+}
+
+func ownRSS(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
@@ -230,6 +239,23 @@ func rssBytes(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+func children(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 // tokens mints dev tokens with the gateway's own dev issuer key.

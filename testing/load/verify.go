@@ -209,7 +209,7 @@ func (l *load) report(w io.Writer, elapsed time.Duration, rssStart, rssEnd int64
 		fmt.Fprintf(w, "allowed p50, first 50: %.1f ms; last 50: %.1f ms; ratio %.2f\n", ms(pct(first, 50)), ms(pct(last, 50)),
 			float64(pct(last, 50))/float64(pct(first, 50)))
 	}
-	fmt.Fprintf(w, "gateway RSS:           start %.1f MiB, end %.1f MiB, peak %.1f MiB\n", mib(rssStart), mib(rssEnd), mib(l.rssPeak.Load()))
+	fmt.Fprintf(w, "gateway RSS (with its children): start %.1f MiB, end %.1f MiB, peak %.1f MiB\n", mib(rssStart), mib(rssEnd), mib(l.rssPeak.Load()))
 	fmt.Fprintf(w, "sessions started:      %d; in the store exactly once and ended: %d; lost: %d; listed twice: %d\n",
 		v.started, v.inStore, v.lost, v.duplicates)
 	if v.auditErr != "" {
