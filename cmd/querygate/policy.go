@@ -11,7 +11,7 @@ import (
 	"github.com/querygate/querygate/internal/catalog"
 	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/internal/sqlscan"
-	"github.com/querygate/querygate/testing/demodata"
+	"github.com/querygate/querygate/internal/demodata"
 )
 
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {

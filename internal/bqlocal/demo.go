@@ -3,7 +3,7 @@ package bqlocal
 import (
 	"github.com/goccy/bigquery-emulator/types"
 
-	"github.com/querygate/querygate/testing/demodata"
+	"github.com/querygate/querygate/internal/demodata"
 )
 
 // DemoProject returns the demo dataset (demo.customers, demo.orders) as an

@@ -17,7 +17,7 @@ import (
 	"github.com/querygate/querygate/internal/gateway/local"
 	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/testing/browser"
-	"github.com/querygate/querygate/testing/demodata"
+	"github.com/querygate/querygate/internal/demodata"
 )
 
 // starSQL needs approval under the default policy (star over a table with

@@ -22,7 +22,7 @@ import (
 
 	"github.com/querygate/querygate/internal/bqlocal"
 	"github.com/querygate/querygate/internal/gateway/local"
-	"github.com/querygate/querygate/testing/demodata"
+	"github.com/querygate/querygate/internal/demodata"
 )
 
 // canary is one seeded raw value: a demo customer's PII, directly or in a
