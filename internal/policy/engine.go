@@ -97,6 +97,7 @@ type Engine struct {
 	profiler   Profiler
 	profileTTL time.Duration
 	dryRunner  DryRunner
+	reserved   []string // lower-case dataset or project.dataset names
 	now        func() time.Time
 
 	mu       sync.Mutex
@@ -188,6 +189,9 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 		return deny(d, "builtin.error_function", "The ERROR() function can return column values through the error message, which is not masked ("+strings.Join(where, "; ")+"). Rewrite the query without ERROR()."), nil
 	}
 	for _, t := range allTables(a) {
+		if e.reservedTable(t) {
+			return deny(d, "builtin.reserved_dataset", reservedReason(t)), nil
+		}
 		if !e.policy.Governs(t.Project) {
 			return deny(d, "builtin.ungoverned_project", fmt.Sprintf("The query reads %s, in project %q, which this policy does not govern (governed: %s); querygate cannot classify its columns, so it fails closed.", t, t.Project, e.policy.governedProjects())), nil
 		}
