@@ -237,6 +237,26 @@ resource "google_bigquery_dataset_iam_member" "deidentify_results" {
   member     = "serviceAccount:${google_service_account.sa["deidentify"].email}"
 }
 
+# Record deletes each session's result table once the session has ended
+# (warehouse.DeleteResult), so raw rows do not wait a day for the table
+# expiry. Delete and get on this dataset only; nothing else.
+resource "google_project_iam_custom_role" "results_cleaner" {
+  project     = var.project_id
+  role_id     = "querygateResultsCleaner"
+  title       = "querygate results cleaner"
+  description = "Delete a session's result table in the results dataset (the record step)."
+  permissions = ["bigquery.tables.delete", "bigquery.tables.get"]
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_bigquery_dataset_iam_member" "record_results" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.results.dataset_id
+  role       = google_project_iam_custom_role.results_cleaner.id
+  member     = "serviceAccount:${google_service_account.sa["record"].email}"
+}
+
 # Only the workflow may call the steps (the functions also check the
 # caller's email against QUERYGATE_WORKFLOW_SA).
 resource "google_cloud_run_v2_service_iam_member" "workflow_invokes_steps" {
@@ -291,6 +311,7 @@ locals {
     [for k, m in google_bigquery_dataset_iam_member.execute_read : "execute|dataset:allowed ${m.role}"],
     ["execute|dataset:results ${google_bigquery_dataset_iam_member.execute_results.role}"],
     ["deidentify|dataset:results ${google_bigquery_dataset_iam_member.deidentify_results.role}"],
+    [for m in [google_bigquery_dataset_iam_member.record_results] : "record|dataset:results custom:${google_project_iam_custom_role.results_cleaner.role_id}"],
     [for k in keys(google_bigquery_table_iam_member.audit_writer) : "${k}|table:events custom:${google_project_iam_custom_role.audit_appender.role_id}"],
     [for k, m in google_kms_crypto_key_iam_member.masking_key : "${k}|key:masking ${m.role}"],
     [for k, m in google_secret_manager_secret_iam_member.sa : "${split(" ", k)[0]}|secret:${split(" ", k)[1]} ${m.role}"],

@@ -296,6 +296,7 @@ run "service_accounts_have_their_documented_roles" {
         "secret:policy roles/secretmanager.secretAccessor",
       ]
       record = [
+        "dataset:results custom:querygateResultsCleaner",
         "project roles/bigquery.jobUser",
         "project roles/datastore.user",
         "secret:masking roles/secretmanager.secretAccessor",

@@ -355,6 +355,7 @@ var tokenGrants = map[string]string{
 // hold, each narrower than the predefined role that contains it.
 var customPermissions = map[string]bool{
 	"bigquery.jobs.get":           true, // deidentify reads execute's job
+	"bigquery.tables.delete":      true, // record deletes result tables (results dataset only)
 	"workflows.executions.create": true, // intake starts a session's execution
 	"workflows.executions.get":    true, // intake reads its state
 	"workflows.callbacks.send":    true, // approval delivers the decision
@@ -374,6 +375,7 @@ var customRoles = map[string][]string{
 	"callback_sender":     {"workflows.callbacks.send"},
 	"audit_appender":      {"bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData"},
 	"dlp_template_reader": {"dlp.deidentifyTemplates.get", "dlp.inspectTemplates.get"},
+	"results_cleaner":     {"bigquery.tables.delete", "bigquery.tables.get"},
 }
 
 func TestNoBroadRoles(t *testing.T) {
