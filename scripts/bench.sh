@@ -12,7 +12,7 @@ trap 'rm -f "$out"' EXIT
 echo "querygate: running benchmarks (the first run compiles ZetaSQL, ~15 minutes)..." >&2
 go test -run '^$' -bench 'BenchmarkAnalyzeTypical|BenchmarkAnalyzeCorpus' -benchtime "${BENCHTIME:-2s}" ./internal/sqlscan/ >>"$out" 2>/dev/null
 go test -run '^$' -bench 'BenchmarkEvaluate$' -benchtime "${BENCHTIME:-2s}" ./internal/policy/ >>"$out" 2>/dev/null
-go test -run '^$' -bench 'BenchmarkQueryEndToEnd' -benchtime "${E2E_BENCHTIME:-20x}" ./testing/e2e/ 2>/dev/null | grep '^Benchmark' >>"$out"
+go test -run '^$' -bench 'BenchmarkQueryEndToEnd|BenchmarkOverhead' -benchtime "${E2E_BENCHTIME:-20x}" ./testing/e2e/ 2>/dev/null | grep '^Benchmark' >>"$out"
 awk '
 /^Benchmark/ {
   name=$1; sub(/-[0-9]+$/, "", name); ns=0; per=""
@@ -21,6 +21,14 @@ awk '
     if ($(i+1)=="ns/stmt") per=$i
   }
   v[name]=ns; s[name]=per; order[++n]=name
+  if (name=="BenchmarkOverhead") {
+    for (i=2; i<=NF; i++) {
+      if ($(i+1)=="gateway-p50-ms") og=$i
+      if ($(i+1)=="direct-p50-ms") od=$i
+      if ($(i+1)=="ratio") orat=$i
+      if ($(i+1)=="added-p50-ms") oadd=$i
+    }
+  }
 }
 END {
   printf "%-34s %16s\n", "benchmark", "time per op"
@@ -31,4 +39,11 @@ END {
   }
   e=v["BenchmarkQueryEndToEnd"]; p=v["BenchmarkEvaluate"]
   if (e>0 && p>0) printf "\npolicy decision share of end-to-end time: %.1f%%\n", 100*p/e
+  if (og!="") {
+    printf "\nthe same aggregate, one run, alternating (medians):\n"
+    printf "%-34s %13.1f ms\n", "through the gateway", og
+    printf "%-34s %13.1f ms\n", "straight to the embedded BigQuery", od
+    printf "%-34s %13.2f x\n", "ratio", orat
+    printf "%-34s %13.1f ms\n", "added by the gateway", oadd
+  }
 }' "$out"

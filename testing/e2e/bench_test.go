@@ -6,9 +6,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"testing"
+	"time"
+
+	"cloud.google.com/go/bigquery"
+	"google.golang.org/api/iterator"
 
 	"github.com/querygate/querygate/internal/auth"
+	"github.com/querygate/querygate/internal/bqlocal"
 	"github.com/querygate/querygate/internal/gateway/local"
 )
 
@@ -48,4 +54,84 @@ func BenchmarkQueryEndToEnd(b *testing.B) {
 			b.Fatalf("status %d", resp.StatusCode)
 		}
 	}
+}
+
+// BenchmarkOverhead measures, in one run on one gateway, the same aggregate
+// sent through the gateway (POST /v1/queries, whole session) and sent
+// straight to the embedded BigQuery (jobs.query with the gateway's token),
+// alternating, and reports both medians, their ratio and the gateway's
+// added milliseconds (issue 13 item 3). scripts/bench.sh prints them.
+func BenchmarkOverhead(b *testing.B) {
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.DiscardHandler))
+	defer slog.SetDefault(prev)
+	g, err := local.Start(context.Background(), local.Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(), Project: "querygate-local",
+		BigQueryAddr: "127.0.0.1:0", SMTPAddr: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close()
+	tok, err := g.DevIssuer.Mint(auth.MintOptions{Subject: "alice@example.com", Groups: []string{"analysts"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bq, err := bqlocal.ClientWithToken(context.Background(), g.BigQueryEndpoint, "querygate-local", g.BigQueryToken)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bq.Close()
+	const sql = "SELECT city, COUNT(*) AS n FROM demo.customers GROUP BY city ORDER BY city"
+	body := []byte(`{"sql":"` + sql + `","prompt":"overhead"}`)
+	viaGateway := func() {
+		req, _ := http.NewRequest("POST", g.URL+"/v1/queries", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("gateway status %d", resp.StatusCode)
+		}
+	}
+	direct := func() {
+		q := bq.Query(sql)
+		q.DefaultProjectID, q.DefaultDatasetID = "querygate-local", "demo"
+		it, err := q.Read(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		var row []bigquery.Value
+		for {
+			if err := it.Next(&row); err == iterator.Done {
+				break
+			} else if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	viaGateway() // warm both paths: the first analysis and catalog load
+	direct()
+	var gw, dr []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		viaGateway()
+		t1 := time.Now()
+		direct()
+		gw, dr = append(gw, t1.Sub(t0)), append(dr, time.Since(t1))
+	}
+	b.StopTimer()
+	mg, md := median(gw), median(dr)
+	b.ReportMetric(float64(mg.Microseconds())/1000, "gateway-p50-ms")
+	b.ReportMetric(float64(md.Microseconds())/1000, "direct-p50-ms")
+	b.ReportMetric(float64(mg)/float64(md), "ratio")
+	b.ReportMetric(float64((mg-md).Microseconds())/1000, "added-p50-ms")
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
