@@ -73,6 +73,9 @@ type Config struct {
 	Logger   *slog.Logger
 	// Now overrides the clock (tests).
 	Now func() time.Time
+
+	// Ports wraps components for fault and crash tests; nil in normal use.
+	Ports *Ports
 }
 
 // Gateway is a running local gateway.
@@ -101,6 +104,10 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 		cfg.Now = time.Now
 	}
 	log := cfg.Logger
+	ports := cfg.Ports
+	if ports == nil {
+		ports = &Ports{}
+	}
 	g := &Gateway{}
 	defer func() {
 		if err != nil {
@@ -151,8 +158,8 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
-	g.Store = store
 	g.closers = append(g.closers, store.Close)
+	g.Store = wrap(ports.Store, session.Store(store))
 
 	pol := policy.Default()
 	if cfg.PolicyFile != "" {
@@ -232,7 +239,7 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	}
 	g.closers = append(g.closers, apState.Close)
 	apSvc, err := approval.New(approval.Config{PublicBaseURL: base, CallbackURLPrefixes: []string{base + "/v1/projects/"}},
-		approval.Deps{Store: store, State: apState, Keys: keys, Groups: approval.StaticGroups(cfg.Groups), Mailer: sender,
+		approval.Deps{Store: g.Store, State: apState, Keys: keys, Groups: approval.StaticGroups(cfg.Groups), Mailer: wrap(ports.Mailer, approval.Mailer(sender)),
 			IDToken: mint(ApprovalIdentity), Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("approval: %w", err)
@@ -248,7 +255,7 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	}
 	g.closers = append(g.closers, wfState.Close)
 	rt, err := workflow.NewRuntime(workflow.Options{
-		Workflow: wf, Store: wfState, HTTPClient: &http.Client{Timeout: 10 * time.Minute},
+		Workflow: wf, Store: wrap(ports.WorkflowState, workflow.StateStore(wfState)), HTTPClient: &http.Client{Timeout: 10 * time.Minute},
 		IDToken: mint(WorkflowIdentity),
 		Env: map[string]string{
 			"QUERYGATE_POLICY_URL":     base + "/fn/policy",
@@ -275,9 +282,10 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	// stores they write go away.
 	g.closers = append(g.closers, rt.Close)
 
-	st := &steps.Steps{Store: store, Policy: &gateway.EnginePolicy{Engine: engine, DefaultProject: cfg.Project},
-		Warehouse: warehouse.New(client), Deid: deider, Audit: aud, Project: cfg.Project, Limits: cfg.Limits, Now: cfg.Now, Logger: log}
-	in := &intake.Server{Verifier: external, Groups: groups, Store: store, Orchestrator: rt, AuditorsGroup: "auditors",
+	st := &steps.Steps{Store: g.Store, Policy: &gateway.EnginePolicy{Engine: engine, DefaultProject: cfg.Project},
+		Warehouse: wrap(ports.Warehouse, steps.Warehouse(warehouse.New(client))), Deid: wrap(ports.Deid, deid.Deidentifier(deider)),
+		Audit: wrap(ports.Audit, steps.Auditor(aud)), Project: cfg.Project, Limits: cfg.Limits, Now: cfg.Now, Logger: log}
+	in := &intake.Server{Verifier: external, Groups: groups, Store: g.Store, Orchestrator: rt, AuditorsGroup: "auditors",
 		PublicURL: base, Now: cfg.Now, Logger: log}
 	routes := &gateway.Routes{Intake: in, Steps: st, Approval: apSvc, Internal: internalV, WorkflowCallers: []string{WorkflowIdentity},
 		Reidentify: &intake.ReidentifyConfig{Reidentifier: deider, Audit: aud, Group: "reidentifiers"},
@@ -286,7 +294,7 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 			"GET /dev/mailbox": sink.MailboxHandler(),
 			"GET /dev/oidc/":   dev.Handler(),
 		}}
-	g.srv = &http.Server{Handler: routes.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	g.srv = &http.Server{Handler: wrap(ports.Handler, routes.Handler()), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("gateway server stopped", "error", err.Error())
