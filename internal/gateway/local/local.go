@@ -272,7 +272,7 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 			}
 			return p.Email, nil
 		},
-		AllowedCallers: []string{ApprovalIdentity}, Logger: log, Now: cfg.Now,
+		AllowedCallers: []string{ApprovalIdentity}, Logger: log, Now: cfg.Now, Sleep: ports.Sleep,
 	})
 	if err != nil {
 		return nil, err

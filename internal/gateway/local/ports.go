@@ -1,7 +1,9 @@
 package local
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/deid"
@@ -32,6 +34,9 @@ type Ports struct {
 	// Handler wraps the whole HTTP handler (front doors and step
 	// functions alike).
 	Handler func(http.Handler) http.Handler
+	// Sleep replaces the workflow runtime's backoff wait, so a test sees
+	// each retry delay without waiting it out.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 func wrap[T any](f func(T) T, v T) T {
