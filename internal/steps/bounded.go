@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"cloud.google.com/go/bigquery"
@@ -97,3 +98,14 @@ func (s *Steps) warehouse() Warehouse {
 func (s *Steps) deid() deid.Deidentifier { return boundedDeid{s.Deid, s.limits().CallTimeout} }
 func (s *Steps) audit() Auditor          { return boundedAudit{s.Audit, s.limits().CallTimeout} }
 func (s *Steps) policy() Policy          { return boundedPolicy{s.Policy, s.limits().CallTimeout} }
+
+// getSession reads the session a step works on. A missing session stays
+// session.ErrNotFound (a permanent 404); any other store failure is a
+// retryable "read session" error.
+func (s *Steps) getSession(ctx context.Context, id string) (*session.Session, error) {
+	sess, err := s.store().Get(ctx, id)
+	if err != nil && !errors.Is(err, session.ErrNotFound) {
+		return nil, transient("read session", err)
+	}
+	return sess, err
+}

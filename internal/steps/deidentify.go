@@ -30,7 +30,7 @@ type DeidentifyResult struct {
 // Raw rows exist only in this function's memory. On any de-identification
 // error nothing is stored and the step fails (fail closed).
 func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, error) {
-	sess, err := s.store().Get(ctx, id)
+	sess, err := s.getSession(ctx, id)
 	if err != nil {
 		return nil, err
 	}

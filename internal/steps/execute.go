@@ -20,7 +20,7 @@ type ExecuteResult struct {
 // Execute runs the session's query once. It refuses unless policy allowed
 // the query or an approver approved it (fail closed).
 func (s *Steps) Execute(ctx context.Context, id string) (*ExecuteResult, error) {
-	sess, err := s.store().Get(ctx, id)
+	sess, err := s.getSession(ctx, id)
 	if err != nil {
 		return nil, err
 	}

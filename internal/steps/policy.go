@@ -17,7 +17,7 @@ type PolicyResult struct {
 // RunPolicy evaluates policy once per session; a retry returns the stored
 // decision.
 func (s *Steps) RunPolicy(ctx context.Context, id string) (*PolicyResult, error) {
-	sess, err := s.store().Get(ctx, id)
+	sess, err := s.getSession(ctx, id)
 	if err != nil {
 		return nil, err
 	}

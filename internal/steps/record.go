@@ -34,7 +34,7 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 	if !in.Outcome.Terminal() {
 		return nil, permanent(http.StatusBadRequest, "outcome must be one of succeeded, denied, rejected, expired, failed")
 	}
-	sess, err := s.store().Get(ctx, in.SessionID)
+	sess, err := s.getSession(ctx, in.SessionID)
 	if err != nil {
 		return nil, err
 	}

@@ -61,7 +61,7 @@ type Limits struct {
 }
 
 // DefaultLimits are used where a Limits field is zero.
-var DefaultLimits = Limits{MaxRows: 10000, MaxBytes: 8 << 20, PageRows: 500, JobTimeout: 5 * time.Minute, CallTimeout: 2 * time.Minute, Retention: 400 * 24 * time.Hour}
+var DefaultLimits = Limits{MaxRows: 10000, MaxBytes: 8 << 20, PageRows: 500, JobTimeout: 5 * time.Minute, CallTimeout: 4 * time.Minute, Retention: 400 * 24 * time.Hour}
 
 // Steps carries the dependencies of the four steps.
 type Steps struct {
