@@ -95,6 +95,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*caller, 
 		g, err := s.Groups.GroupsOf(r.Context(), p)
 		if err != nil {
 			s.log().ErrorContext(r.Context(), "group lookup failed", "error", err.Error())
+			retryLater(w)
 			writeError(w, http.StatusServiceUnavailable, "group membership could not be resolved; retry later")
 			return nil, false
 		}
@@ -162,7 +163,8 @@ func (s *Server) postQuery(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := s.Store.Create(ctx, sess); err != nil {
 		s.log().ErrorContext(ctx, "create session failed", "error", err.Error())
-		writeError(w, http.StatusInternalServerError, "the session could not be recorded")
+		retryLater(w)
+		writeError(w, http.StatusServiceUnavailable, "the session could not be recorded; retry later")
 		return
 	}
 	log := s.log().With("session_id", sess.ID)
@@ -175,6 +177,7 @@ func (s *Server) postQuery(w http.ResponseWriter, r *http.Request) {
 			x.AddEvent(session.EventFailed, s.now(), "intake", map[string]any{"status": "failed", "error": "workflow start failed"})
 			return nil
 		})
+		retryLater(w)
 		writeError(w, http.StatusServiceUnavailable, "the query could not be started; retry later")
 		return
 	}
@@ -441,6 +444,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// retryAfterSeconds is the Retry-After of a 503 for a dependency fault
+// (session store, workflow start, groups): long enough for a retried
+// store write or a restarted dependency, short for an agent.
+const retryAfterSeconds = "5"
+
+// retryLater marks the answer as retryable: the agent may send the same
+// request again after Retry-After seconds; nothing was run.
+func retryLater(w http.ResponseWriter) { w.Header().Set("Retry-After", retryAfterSeconds) }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})

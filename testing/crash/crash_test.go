@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -28,9 +29,11 @@ import (
 	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/iterator"
 
+	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/auth"
 	"github.com/querygate/querygate/internal/bqlocal"
 	"github.com/querygate/querygate/internal/gateway/local"
+	"github.com/querygate/querygate/internal/mail"
 	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/steps"
 )
@@ -62,9 +65,9 @@ func die() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
 // before (the request arrived, nothing done), after (the step's work is
 // durable, the answer not yet sent), audited (record only: the audit rows
 // are written, the final status not yet).
-func crashPorts(at string) *local.Ports {
+func crashPorts(dataDir, at string) *local.Ports {
 	step, point, _ := strings.Cut(at, ":")
-	p := &local.Ports{Handler: func(h http.Handler) http.Handler {
+	p := &local.Ports{Mailer: inboxPort(dataDir), Handler: func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path != "/fn/"+step {
 				h.ServeHTTP(w, r)
@@ -85,6 +88,34 @@ func crashPorts(at string) *local.Ports {
 		p.Audit = func(a steps.Auditor) steps.Auditor { return killAfterAudit{a} }
 	}
 	return p
+}
+
+// inboxPort copies every mail the gateway sends, once sent, to a file in
+// the data dir: the approvers' inboxes, which outlive the gateway (the dev
+// mailbox lives in its memory and dies with it).
+func inboxPort(dataDir string) func(approval.Mailer) approval.Mailer {
+	return func(m approval.Mailer) approval.Mailer { return inboxMailer{m, filepath.Join(dataDir, "test-inbox.jsonl")} }
+}
+
+type inboxMailer struct {
+	approval.Mailer
+	path string
+}
+
+func (i inboxMailer) Send(ctx context.Context, m mail.Message) error {
+	if err := i.Mailer.Send(ctx, m); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(i.path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	b, _ := json.Marshal(m)
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 type killAfterAudit struct{ steps.Auditor }
@@ -121,7 +152,7 @@ func (h *heldResponse) flush(w http.ResponseWriter) {
 func child() error {
 	g, err := local.Start(context.Background(), local.Config{
 		Addr: os.Getenv(envAddr), BigQueryAddr: "127.0.0.1:0", SMTPAddr: "127.0.0.1:0",
-		DataDir: os.Getenv(envDataDir), Project: project, Ports: crashPorts(os.Getenv(envAt)),
+		DataDir: os.Getenv(envDataDir), Project: project, Ports: crashPorts(os.Getenv(envDataDir), os.Getenv(envAt)),
 	})
 	if err != nil {
 		return err
@@ -252,12 +283,9 @@ func TestCrashPoints(t *testing.T) {
 				t.Fatal("no session id from the first answer")
 			}
 			id := first.SessionID
-			link := ""
 			if tc.at == "await" {
-				// The dev mailbox lives in memory: take the link before
-				// the kill, as an approver's inbox would keep it.
 				waitPending(t, agent, id)
-				link = approvalLink(t, base, iss, id)
+				approvalLink(t, dataDir, id) // the mail went out before the kill
 				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 					t.Fatal(err)
 				}
@@ -269,17 +297,14 @@ func TestCrashPoints(t *testing.T) {
 
 			// Restart on the same data dir and address.
 			g, err := local.Start(context.Background(), local.Config{Addr: addr, BigQueryAddr: "127.0.0.1:0", SMTPAddr: "127.0.0.1:0",
-				DataDir: dataDir, Project: project})
+				DataDir: dataDir, Project: project, Ports: &local.Ports{Mailer: inboxPort(dataDir)}})
 			if err != nil {
 				t.Fatalf("restart: %v", err)
 			}
 			defer g.Close()
 			if tc.approval {
 				waitPending(t, agent, id)
-				if link == "" { // notify ran (again) in the restarted gateway
-					link = approvalLink(t, g.URL, g.DevIssuer, id)
-				}
-				approve(t, g, link)
+				approve(t, g, approvalLink(t, dataDir, id))
 			}
 			sess := waitEnded(t, g, id)
 			if sess.Status != session.StatusSucceeded {
@@ -383,24 +408,19 @@ var (
 	htmlUnescape  = strings.NewReplacer("&amp;", "&", "&#43;", "+", "&#34;", `"`, "&#39;", "'", "&lt;", "<", "&gt;", ">", "&#61;", "=")
 )
 
-// approvalLink reads approver1's Approve link for session id from the dev
-// mailbox of the gateway at base.
-func approvalLink(t *testing.T, base string, iss *auth.DevIssuer, id string) string {
+// approvalLink reads approver1's latest Approve link for session id from
+// the inbox file in dataDir.
+func approvalLink(t *testing.T, dataDir, id string) string {
 	t.Helper()
-	tok, err := iss.Mint(auth.MintOptions{Subject: approver, TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &client{base: base, tok: tok}
 	link := ""
 	deadline := time.Now().Add(time.Minute) // bounds a hang; not a speed check
 	for link == "" && time.Now().Before(deadline) {
-		var msgs []struct {
-			Subject string `json:"subject"`
-			Text    string `json:"text"`
-		}
-		c.do(t, http.MethodGet, "/dev/mailbox?to="+url.QueryEscape(approver)+"&token="+url.QueryEscape(tok), nil, &msgs)
-		for _, m := range msgs {
+		b, _ := os.ReadFile(filepath.Join(dataDir, "test-inbox.jsonl"))
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			var m mail.Message
+			if json.Unmarshal(line, &m) != nil || !strings.EqualFold(m.To, approver) {
+				continue
+			}
 			if strings.Contains(m.Subject, "(session "+id+")") {
 				if mm := approveLineRE.FindStringSubmatch(m.Text); mm != nil {
 					link = mm[1]
@@ -412,7 +432,7 @@ func approvalLink(t *testing.T, base string, iss *auth.DevIssuer, id string) str
 		}
 	}
 	if link == "" {
-		t.Fatalf("no approval mail for %s in the mailbox of %s", id, base)
+		t.Fatalf("no approval mail for %s in the inbox", id)
 	}
 	return link
 }

@@ -22,13 +22,14 @@ import (
 
 // The dependencies the matrix breaks, one name per port call.
 const (
-	depJob      = "bigquery.job"   // Warehouse.Run
-	depRead     = "bigquery.read"  // Warehouse.Read
-	depAudit    = "bigquery.audit" // the audit insert (Auditor.WriteSession)
-	depDeid     = "deid"           // Deidentifier.Deidentify
-	depStore    = "session_store"  // session Store Get/Update/PutPage inside one step
-	depWorkflow = "workflow_state" // workflow StateStore.SaveExecution
-	depSMTP     = "smtp"           // Mailer.Send
+	depJob      = "bigquery.job"         // Warehouse.Run
+	depRead     = "bigquery.read"        // Warehouse.Read
+	depAudit    = "bigquery.audit"       // the audit insert (Auditor.WriteSession)
+	depDeid     = "deid"                 // Deidentifier.Deidentify
+	depStore    = "session_store"        // session Store Get/Update/PutPage inside one step
+	depCreate   = "session_store.create" // session Store Create (intake)
+	depWorkflow = "workflow_state"       // workflow StateStore.SaveExecution
+	depSMTP     = "smtp"                 // Mailer.Send
 )
 
 // fault is what the injector does to the target dependency.
@@ -125,9 +126,13 @@ func (in *injector) backoff() []time.Duration {
 
 type stepKey struct{}
 
+// stepOf names the step a request serves; requests to the front doors
+// count as "intake".
 func stepOf(ctx context.Context) string {
-	s, _ := ctx.Value(stepKey{}).(string)
-	return s
+	if s, ok := ctx.Value(stepKey{}).(string); ok {
+		return s
+	}
+	return "intake"
 }
 
 // ports wires the injector in front of every port of the local gateway.
@@ -205,6 +210,13 @@ func (f *faultyDeid) Deidentify(ctx context.Context, req *deid.Request) (*deid.T
 type faultyStore struct {
 	session.Store
 	in *injector
+}
+
+func (f *faultyStore) Create(ctx context.Context, s *session.Session) error {
+	if err := f.in.hit(ctx, depCreate); err != nil {
+		return err
+	}
+	return f.Store.Create(ctx, s)
 }
 
 func (f *faultyStore) Get(ctx context.Context, id string) (*session.Session, error) {

@@ -14,8 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -61,12 +61,6 @@ type env struct {
 	raw     []string // raw cell values the agent must never see
 	project string
 }
-
-var (
-	envOnce sync.Once
-	envVal  *env
-	envErr  error
-)
 
 // blackHoleSMTP accepts connections and never answers, as a stalled relay
 // does; the real mail.Sender pointed at it must give up at its timeout.
@@ -318,10 +312,59 @@ type matrixCase struct {
 	// model's fault matrix): nothing may be released and the session must
 	// not claim success.
 	stuck bool
+	// hungRelay sends approval mail through the real mail.Sender to an
+	// SMTP server that accepts and never answers.
+	hungRelay bool
 }
 
+// faultAtIntake: a session store write or a workflow start that fails at
+// intake answers 503 with Retry-After, and the same request sent again
+// succeeds.
+func faultAtIntake(t *testing.T, e *env) {
+	cases := []struct {
+		name      string
+		dep, step string
+		// wantFailed: the session was created, then marked failed with
+		// this reason (the workflow could not start).
+		wantFailed string
+	}{
+		{name: "session store create fails", dep: depCreate},
+		{name: "workflow state fails at start", dep: depWorkflow, wantFailed: "the workflow could not be started"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.in.set(tc.dep, tc.step, faultOnce, 0, 0)
+			defer e.in.set("", "", faultNone, 0, 0)
+			a := e.do(t, http.MethodPost, "/v1/queries", e.agent, map[string]any{"sql": maskedSQL, "wait_seconds": 20})
+			e.noLeak(t, a.raw)
+			if a.code != http.StatusServiceUnavailable || a.header.Get("Retry-After") == "" {
+				t.Fatalf("first answer %d (Retry-After %q), want 503 with Retry-After: %s", a.code, a.header.Get("Retry-After"), a.raw)
+			}
+			if tc.wantFailed != "" {
+				// The answer carries no session id; the newest is it.
+				res, err := e.g.Store.List(context.Background(), session.ListQuery{PageSize: 1})
+				if err != nil || len(res.Sessions) == 0 {
+					t.Fatalf("list sessions: %v", err)
+				}
+				got := res.Sessions[0]
+				if got.Status != session.StatusFailed || len(got.Errors) == 0 || !strings.Contains(got.Errors[0].Message, tc.wantFailed) {
+					t.Errorf("session after a failed start: %s %v, want failed with %q", got.Status, got.Errors, tc.wantFailed)
+				}
+			}
+			id, a := e.run(t, maskedSQL, false, false) // the agent retries
+			if st, _ := a.body["status"].(string); id == "" || st != "succeeded" {
+				t.Fatalf("retry: %d %s", a.code, a.raw)
+			}
+			e.checkMasked(t, a)
+		})
+	}
+}
+
+// TestFaultMatrix runs every case against one gateway, one case at a time
+// (the injector is shared).
 func TestFaultMatrix(t *testing.T) {
 	e := start(t)
+	t.Run("intake", func(t *testing.T) { faultAtIntake(t, e) })
 	cases := []matrixCase{
 		{name: "baseline", sql: maskedSQL, wantStatus: "succeeded"},
 
@@ -351,11 +394,14 @@ func TestFaultMatrix(t *testing.T) {
 
 		{name: "smtp fails once", dep: depSMTP, fault: faultOnce, sql: approvalSQL, pendOK: true, wantStatus: "pending_approval", wantBackoff: workflowBackoff[:1]},
 		{name: "smtp fails", dep: depSMTP, fault: faultAlways, sql: approvalSQL, wantStatus: "failed", wantReason: "notify", wantBackoff: workflowBackoff},
+		{name: "smtp relay hangs", dep: depSMTP, hungRelay: true, sql: approvalSQL, wantStatus: "failed", wantReason: "notify", wantBackoff: workflowBackoff},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e.in.set(tc.dep, tc.step, tc.fault, tc.after, tc.times)
 			defer e.in.set("", "", faultNone, 0, 0)
+			mailers.set(tc.hungRelay)
+			defer mailers.set(false)
 			id, a := e.run(t, tc.sql, tc.pendOK, tc.stuck)
 			if id == "" {
 				t.Fatalf("no session: %d %s", a.code, a.raw)
