@@ -94,7 +94,9 @@ func crashPorts(dataDir, at string) *local.Ports {
 // the data dir: the approvers' inboxes, which outlive the gateway (the dev
 // mailbox lives in its memory and dies with it).
 func inboxPort(dataDir string) func(approval.Mailer) approval.Mailer {
-	return func(m approval.Mailer) approval.Mailer { return inboxMailer{m, filepath.Join(dataDir, "test-inbox.jsonl")} }
+	return func(m approval.Mailer) approval.Mailer {
+		return inboxMailer{m, filepath.Join(dataDir, "test-inbox.jsonl")}
+	}
 }
 
 type inboxMailer struct {
