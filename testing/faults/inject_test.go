@@ -60,7 +60,7 @@ var errInjected = errors.New("injected fault SECRET-DETAIL-7f3a")
 type injector struct {
 	mu     sync.Mutex
 	target string
-	step   string // for depStore: the step whose store calls break
+	step   string // when set, only calls made while serving this step break
 	fault  fault
 	// after lets that many calls through before the fault starts; times,
 	// when positive, is how many calls faultAlways breaks.
@@ -83,7 +83,7 @@ func (in *injector) set(target, step string, f fault, after, times int) {
 // nil to let the call through.
 func (in *injector) hit(ctx context.Context, dep string) error {
 	in.mu.Lock()
-	if dep != in.target || (dep == depStore && stepOf(ctx) != in.step) {
+	if dep != in.target || (in.step != "" && stepOf(ctx) != in.step) {
 		in.mu.Unlock()
 		return nil
 	}
@@ -245,8 +245,14 @@ type faultyWorkflowState struct {
 	in *injector
 }
 
+// SaveExecution counts as step "start" for an execution's first save (no
+// step has run) and "run" for the others, so a case can break only one.
 func (f *faultyWorkflowState) SaveExecution(ctx context.Context, rec *workflow.ExecutionRecord) error {
-	if err := f.in.hit(ctx, depWorkflow); err != nil {
+	phase := "run"
+	if rec.CurrentStep == "" {
+		phase = "start"
+	}
+	if err := f.in.hit(context.WithValue(ctx, stepKey{}, phase), depWorkflow); err != nil {
 		return err
 	}
 	return f.StateStore.SaveExecution(ctx, rec)

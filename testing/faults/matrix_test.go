@@ -329,7 +329,7 @@ func faultAtIntake(t *testing.T, e *env) {
 		wantFailed string
 	}{
 		{name: "session store create fails", dep: depCreate},
-		{name: "workflow state fails at start", dep: depWorkflow, wantFailed: "the workflow could not be started"},
+		{name: "workflow state fails at start", dep: depWorkflow, step: "start", wantFailed: "the workflow could not be started"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -388,8 +388,8 @@ func TestFaultMatrix(t *testing.T) {
 		{name: "audit insert fails", dep: depAudit, fault: faultAlways, sql: maskedSQL, stuck: true, wantBackoff: workflowBackoff},
 		{name: "audit insert hangs", dep: depAudit, fault: faultHang, sql: maskedSQL, stuck: true, wantBackoff: workflowBackoff},
 
-		// Save 1 is the execution's start (intake); the rest follow steps.
-		{name: "workflow state fails 3 times mid-run", dep: depWorkflow, fault: faultAlways, after: 3, times: 3, sql: maskedSQL, wantStatus: "succeeded",
+		// Saves after the first (intake) follow the steps; the third to fifth fail.
+		{name: "workflow state fails 3 times mid-run", dep: depWorkflow, step: "run", fault: faultAlways, after: 2, times: 3, sql: maskedSQL, wantStatus: "succeeded",
 			wantBackoff: []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}},
 
 		{name: "smtp fails once", dep: depSMTP, fault: faultOnce, sql: approvalSQL, pendOK: true, wantStatus: "pending_approval", wantBackoff: workflowBackoff[:1]},
