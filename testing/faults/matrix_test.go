@@ -418,6 +418,22 @@ func TestFaultMatrix(t *testing.T) {
 			}
 			if tc.stuck {
 				e.checkStuck(t, id, sess, a)
+				// The audit table is back; the reconciler (hourly, and at
+				// start) re-runs record. The closing event the first record
+				// appended says succeeded: the masked result was stored
+				// before record, and is released only now that it is audited.
+				e.in.set("", "", faultNone, 0, 0)
+				if n, err := e.g.Reconcile(context.Background()); err != nil || n != 1 {
+					t.Fatalf("Reconcile = %d, %v; want 1 session ended", n, err)
+				}
+				sess, err := e.g.Store.Get(context.Background(), id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sess.Status != session.StatusSucceeded {
+					t.Errorf("after reconcile: %s %v, want succeeded", sess.Status, sess.Errors)
+				}
+				e.checkAudited(t, id, sess)
 				return
 			}
 			got, _ := a.body["status"].(string)

@@ -88,8 +88,9 @@ type Gateway struct {
 	Sink             *mail.Sink
 	Runtime          *workflow.Runtime
 
-	srv     *http.Server
-	closers []func() error
+	srv       *http.Server
+	closers   []func() error
+	reconcile *reconciler
 }
 
 // Start starts every component and serves the gateway.
@@ -285,6 +286,7 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	st := &steps.Steps{Store: g.Store, Policy: &gateway.EnginePolicy{Engine: engine, DefaultProject: cfg.Project},
 		Warehouse: wrap(ports.Warehouse, steps.Warehouse(warehouse.New(client))), Deid: wrap(ports.Deid, deid.Deidentifier(deider)),
 		Audit: wrap(ports.Audit, steps.Auditor(aud)), Project: cfg.Project, Limits: cfg.Limits, Now: cfg.Now, Logger: log}
+	g.reconcile = &reconciler{store: g.Store, rt: rt, steps: st, log: log}
 	in := &intake.Server{Verifier: external, Groups: groups, Store: g.Store, Orchestrator: rt, AuditorsGroup: "auditors",
 		PublicURL: base, Now: cfg.Now, Logger: log}
 	routes := &gateway.Routes{Intake: in, Steps: st, Approval: apSvc, Internal: internalV, WorkflowCallers: []string{WorkflowIdentity},
@@ -301,7 +303,8 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 		}
 	}()
 	// Retention: purge expired sessions now and hourly (Firestore's TTL
-	// policy does this in the cloud).
+	// policy does this in the cloud); then end sessions whose execution
+	// ended without ending them (reconcile.go).
 	purgeCtx, stopPurge := context.WithCancel(context.Background())
 	g.closers = append(g.closers, func() error { stopPurge(); return nil })
 	go func() {
@@ -312,6 +315,9 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 				log.Warn("purge expired sessions failed", "error", err.Error())
 			} else if n > 0 {
 				log.Info("purged expired sessions", "count", n)
+			}
+			if _, err := g.Reconcile(purgeCtx); err != nil {
+				log.Warn("reconcile sessions failed", "error", err.Error())
 			}
 			select {
 			case <-purgeCtx.Done():
