@@ -406,7 +406,13 @@ func (d *DLP) batched(ctx context.Context, t *Table, fixed int, send sendFunc) (
 				go run(dlpBatch{mid, b.hi})
 				return
 			}
-			fail(fmt.Errorf("%w: rows %d-%d: %s", ErrDLP, b.lo, b.hi-1, describe(err)))
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				// Kept in the chain, so the caller can tell a deadline (a
+				// retryable "timed out") from a DLP refusal.
+				fail(fmt.Errorf("%w: rows %d-%d: %w", ErrDLP, b.lo, b.hi-1, err))
+			} else {
+				fail(fmt.Errorf("%w: rows %d-%d: %s", ErrDLP, b.lo, b.hi-1, describe(err)))
+			}
 			return
 		}
 		if tbl == nil || len(tbl.GetRows()) != b.hi-b.lo {

@@ -90,6 +90,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*caller, 
 	p, err := s.Identify(r.Context(), tok)
 	switch {
 	case errors.Is(err, ErrGroupsUnavailable):
+		retryLater(w)
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return nil, false
 	case err != nil:
@@ -139,13 +140,16 @@ func (s *Server) postQuery(w http.ResponseWriter, r *http.Request) {
 	sess, err := s.Submit(ctx, SubmitRequest{Principal: c.p, Query: req})
 	switch {
 	case errors.Is(err, ErrNotStarted):
+		retryLater(w)
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	case errors.Is(err, ErrTooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
 		return
 	case err != nil:
-		writeError(w, http.StatusInternalServerError, ErrNotRecorded.Error())
+		// The store refused the new session: nothing ran; retrying is safe.
+		retryLater(w)
+		writeError(w, http.StatusServiceUnavailable, ErrNotRecorded.Error())
 		return
 	}
 	cur := s.wait(ctx, sess.ID, 0, req.Wait(), true)
@@ -368,6 +372,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// retryAfterSeconds is the Retry-After of a 503 for a dependency fault
+// (session store, workflow start, groups): long enough for a retried
+// store write or a restarted dependency, short for an agent.
+const retryAfterSeconds = "5"
+
+// retryLater marks the answer as retryable: the agent may send the same
+// request again after Retry-After seconds; nothing was run.
+func retryLater(w http.ResponseWriter) { w.Header().Set("Retry-After", retryAfterSeconds) }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})

@@ -20,7 +20,7 @@ var (
 	// caller may retry.
 	ErrGroupsUnavailable = errors.New("group membership could not be resolved; retry later")
 	// ErrNotRecorded: the session store refused the new session.
-	ErrNotRecorded = errors.New("the session could not be recorded")
+	ErrNotRecorded = errors.New("the session could not be recorded; retry later")
 	// ErrNotStarted: the workflow could not be started; the session is
 	// recorded as failed and the caller may retry.
 	ErrNotStarted = errors.New("the query could not be started; retry later")

@@ -100,6 +100,12 @@ func (w *workflow) Start(ctx context.Context, args map[string]any) (string, erro
 			x.Result = &session.Result{Schema: []session.Field{{Name: "email", Type: "STRING", Mode: "NULLABLE"}}, MaskedColumns: []string{"email"},
 				TotalRows: 2, StoredRows: 2, Pages: 1}
 			page = &session.Page{Index: 0, Rows: json.RawMessage(`[{"email":"[EMAIL_ADDRESS]"},{"email":"[EMAIL_ADDRESS]"}]`), Count: 2}
+		case "SELECT 'page lost'":
+			// Succeeded, but its stored page cannot be read back.
+			x.Status = session.StatusSucceeded
+			x.Execution = &session.Execution{JobID: "job2", StartedAt: w.now, FinishedAt: w.now, BytesProcessed: 10, TotalRows: 2}
+			x.Result = &session.Result{Schema: []session.Field{{Name: "email", Type: "STRING", Mode: "NULLABLE"}}, MaskedColumns: []string{"email"},
+				TotalRows: 2, StoredRows: 2, Pages: 1}
 		case "SELECT * FROM pii":
 			d.Action = "require_approval"
 			d.ApproverGroup = "approvers"
@@ -238,7 +244,8 @@ func TestResponsesMatchDocument(t *testing.T) {
 		{api.URL, call{"no token", "POST", "/v1/queries", "", q("SELECT 1", 0), 401}},
 		{api.URL, call{"bad token", "POST", "/v1/queries", "mallory", q("SELECT 1", 0), 401}},
 		{api.URL, call{"too large", "POST", "/v1/queries", "alice", bytes.Repeat([]byte(" "), intake.MaxBodyBytes+1), 413}},
-		{api.URL, call{"store down", "POST", "/v1/queries", "alice", q("SELECT 'create fails'", 0), 500}},
+		{api.URL, call{"store down", "POST", "/v1/queries", "alice", q("SELECT 'create fails'", 0), 503}},
+		{api.URL, call{"result unreadable", "POST", "/v1/queries", "alice", q("SELECT 'page lost'", 0), 500}},
 		{api.URL, call{"workflow down", "POST", "/v1/queries", "alice", q("SELECT 'start fails'", 0), 503}},
 		{api.URL, call{"groups down", "POST", "/v1/queries", "nogroup", q("SELECT 1", 0), 503}},
 

@@ -53,6 +53,11 @@ type fakeSecretManager struct {
 	failNext atomic.Pointer[error]
 	// corrupt makes AccessSecretVersion return a wrong CRC32C.
 	corrupt atomic.Bool
+	// failAll, when set, is the error every AccessSecretVersion returns.
+	failAll atomic.Pointer[error]
+	// hang, when set, makes AccessSecretVersion block until the channel
+	// closes or the call's context ends, as a stalled connection does.
+	hang atomic.Pointer[chan struct{}]
 }
 
 type fakeVersion struct {
@@ -170,10 +175,20 @@ func (f *fakeSecretManager) AddSecretVersion(_ context.Context, r *secretmanager
 	return &secretmanagerpb.SecretVersion{Name: fmt.Sprintf("%s/versions/%d", key, len(vs)+1), State: secretmanagerpb.SecretVersion_ENABLED}, nil
 }
 
-func (f *fakeSecretManager) AccessSecretVersion(_ context.Context, r *secretmanagerpb.AccessSecretVersionRequest) (*secretmanagerpb.AccessSecretVersionResponse, error) {
+func (f *fakeSecretManager) AccessSecretVersion(ctx context.Context, r *secretmanagerpb.AccessSecretVersionRequest) (*secretmanagerpb.AccessSecretVersionResponse, error) {
 	f.accesses.Add(1)
 	if e := f.failNext.Swap(nil); e != nil {
 		return nil, *e
+	}
+	if e := f.failAll.Load(); e != nil {
+		return nil, *e
+	}
+	if h := f.hang.Load(); h != nil {
+		select {
+		case <-*h:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

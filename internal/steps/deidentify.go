@@ -30,7 +30,7 @@ type DeidentifyResult struct {
 // Raw rows exist only in this function's memory. On any de-identification
 // error nothing is stored and the step fails (fail closed).
 func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, error) {
-	sess, err := s.Store.Get(ctx, id)
+	sess, err := s.getSession(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,7 @@ func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, e
 	}
 	l := s.limits()
 	tbl := &deid.Table{}
-	schema, total, err := s.Warehouse.Read(ctx, sess.Execution.JobID, sess.Execution.Location, l.MaxRows, func(row []bigquery.Value) error {
+	schema, total, err := s.warehouse().Read(ctx, sess.Execution.JobID, sess.Execution.Location, l.MaxRows, func(row []bigquery.Value) error {
 		tbl.Rows = append(tbl.Rows, toCells(row))
 		return nil
 	})
@@ -62,7 +62,7 @@ func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, e
 	if sess.Decision != nil {
 		infoTypes = expandAllColumns(sess.Decision.ColumnInfoTypes, tbl.Headers)
 	}
-	masked, stats, err := s.Deid.Deidentify(ctx, &deid.Request{Table: tbl, ColumnInfoTypes: infoTypes})
+	masked, stats, err := s.deid().Deidentify(ctx, &deid.Request{Table: tbl, ColumnInfoTypes: infoTypes})
 	var inspected map[string]int64
 	if err == nil {
 		inspected = inspectedCells(tbl, masked, stats.MaskedColumns)
@@ -78,7 +78,7 @@ func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, e
 	}
 	truncated = truncated || total > stored
 	for _, p := range pages {
-		if err := s.Store.PutPage(ctx, id, p); err != nil {
+		if err := s.store().PutPage(ctx, id, p); err != nil {
 			return nil, transient("store result page", err)
 		}
 	}
@@ -97,7 +97,7 @@ func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, e
 	res := &session.Result{Schema: warehouse.Fields(schema), MaskedColumns: maskedCols, TotalRows: total, StoredRows: stored,
 		Pages: len(pages), Truncated: truncated, Findings: findings}
 	now := s.now()
-	_, err = s.Store.Update(ctx, id, func(x *session.Session) error {
+	_, err = s.store().Update(ctx, id, func(x *session.Session) error {
 		if x.Result != nil {
 			return nil
 		}

@@ -20,7 +20,7 @@ type ExecuteResult struct {
 // Execute runs the session's query once. It refuses unless policy allowed
 // the query or an approver approved it (fail closed).
 func (s *Steps) Execute(ctx context.Context, id string) (*ExecuteResult, error) {
-	sess, err := s.Store.Get(ctx, id)
+	sess, err := s.getSession(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +32,7 @@ func (s *Steps) Execute(ctx context.Context, id string) (*ExecuteResult, error) 
 	}
 	started := s.now()
 	if sess.Execution == nil {
-		if _, err := s.Store.Update(ctx, id, func(x *session.Session) error {
+		if _, err := s.store().Update(ctx, id, func(x *session.Session) error {
 			if x.Execution != nil {
 				return nil
 			}
@@ -49,7 +49,7 @@ func (s *Steps) Execute(ctx context.Context, id string) (*ExecuteResult, error) 
 	if t := time.Duration(sess.Decision.JobTimeout); t > 0 && t < timeout {
 		timeout = t // policy may only tighten the gateway's limit
 	}
-	job, err := s.Warehouse.Run(ctx, warehouse.Query{
+	job, err := s.warehouse().Run(ctx, warehouse.Query{
 		JobID:          warehouse.JobID(id),
 		SQL:            sess.SQL,
 		DefaultProject: s.Project,
@@ -70,7 +70,7 @@ func (s *Steps) Execute(ctx context.Context, id string) (*ExecuteResult, error) 
 	if job.FinishedAt.IsZero() {
 		job.FinishedAt = finished
 	}
-	_, err = s.Store.Update(ctx, id, func(x *session.Session) error {
+	_, err = s.store().Update(ctx, id, func(x *session.Session) error {
 		if x.Execution != nil && !x.Execution.FinishedAt.IsZero() {
 			return nil
 		}

@@ -17,14 +17,14 @@ type PolicyResult struct {
 // RunPolicy evaluates policy once per session; a retry returns the stored
 // decision.
 func (s *Steps) RunPolicy(ctx context.Context, id string) (*PolicyResult, error) {
-	sess, err := s.Store.Get(ctx, id)
+	sess, err := s.getSession(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	if sess.Decision != nil {
 		return policyResult(sess.Decision), nil
 	}
-	dec, err := s.Policy.Evaluate(ctx, sess)
+	dec, err := s.policy().Evaluate(ctx, sess)
 	if err != nil {
 		return nil, transient("evaluate policy", err)
 	}
@@ -37,7 +37,7 @@ func (s *Steps) RunPolicy(ctx context.Context, id string) (*PolicyResult, error)
 		// Fail closed on anything unexpected.
 		dec = &session.Decision{Action: "deny", Reasons: []string{"policy returned an unknown action"}, DecidedAt: s.now()}
 	}
-	sess, err = s.Store.Update(ctx, id, func(x *session.Session) error {
+	sess, err = s.store().Update(ctx, id, func(x *session.Session) error {
 		if x.Decision != nil { // a concurrent retry won
 			return nil
 		}

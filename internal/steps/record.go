@@ -34,12 +34,12 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 	if !in.Outcome.Terminal() {
 		return nil, permanent(http.StatusBadRequest, "outcome must be one of succeeded, denied, rejected, expired, failed")
 	}
-	sess, err := s.Store.Get(ctx, in.SessionID)
+	sess, err := s.getSession(ctx, in.SessionID)
 	if err != nil {
 		return nil, err
 	}
 	if sess.Status.Terminal() {
-		if err := s.Audit.WriteSession(ctx, sess); err != nil {
+		if err := s.audit().WriteSession(ctx, sess); err != nil {
 			return nil, transient("write audit", err)
 		}
 		// A retry after a crash between ending the session and cleaning up.
@@ -50,7 +50,7 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 	// finds them and reuses them, so the audit rows it already wrote match.
 	if finalStatus(sess) == "" {
 		now, l := s.now(), s.limits()
-		sess, err = s.Store.Update(ctx, in.SessionID, func(x *session.Session) error {
+		sess, err = s.store().Update(ctx, in.SessionID, func(x *session.Session) error {
 			if finalStatus(x) != "" || x.Status.Terminal() {
 				return nil
 			}
@@ -62,7 +62,7 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 		}
 	}
 	// 2. Make every event durable in the audit dataset.
-	if err := s.Audit.WriteSession(ctx, sess); err != nil {
+	if err := s.audit().WriteSession(ctx, sess); err != nil {
 		return nil, transient("write audit", err)
 	}
 	// 3. Only now end the session: the agent sees rows only once the status
@@ -71,7 +71,7 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 	if status == "" {
 		status = sess.Status
 	}
-	sess, err = s.Store.Update(ctx, in.SessionID, func(x *session.Session) error {
+	sess, err = s.store().Update(ctx, in.SessionID, func(x *session.Session) error {
 		if !x.Status.Terminal() {
 			x.Status = status
 		}

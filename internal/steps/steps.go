@@ -49,12 +49,19 @@ type Limits struct {
 	PageRows int
 	// JobTimeout bounds each BigQuery job.
 	JobTimeout time.Duration
+	// CallTimeout bounds every other call a step makes to a dependency:
+	// the session store, the policy engine, the result read, the
+	// de-identifier and the audit write. It stays below the workflow's
+	// per-call HTTP timeout (300 s in query_session.yaml), so a hung
+	// dependency ends in the step's own retryable 503 with a reason rather
+	// than in a dropped connection.
+	CallTimeout time.Duration
 	// Retention sets each session's expire_at.
 	Retention time.Duration
 }
 
 // DefaultLimits are used where a Limits field is zero.
-var DefaultLimits = Limits{MaxRows: 10000, MaxBytes: 8 << 20, PageRows: 500, JobTimeout: 5 * time.Minute, Retention: 400 * 24 * time.Hour}
+var DefaultLimits = Limits{MaxRows: 10000, MaxBytes: 8 << 20, PageRows: 500, JobTimeout: 5 * time.Minute, CallTimeout: 4 * time.Minute, Retention: 400 * 24 * time.Hour}
 
 // Steps carries the dependencies of the four steps.
 type Steps struct {
@@ -96,6 +103,9 @@ func (s *Steps) limits() Limits {
 	if l.JobTimeout <= 0 {
 		l.JobTimeout = d.JobTimeout
 	}
+	if l.CallTimeout <= 0 {
+		l.CallTimeout = d.CallTimeout
+	}
 	if l.Retention <= 0 {
 		l.Retention = d.Retention
 	}
@@ -129,7 +139,13 @@ func (e *StepError) Unwrap() error { return e.Err }
 
 func permanent(code int, msg string) error { return &StepError{Code: code, Msg: msg} }
 
+// transient is a retryable failure: 503 with "timed out" when a
+// dependency passed its deadline, 500 otherwise. The message names the
+// stage only; err (logged, never answered) may say more.
 func transient(msg string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &StepError{Code: http.StatusServiceUnavailable, Msg: msg + ": timed out", Err: err}
+	}
 	return &StepError{Code: http.StatusInternalServerError, Msg: msg, Err: err}
 }
 

@@ -325,7 +325,7 @@ func (x *execution) awaitCallback(ctx context.Context, st *step, args map[string
 	// only once that is durable, and a restart re-enters this step with the
 	// same deadline.
 	x.awaitPending = a
-	if err := x.persist(ctx); err != nil {
+	if err := x.persistRetrying(ctx); err != nil {
 		return nil, err
 	}
 	for {

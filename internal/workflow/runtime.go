@@ -310,11 +310,8 @@ func (x *execution) run(ctx context.Context) {
 				x.raise(raiseTag("ResourceLimitError", "variables exceed %d bytes", MaxVariableBytes).Value)
 			}
 		}
-		if err := x.persist(ctx); err != nil {
-			if ctx.Err() == nil {
-				x.rt.logger.Error("persist workflow state", "execution", x.name, "error", err)
-			}
-			return
+		if err := x.persistRetrying(ctx); err != nil {
+			return // the runtime is closing; the last saved step resumes
 		}
 		if x.finalState != "" {
 			x.rt.logger.Info("workflow execution finished", "execution", x.name, "state", string(x.finalState))
@@ -323,8 +320,41 @@ func (x *execution) run(ctx context.Context) {
 	}
 }
 
+// Backoff between attempts to save an execution's state when the state
+// store fails: doubling from persistInitialDelay, capped at persistMaxDelay.
+const (
+	persistInitialDelay = 500 * time.Millisecond
+	persistMaxDelay     = 30 * time.Second
+)
+
+// persistRetrying saves the state after a step, retrying a failed save with
+// capped exponential backoff until it succeeds or the runtime closes. The
+// execution does not run its next step before the last one is saved, so a
+// state store outage pauses it (status unchanged, nothing lost) instead of
+// abandoning it: before this, one failed save ended the goroutine and left
+// the session running until the next process start.
+func (x *execution) persistRetrying(ctx context.Context) error {
+	delay := persistInitialDelay
+	for {
+		err := x.persist(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		x.rt.logger.Error("persist workflow state; retrying", "execution", x.name, "step", x.cur,
+			"retry_in", delay.String(), "error", err)
+		if err := x.rt.sleep(ctx, delay); err != nil {
+			return err
+		}
+		delay = min(2*delay, persistMaxDelay)
+	}
+}
+
 // persist writes the execution after a step: the frames, and the callback
-// request the step consumed, in one record.
+// request the step consumed, in one record. Calling it again after a failed
+// save writes the same record.
 func (x *execution) persist(ctx context.Context) error {
 	var mb []byte
 	if x.finalState == "" {

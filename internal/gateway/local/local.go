@@ -85,6 +85,9 @@ type Config struct {
 	Logger   *slog.Logger
 	// Now overrides the clock (tests).
 	Now func() time.Time
+
+	// Ports wraps components for fault and crash tests; nil in normal use.
+	Ports *Ports
 }
 
 // Gateway is a running local gateway.
@@ -104,8 +107,9 @@ type Gateway struct {
 	// links `querygate dev` prints.
 	Approvers []string
 
-	srv     *http.Server
-	closers []func() error
+	srv       *http.Server
+	closers   []func() error
+	reconcile *reconciler
 }
 
 // Start starts every component and serves the gateway.
@@ -120,6 +124,10 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 		cfg.Now = time.Now
 	}
 	log := cfg.Logger
+	ports := cfg.Ports
+	if ports == nil {
+		ports = &Ports{}
+	}
 	g := &Gateway{}
 	defer func() {
 		if err != nil {
@@ -180,8 +188,8 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
-	g.Store = store
 	g.closers = append(g.closers, store.Close)
+	g.Store = wrap(ports.Store, session.Store(store))
 
 	pol := policy.Default()
 	if cfg.PolicyFile != "" {
@@ -272,7 +280,7 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	}
 	g.closers = append(g.closers, apState.Close)
 	apSvc, err := approval.New(approval.Config{PublicBaseURL: base, CallbackURLPrefixes: []string{base + "/v1/projects/"}},
-		approval.Deps{Store: store, State: apState, Keys: keys, Groups: approval.StaticGroups(cfg.Groups), Mailer: sender,
+		approval.Deps{Store: g.Store, State: apState, Keys: keys, Groups: approval.StaticGroups(cfg.Groups), Mailer: wrap(ports.Mailer, approval.Mailer(sender)),
 			IDToken: mint(ApprovalIdentity), Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("approval: %w", err)
@@ -288,7 +296,7 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	}
 	g.closers = append(g.closers, wfState.Close)
 	rt, err := workflow.NewRuntime(workflow.Options{
-		Workflow: wf, Store: wfState, HTTPClient: &http.Client{Timeout: 10 * time.Minute},
+		Workflow: wf, Store: wrap(ports.WorkflowState, workflow.StateStore(wfState)), HTTPClient: &http.Client{Timeout: 10 * time.Minute},
 		IDToken: mint(WorkflowIdentity),
 		Env: map[string]string{
 			"QUERYGATE_POLICY_URL":     base + "/fn/policy",
@@ -305,7 +313,7 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 			}
 			return p.Email, nil
 		},
-		AllowedCallers: []string{ApprovalIdentity}, Logger: log, Now: cfg.Now,
+		AllowedCallers: []string{ApprovalIdentity}, Logger: log, Now: cfg.Now, Sleep: ports.Sleep,
 	})
 	if err != nil {
 		return nil, err
@@ -315,9 +323,11 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	// stores they write go away.
 	g.closers = append(g.closers, rt.Close)
 
-	st := &steps.Steps{Store: store, Policy: &gateway.EnginePolicy{Engine: engine, DefaultProject: cfg.Project},
-		Warehouse: warehouse.New(client), Deid: deider, Audit: aud, Project: cfg.Project, Limits: cfg.Limits, Now: cfg.Now, Logger: log}
-	in := &intake.Server{Verifier: external, Groups: groups, Store: store, Orchestrator: rt, AuditorsGroup: "auditors",
+	st := &steps.Steps{Store: g.Store, Policy: &gateway.EnginePolicy{Engine: engine, DefaultProject: cfg.Project},
+		Warehouse: wrap(ports.Warehouse, steps.Warehouse(warehouse.New(client))), Deid: wrap(ports.Deid, deid.Deidentifier(deider)),
+		Audit: wrap(ports.Audit, steps.Auditor(aud)), Project: cfg.Project, Limits: cfg.Limits, Now: cfg.Now, Logger: log}
+	g.reconcile = &reconciler{store: g.Store, rt: rt, steps: st, log: log}
+	in := &intake.Server{Verifier: external, Groups: groups, Store: g.Store, Orchestrator: rt, AuditorsGroup: "auditors",
 		PublicURL: base, Now: cfg.Now, Logger: log}
 	mcpSrv, err := mcp.New(mcp.Config{Intake: in, Policy: st.Policy, Tables: tables, Datasets: mcp.NewBigQuery(client),
 		Projects: mcp.Projects(cfg.Project, pol), HiddenDatasets: []string{AuditDataset}, Issuers: []string{dev.Issuer},
@@ -333,14 +343,15 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 			"GET /dev/mailbox": sink.MailboxHandler(mailboxAuth(external)),
 			"GET /dev/oidc/":   dev.Handler(),
 		}}
-	g.srv = &http.Server{Handler: hostguard.Handler(hostguard.Loopback(base), routes.Handler()), ReadHeaderTimeout: 10 * time.Second}
+	g.srv = &http.Server{Handler: hostguard.Handler(hostguard.Loopback(base), wrap(ports.Handler, routes.Handler())), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("gateway server stopped", "error", err.Error())
 		}
 	}()
 	// Retention: purge expired sessions now and hourly (Firestore's TTL
-	// policy does this in the cloud).
+	// policy does this in the cloud); then end sessions whose execution
+	// ended without ending them (reconcile.go).
 	purgeCtx, stopPurge := context.WithCancel(context.Background())
 	g.closers = append(g.closers, func() error { stopPurge(); return nil })
 	go func() {
@@ -351,6 +362,9 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 				log.Warn("purge expired sessions failed", "error", err.Error())
 			} else if n > 0 {
 				log.Info("purged expired sessions", "count", n)
+			}
+			if _, err := g.Reconcile(purgeCtx); err != nil {
+				log.Warn("reconcile sessions failed", "error", err.Error())
 			}
 			select {
 			case <-purgeCtx.Done():
