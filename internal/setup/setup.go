@@ -58,8 +58,8 @@ type Config struct {
 	Limits    steps.Limits
 	// DryRun makes the policy engine dry-run every request in BigQuery and
 	// cross-check it (catalog.DryRunner). Only for real BigQuery: the
-	// emulator's dry run executes the query and reports no referenced
-	// tables, so every request would be denied as a mismatch.
+	// emulator's dry run executes the query and reports neither the
+	// referenced tables nor the bytes, so it checks nothing.
 	DryRun bool
 	// Profile wires the profiler (internal/classify) into the policy
 	// engine; it samples only when the policy's profiling section enables

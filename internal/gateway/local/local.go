@@ -287,9 +287,9 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 		// deleted (TestResultDatasetsDeleted).
 		Policy: pol, Project: cfg.Project,
 		AuditDataset: AuditDataset, AuditTable: AuditTable, PublicURL: base, Limits: cfg.Limits,
-		// No dry run: the emulator's dry run executes the query and
-		// reports no referenced tables, so the engine's cross-check would
-		// deny every request (catalog.DryRunner).
+		// No dry run: the emulator's "dry run" executes the query a
+		// second time and reports SELECT with no referenced tables, so it
+		// would cross-check nothing (catalog.DryRunner).
 		DryRun: false, Profile: true, CatalogTTL: time.Minute,
 		AuditorsGroup: "auditors", ReidentifyGroup: "reidentifiers", Issuers: []string{dev.Issuer},
 		WorkflowCallers: []string{WorkflowIdentity},
