@@ -20,8 +20,12 @@ import (
 // Config is the cloud configuration, from environment variables set by
 // Terraform.
 type Config struct {
-	Project  string `env:"QUERYGATE_PROJECT"`
-	Location string `env:"QUERYGATE_LOCATION, default=us-central1"`
+	Project string `env:"QUERYGATE_PROJECT"`
+	// DataProject holds the datasets agents query: the policy engine's
+	// default project for unqualified table names and the catalog's
+	// project. Empty is Project.
+	DataProject string `env:"QUERYGATE_DATA_PROJECT"`
+	Location    string `env:"QUERYGATE_LOCATION, default=us-central1"`
 	// PublicURL is the external base URL of the gateway (load balancer /
 	// IAP), used in session and approval links.
 	PublicURL string `env:"QUERYGATE_PUBLIC_URL"`

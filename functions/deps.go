@@ -17,23 +17,15 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/google"
 	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
 
 	"github.com/querygate/querygate/internal/approval"
-	"github.com/querygate/querygate/internal/audit"
 	"github.com/querygate/querygate/internal/auth"
-	"github.com/querygate/querygate/internal/catalog"
-	"github.com/querygate/querygate/internal/classify"
 	"github.com/querygate/querygate/internal/config"
-	"github.com/querygate/querygate/internal/deid"
-	"github.com/querygate/querygate/internal/gateway"
-	"github.com/querygate/querygate/internal/intake"
 	"github.com/querygate/querygate/internal/logging"
-	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/internal/secrets"
 	"github.com/querygate/querygate/internal/session"
-	"github.com/querygate/querygate/internal/steps"
-	"github.com/querygate/querygate/internal/warehouse"
-	"github.com/querygate/querygate/internal/workflow"
+	"github.com/querygate/querygate/internal/setup"
 )
 
 // cloud holds the cloud components. cmd/functions builds the selected
@@ -46,6 +38,10 @@ type cloud struct {
 	bq       *bigquery.Client
 	external auth.Verifier
 	internal auth.Verifier
+	// now is the clock of every component; nil is time.Now (tests set it).
+	now func() time.Time
+	// dlpOptions are extra DLP client options (tests: an in-process fake).
+	dlpOptions []option.ClientOption
 }
 
 var (
@@ -70,8 +66,9 @@ func getCloud(ctx context.Context) (*cloud, error) {
 	return c, nil
 }
 
-// errConfig marks construction failures that a retry cannot mend.
-var errConfig = errors.New("configuration")
+// errConfig marks construction failures that a retry cannot mend; it is
+// setup's, so that the composition's configuration errors count too.
+var errConfig = setup.ErrConfig
 
 func newCloud(ctx context.Context) (*cloud, error) {
 	c := &cloud{}
@@ -122,75 +119,6 @@ func newCloud(ctx context.Context) (*cloud, error) {
 	}
 	c.internal = auth.NewMulti(map[string]auth.Verifier{auth.GoogleIssuers[0]: self, auth.GoogleIssuers[1]: self})
 	return c, nil
-}
-
-func (c *cloud) steps(ctx context.Context) (*steps.Steps, error) {
-	pol := policy.Default()
-	if c.cfg.PolicyFile != "" {
-		b, err := os.ReadFile(c.cfg.PolicyFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: read policy: %w", errConfig, err)
-		}
-		if pol, err = policy.Load(b, c.cfg.PolicyFile); err != nil {
-			return nil, fmt.Errorf("%w: %w", errConfig, err)
-		}
-	}
-	dlp, err := c.dlp(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &steps.Steps{
-		Store:          c.store,
-		Policy:         &gateway.EnginePolicy{Engine: c.engine(pol, dlp), DefaultProject: c.cfg.Project},
-		Warehouse:      warehouse.New(c.bq),
-		Deid:           dlp,
-		Audit:          audit.NewWriter(c.bq, c.cfg.AuditDataset, c.cfg.AuditTable),
-		Project:        c.cfg.Project,
-		ResultsDataset: c.cfg.ResultsDataset,
-		Limits:         steps.Limits{MaxRows: c.cfg.MaxRows, MaxBytes: c.cfg.MaxBytes, JobTimeout: c.cfg.JobTimeout, Retention: c.cfg.Retention},
-	}, nil
-}
-
-// engine builds the policy engine: schemas from tables.get, BigQuery's dry
-// run, and profiling of unlisted tables through insp (Cloud DLP's
-// InspectContent) with profiles shared through the session store.
-func (c *cloud) engine(pol *policy.Policy, insp deid.Inspector) *policy.Engine {
-	return policy.NewEngine(pol, catalog.New(c.bq, 5*time.Minute), policy.WithDryRunner(catalog.NewDryRunner(c.bq)),
-		classify.ForPolicy(pol, warehouse.New(c.bq), insp, c.store).EngineOption())
-}
-
-func (c *cloud) dlp(ctx context.Context) (*deid.DLP, error) {
-	maskCfg := deid.DefaultConfig()
-	if c.cfg.MaskingFile != "" {
-		b, err := os.ReadFile(c.cfg.MaskingFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: read masking config: %w", errConfig, err)
-		}
-		if maskCfg, err = deid.LoadConfig(b); err != nil {
-			return nil, fmt.Errorf("%w: masking config: %w", errConfig, err)
-		}
-	}
-	return deid.NewDLP(ctx, maskCfg, "projects/"+c.cfg.Project+"/locations/"+c.cfg.Location)
-}
-
-func (c *cloud) intake(ctx context.Context) (*intake.Server, error) {
-	starter, err := workflow.NewCloudStarter(ctx, "projects/"+c.cfg.Project+"/locations/"+c.cfg.Location+"/workflows/"+c.cfg.Workflow)
-	if err != nil {
-		return nil, err
-	}
-	var groups auth.Groups = &auth.Static{TrustClaims: true}
-	if c.cfg.GroupsSource == "cloudidentity" {
-		aliases := map[string]string{}
-		for _, a := range c.cfg.GroupAliases {
-			n, e, _ := strings.Cut(a, "=")
-			aliases[n] = e
-		}
-		if groups, err = auth.NewCloudIdentity(ctx, aliases, 5*time.Minute); err != nil {
-			return nil, err
-		}
-	}
-	return &intake.Server{Verifier: c.external, Groups: groups, Store: c.store, Orchestrator: starter,
-		AuditorsGroup: c.cfg.AuditorsGroup, PublicURL: c.cfg.PublicURL}, nil
 }
 
 // builtHandler is one registered function's handler, built once it can be.
@@ -343,32 +271,4 @@ func callbackToken(ctx context.Context) (approval.IDTokenFunc, error) {
 		}
 		return tok.AccessToken, nil
 	}, nil
-}
-
-// approvalService builds the approval service of the Notify and Approval
-// functions: approval state in Firestore next to the sessions, link keys
-// from Secret Manager, IAP keys when the decision requires IAP.
-func (c *cloud) approvalService(ctx context.Context, keys approval.Keys, mailer approval.Mailer, groups approval.Groups) (*approval.Service, error) {
-	state, err := approval.OpenFirestore(ctx, c.cfg.Project, c.cfg.FirestoreDatabase)
-	if err != nil {
-		return nil, err
-	}
-	idToken, err := callbackToken(ctx)
-	if err != nil {
-		state.Close()
-		return nil, err
-	}
-	deps := approval.Deps{Store: c.store, State: state, Keys: keys, Groups: groups, Mailer: mailer, IDToken: idToken}
-	if c.cfg.Approval.RequireIAP {
-		if deps.IAP, err = auth.NewIAP(ctx, c.cfg.Approval.IAPAudience, nil); err != nil {
-			state.Close()
-			return nil, err
-		}
-	}
-	svc, err := approval.New(c.cfg.Approval, deps)
-	if err != nil {
-		state.Close()
-		return nil, err
-	}
-	return svc, nil
 }

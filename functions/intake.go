@@ -6,9 +6,6 @@ import (
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
 
-	"github.com/querygate/querygate/internal/audit"
-	"github.com/querygate/querygate/internal/bqapi"
-	"github.com/querygate/querygate/internal/intake"
 	"github.com/querygate/querygate/internal/openapi"
 )
 
@@ -18,24 +15,15 @@ import (
 // ID tokens.
 func init() {
 	functions.HTTP("Intake", lazy("Intake", func(ctx context.Context, c *cloud) (http.Handler, error) {
-		in, err := c.intake(ctx)
+		comps, err := c.frontDoors(ctx)
 		if err != nil {
 			return nil, err
 		}
 		mux := http.NewServeMux()
-		in.Register(mux)
-		(&bqapi.Server{Intake: in}).Register(mux)
-		dlp, err := c.dlp(ctx)
-		if err != nil {
-			return nil, err
-		}
-		in.RegisterReidentify(mux, intake.ReidentifyConfig{Reidentifier: dlp, Group: c.cfg.ReidentifyGroup,
-			Audit: audit.NewWriter(c.bq, c.cfg.AuditDataset, c.cfg.AuditTable)})
-		m, err := c.mcpServer(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		m.Register(mux)
+		comps.Intake.Register(mux)
+		comps.BigQueryAPI.Register(mux)
+		comps.Intake.RegisterReidentify(mux, *comps.Reidentify)
+		comps.MCP.Register(mux)
 		mux.Handle("GET "+openapi.Path, openapi.Handler())
 		return mux, nil
 	}).ServeHTTP)

@@ -16,11 +16,11 @@ import (
 // GET and HEAD is refused, so this function cannot submit queries.
 func init() {
 	functions.HTTP("Sessions", lazy("Sessions", func(ctx context.Context, c *cloud) (http.Handler, error) {
-		in, err := c.intake(ctx)
+		comps, err := c.sessionsAPI(ctx)
 		if err != nil {
 			return nil, err
 		}
-		return readOnly((&gateway.Routes{Intake: in}).Handler()), nil
+		return readOnly((&gateway.Routes{Intake: comps.Intake}).Handler()), nil
 	}).ServeHTTP)
 }
 

@@ -363,7 +363,7 @@ func checkAudit(t *testing.T, g *local.Gateway, sess *session.Session) {
 		t.Errorf("timeline does not end in %s", session.EventCompleted)
 	}
 	ctx := context.Background()
-	c, err := bqlocal.Client(ctx, g.BigQueryEndpoint, project)
+	c, err := bqlocal.ClientWithToken(ctx, g.BigQueryEndpoint, project, g.BigQueryToken)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -158,7 +158,7 @@ func start(t *testing.T) *env {
 func rawValues(t *testing.T, g *local.Gateway, project string) []string {
 	t.Helper()
 	ctx := context.Background()
-	c, err := bqlocal.Client(ctx, g.BigQueryEndpoint, project)
+	c, err := bqlocal.ClientWithToken(ctx, g.BigQueryEndpoint, project, g.BigQueryToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func terminal(s string) bool {
 func (e *env) auditRows(t *testing.T, id string) map[int64]int {
 	t.Helper()
 	ctx := context.Background()
-	c, err := bqlocal.Client(ctx, e.g.BigQueryEndpoint, e.project)
+	c, err := bqlocal.ClientWithToken(ctx, e.g.BigQueryEndpoint, e.project, e.g.BigQueryToken)
 	if err != nil {
 		t.Fatal(err)
 	}

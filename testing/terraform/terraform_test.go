@@ -28,10 +28,6 @@ var pendingTargets = map[string]bool{}
 // tag of a config struct, so that a typo cannot pass silently. Remove a
 // name once functions.Config reads it (the test says when).
 var pendingEnv = map[string]bool{
-	// data_project_id (issue 12, finding 12): the project of the datasets
-	// agents query, for the catalog and the default project of unqualified
-	// table names.
-	"QUERYGATE_DATA_PROJECT": true,
 	// The DLP templates terraform/dlp.tf creates, by full name, for
 	// deidentify and intake's DLP requests.
 	"QUERYGATE_DLP_INSPECT_TEMPLATE":    true,

@@ -18,22 +18,14 @@ import (
 	"time"
 
 	"github.com/querygate/querygate/internal/approval"
-	"github.com/querygate/querygate/internal/audit"
 	"github.com/querygate/querygate/internal/auth"
-	"github.com/querygate/querygate/internal/bqapi"
 	"github.com/querygate/querygate/internal/bqlocal"
-	"github.com/querygate/querygate/internal/catalog"
-	"github.com/querygate/querygate/internal/classify"
 	"github.com/querygate/querygate/internal/deid"
-	"github.com/querygate/querygate/internal/gateway"
 	"github.com/querygate/querygate/internal/gateway/hostguard"
-	"github.com/querygate/querygate/internal/intake"
 	"github.com/querygate/querygate/internal/mail"
-	"github.com/querygate/querygate/internal/mcp"
-	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/internal/session"
+	"github.com/querygate/querygate/internal/setup"
 	"github.com/querygate/querygate/internal/steps"
-	"github.com/querygate/querygate/internal/warehouse"
 	"github.com/querygate/querygate/internal/workflow"
 	"github.com/querygate/querygate/workflows"
 )
@@ -75,9 +67,9 @@ type Config struct {
 	BigQueryChild      []string
 	BigQueryMaxQueries int
 	BigQueryMaxRSS     int64
-	DataFiles    []string
-	PolicyFile   string
-	MaskingFile  string
+	DataFiles          []string
+	PolicyFile         string
+	MaskingFile        string
 	// SMTPAddr is where the embedded SMTP sink listens.
 	SMTPAddr string
 	Groups   map[string][]string
@@ -99,6 +91,8 @@ type Gateway struct {
 	Store            session.Store
 	Sink             *mail.Sink
 	Runtime          *workflow.Runtime
+	// Components are what the one composition (internal/setup) built.
+	Components *setup.Components
 
 	// BigQueryToken is the bearer token the embedded BigQuery requires
 	// (also in DataDir/BigQueryTokenFile).
@@ -176,14 +170,6 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	}
 	g.closers = append(g.closers, client.Close)
 
-	aud := audit.NewWriter(client, AuditDataset, AuditTable)
-	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = aud.EnsureTable(ectx)
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("audit table: %w", err)
-	}
-
 	store, err := session.OpenSQLite(filepath.Join(cfg.DataDir, "sessions.db"))
 	if err != nil {
 		return nil, err
@@ -191,33 +177,18 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	g.closers = append(g.closers, store.Close)
 	g.Store = wrap(ports.Store, session.Store(store))
 
-	pol := policy.Default()
-	if cfg.PolicyFile != "" {
-		b, err := os.ReadFile(cfg.PolicyFile)
-		if err != nil {
-			return nil, fmt.Errorf("read policy: %w", err)
-		}
-		if pol, err = policy.Load(b, cfg.PolicyFile); err != nil {
-			return nil, err
-		}
+	pol, err := setup.LoadPolicy(cfg.PolicyFile)
+	if err != nil {
+		return nil, err
 	}
-	maskCfg := deid.DefaultConfig()
-	if cfg.MaskingFile != "" {
-		b, err := os.ReadFile(cfg.MaskingFile)
-		if err != nil {
-			return nil, fmt.Errorf("read masking config: %w", err)
-		}
-		if maskCfg, err = deid.LoadConfig(b); err != nil {
-			return nil, fmt.Errorf("masking config %s: %w", cfg.MaskingFile, err)
-		}
+	maskCfg, err := setup.LoadMasking(cfg.MaskingFile)
+	if err != nil {
+		return nil, err
 	}
 	deider, err := deid.NewLocal(maskCfg)
 	if err != nil {
 		return nil, fmt.Errorf("de-identifier: %w", err)
 	}
-	tables := catalog.New(client, time.Minute)
-	engine := policy.NewEngine(pol, tables,
-		classify.ForPolicy(pol, warehouse.New(client), deider, store).EngineOption())
 
 	external, err := auth.NewOIDC(ctx, auth.OIDCConfig{Issuer: dev.Issuer, Audience: auth.DevAudience,
 		JWKSURL: base + auth.JWKSPath, GroupsClaim: "groups", RequireVerifiedEmail: true})
@@ -279,13 +250,6 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 		return nil, err
 	}
 	g.closers = append(g.closers, apState.Close)
-	apSvc, err := approval.New(approval.Config{PublicBaseURL: base, CallbackURLPrefixes: []string{base + "/v1/projects/"}},
-		approval.Deps{Store: g.Store, State: apState, Keys: keys, Groups: approval.StaticGroups(cfg.Groups), Mailer: wrap(ports.Mailer, approval.Mailer(sender)),
-			IDToken: mint(ApprovalIdentity), Now: cfg.Now})
-	if err != nil {
-		return nil, fmt.Errorf("approval: %w", err)
-	}
-
 	wf, err := workflow.Load(workflows.QuerySession, workflows.QuerySessionFile)
 	if err != nil {
 		return nil, err
@@ -323,26 +287,48 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	// stores they write go away.
 	g.closers = append(g.closers, rt.Close)
 
-	st := &steps.Steps{Store: g.Store, Policy: &gateway.EnginePolicy{Engine: engine, DefaultProject: cfg.Project},
-		Warehouse: wrap(ports.Warehouse, steps.Warehouse(warehouse.New(client))), Deid: wrap(ports.Deid, deid.Deidentifier(deider)),
-		Audit: wrap(ports.Audit, steps.Auditor(aud)), Project: cfg.Project, Limits: cfg.Limits, Now: cfg.Now, Logger: log}
-	g.reconcile = &reconciler{store: g.Store, rt: rt, steps: st, log: log}
-	in := &intake.Server{Verifier: external, Groups: groups, Store: g.Store, Orchestrator: rt, AuditorsGroup: "auditors",
-		PublicURL: base, Now: cfg.Now, Logger: log}
-	mcpSrv, err := mcp.New(mcp.Config{Intake: in, Policy: st.Policy, Tables: tables, Datasets: mcp.NewBigQuery(client),
-		Projects: mcp.Projects(cfg.Project, pol), HiddenDatasets: []string{AuditDataset}, Issuers: []string{dev.Issuer},
-		PublicURL: base, Logger: log, Now: cfg.Now})
+	comps, err := setup.Build(ctx, setup.Config{
+		// No ResultsDataset: the emulator accepts a destination dataset,
+		// but then warehouse.DeleteResult removes only the table and the
+		// emulator's job record keeps the unmasked result; without one,
+		// the result's per-job dataset and the job record are both
+		// deleted (TestResultDatasetsDeleted).
+		Policy: pol, Project: cfg.Project,
+		AuditDataset: AuditDataset, AuditTable: AuditTable, PublicURL: base, Limits: cfg.Limits,
+		// No dry run: the emulator's "dry run" executes the query a
+		// second time and reports SELECT with no referenced tables, so it
+		// would cross-check nothing (catalog.DryRunner).
+		DryRun: false, Profile: true, CatalogTTL: time.Minute,
+		AuditorsGroup: "auditors", ReidentifyGroup: "reidentifiers", Issuers: []string{dev.Issuer},
+		WorkflowCallers: []string{WorkflowIdentity},
+		Approval:        approval.Config{PublicBaseURL: base, CallbackURLPrefixes: []string{base + "/v1/projects/"}},
+	}, setup.Ports{
+		BigQuery: client, Store: g.Store, Deidentifier: wrap(ports.Deid, deid.Deidentifier(deider)), Inspector: deider, Reidentifier: deider,
+		Orchestrator: rt, External: external, Internal: internalV, Groups: groups,
+		ApprovalState: apState, Keys: keys, ApproverGroups: approval.StaticGroups(cfg.Groups), Mailer: wrap(ports.Mailer, approval.Mailer(sender)),
+		CallbackToken: mint(ApprovalIdentity), Now: cfg.Now, Logger: log,
+	})
 	if err != nil {
 		return nil, err
 	}
-	routes := &gateway.Routes{Intake: in, Steps: st, MCP: mcpSrv, Approval: apSvc, Internal: internalV, WorkflowCallers: []string{WorkflowIdentity},
-		Reidentify: &intake.ReidentifyConfig{Reidentifier: deider, Audit: aud, Group: "reidentifiers"},
-		BigQuery:   &bqapi.Server{Intake: in, Logger: log},
-		Extra: map[string]http.Handler{
-			"/v1/projects/":    rt.CallbackHandler(),
-			"GET /dev/mailbox": sink.MailboxHandler(mailboxAuth(external)),
-			"GET /dev/oidc/":   dev.Handler(),
-		}}
+	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = comps.Audit.EnsureTable(ectx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("audit table: %w", err)
+	}
+	g.Components = comps
+	// The fault-matrix and crash tests' layers (ports.go) in front of the
+	// warehouse and the audit writer the steps use.
+	comps.Steps.Warehouse = wrap(ports.Warehouse, comps.Steps.Warehouse)
+	comps.Steps.Audit = wrap(ports.Audit, comps.Steps.Audit)
+	g.reconcile = &reconciler{store: g.Store, rt: rt, steps: comps.Steps, log: log}
+	routes := comps.Routes
+	routes.Extra = map[string]http.Handler{
+		"/v1/projects/":    rt.CallbackHandler(),
+		"GET /dev/mailbox": sink.MailboxHandler(mailboxAuth(external)),
+		"GET /dev/oidc/":   dev.Handler(),
+	}
 	g.srv = &http.Server{Handler: hostguard.Handler(hostguard.Loopback(base), wrap(ports.Handler, routes.Handler())), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
