@@ -39,7 +39,10 @@ const (
 	testDataset = "audit"
 )
 
-var testClient *bigquery.Client
+var (
+	testClient   *bigquery.Client
+	testEndpoint string
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(runWithEmulator(m))
@@ -53,6 +56,7 @@ func runWithEmulator(m *testing.M) int {
 		return 1
 	}
 	defer srv.Close()
+	testEndpoint = srv.Endpoint()
 	testClient, err = bqlocal.Client(ctx, srv.Endpoint(), testProject)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bigquery client:", err)
@@ -65,11 +69,11 @@ func runWithEmulator(m *testing.M) int {
 var tableN atomic.Int64
 
 // newTable returns a Writer on a fresh audit table.
-func newTable(t *testing.T) (*Writer, string) {
+func newTable(t testing.TB) (*Writer, string) {
 	t.Helper()
 	table := fmt.Sprintf("events_%d", tableN.Add(1))
 	w := NewWriter(testClient, testDataset, table)
-	if err := w.EnsureTable(t.Context()); err != nil {
+	if err := w.EnsureTable(context.Background()); err != nil {
 		t.Fatalf("EnsureTable: %v", err)
 	}
 	return w, table
