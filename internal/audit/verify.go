@@ -293,7 +293,11 @@ func RunVerify(ctx context.Context, client *bigquery.Client, dataset, table stri
 // RunVerifyDays is RunVerify over the day chains from through to (see
 // VerifyDays): `querygate audit verify --from --to`.
 func RunVerifyDays(ctx context.Context, client *bigquery.Client, dataset, table string, from, to civil.Date, w io.Writer) error {
-	rep, err := VerifyDays(ctx, client, dataset, table, from, to)
+	return runVerifyDays(ctx, client, dataset, table, AnchorsTable, from, to, w)
+}
+
+func runVerifyDays(ctx context.Context, client *bigquery.Client, dataset, table, anchorsTable string, from, to civil.Date, w io.Writer) error {
+	rep, err := verifyDays(ctx, client, dataset, table, anchorsTable, from, to)
 	if err != nil {
 		return err
 	}
@@ -301,7 +305,7 @@ func RunVerifyDays(ctx context.Context, client *bigquery.Client, dataset, table 
 		rep.Rows, rep.Days, rep.Sessions, rep.Anchors, client.Project(), dataset, table)
 	switch {
 	case rep.NoAnchorsTable:
-		fmt.Fprintf(w, "no %s table in %s: no day anchors checked; removed whole sessions or session tails are not detectable\n", AnchorsTable, dataset)
+		fmt.Fprintf(w, "no %s table in %s: no day anchors checked; removed whole sessions or session tails are not detectable\n", anchorsTable, dataset)
 	case len(rep.Unanchored) > 0:
 		fmt.Fprintf(w, "days without an anchor (checked by the session chains only): %s\n", joinDates(rep.Unanchored))
 	}
