@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -32,6 +33,7 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/querygate/querygate/internal/bqlocal"
+	"github.com/querygate/querygate/internal/logging"
 	"github.com/querygate/querygate/internal/session"
 )
 
@@ -279,6 +281,41 @@ func TestWriteSessionRetries(t *testing.T) {
 				t.Errorf("rows (-want, +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestWriteSessionLogsChainHead checks each session chain's head is logged
+// after its write: the copy outside the table that shows a removed tail.
+func TestWriteSessionLogsChainHead(t *testing.T) {
+	w, _ := newTable(t)
+	var buf strings.Builder
+	ctx := logging.WithLogger(t.Context(), slog.New(slog.NewJSONHandler(&buf, nil)))
+	for _, s := range []*session.Session{testSession("s1", 2), testSession("s2", 3), testSession("s1", 2)} {
+		if err := w.WriteSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var heads []string
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var rec struct {
+			Msg     string `json:"msg"`
+			Day     string `json:"chain_day"`
+			Session string `json:"session_id"`
+			Seq     int64  `json:"seq"`
+			Hash    string `json:"event_hash"`
+			Rows    int    `json:"rows"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Msg == "audit chain head" && len(rec.Hash) == 64 {
+			heads = append(heads, fmt.Sprintf("%s %s:%d rows=%d", rec.Day, rec.Session, rec.Seq, rec.Rows))
+		}
+	}
+	// The repeat of s1 sends nothing and logs nothing.
+	want := []string{"2026-11-28 s1:2 rows=2", "2026-11-28 s2:3 rows=3"}
+	if diff := cmp.Diff(want, heads); diff != "" {
+		t.Errorf("logged chain heads (-want, +got):\n%s", diff)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/bigquery"
+	"cloud.google.com/go/civil"
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/iterator"
 
@@ -241,8 +242,14 @@ func (w *Writer) WriteSession(ctx context.Context, s *session.Session) error {
 	}
 	w.written[s.ID] = writtenHead{n: len(s.Timeline), hash: last.Hash}
 	w.mu.Unlock()
-	logging.FromContext(ctx).DebugContext(ctx, "audit rows written",
-		"session_id", s.ID, "rows", len(s.Timeline)-skip, "last_seq", last.Seq, "event_hash", last.Hash)
+	// The log is a second, independent copy of each session chain's head
+	// (terraform/logging.tf sends these entries to a locked bucket): the
+	// session chain alone cannot show that its last events were removed, a
+	// logged head the table no longer holds can, on a day not anchored yet
+	// too.
+	logging.FromContext(ctx).InfoContext(ctx, "audit chain head",
+		"chain_day", civil.DateOf(last.Time.UTC()).String(), "session_id", s.ID, "seq", last.Seq,
+		"event_hash", last.Hash, "rows", len(s.Timeline)-skip)
 	return nil
 }
 
