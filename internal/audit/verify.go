@@ -347,7 +347,7 @@ func CompareSession(ctx context.Context, client *bigquery.Client, dataset, table
 	if len(s.Timeline) == 0 {
 		return nil
 	}
-	have, err := w.storedHashes(ctx, s, true)
+	have, err := w.storedHashes(ctx, s)
 	if err != nil {
 		return err
 	}

@@ -293,27 +293,21 @@ func retryable(err error) bool {
 }
 
 // storedHashes returns seq -> hash of the rows the table holds for s, for
-// CompareSession (the Writer itself never reads the table). The event_time
-// range lets BigQuery prune partitions; openEnded drops its upper bound (and
-// filters on the clustering column instead), since CompareSession must also
+// CompareSession (the Writer itself never reads the table). The lower
+// event_time bound lets BigQuery prune partitions; there is no upper bound
+// (the clustering column narrows instead), since CompareSession must also
 // find events the store no longer has.
-func (w *Writer) storedHashes(ctx context.Context, s *session.Session, openEnded bool) (map[int64]string, error) {
-	lo, hi := s.Timeline[0].Time, s.Timeline[0].Time
+func (w *Writer) storedHashes(ctx context.Context, s *session.Session) (map[int64]string, error) {
+	lo := s.Timeline[0].Time
 	for _, e := range s.Timeline {
-		lo, hi = minTime(lo, e.Time), maxTime(hi, e.Time)
+		lo = minTime(lo, e.Time)
 	}
-	sql := fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s = @session_id AND %s >= @lo`,
-		colSeq, colHash, w.fqtn(), colSessionID, colEventTime)
+	sql := fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s = @session_id AND %s >= @lo AND %s = @principal`,
+		colSeq, colHash, w.fqtn(), colSessionID, colEventTime, colPrincipal)
 	params := []bigquery.QueryParameter{
 		{Name: "session_id", Value: s.ID},
 		{Name: "lo", Value: lo.UTC().Truncate(time.Microsecond)},
-	}
-	if openEnded {
-		sql += fmt.Sprintf(" AND %s = @principal", colPrincipal)
-		params = append(params, bigquery.QueryParameter{Name: "principal", Value: principalKey(s.Principal)})
-	} else {
-		sql += fmt.Sprintf(" AND %s <= @hi", colEventTime)
-		params = append(params, bigquery.QueryParameter{Name: "hi", Value: hi.UTC().Truncate(time.Microsecond)})
+		{Name: "principal", Value: principalKey(s.Principal)},
 	}
 	q := w.client.Query(sql)
 	q.Parameters = params
@@ -344,13 +338,6 @@ func (w *Writer) storedHashes(ctx context.Context, s *session.Session, openEnded
 
 func minTime(a, b time.Time) time.Time {
 	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
 		return b
 	}
 	return a
