@@ -10,8 +10,9 @@ import (
 	"github.com/querygate/querygate/internal/session"
 )
 
-// chainRows builds the rows a Writer would write for sessions, in order,
-// all on one day, without BigQuery.
+// chainRows builds the rows the Writer wrote for sessions before the day
+// anchor, with a day chain, in order, all on one day, without BigQuery.
+// Verify still checks such rows by the day chain rule.
 func chainRows(t *testing.T, sessions ...*session.Session) []*Row {
 	t.Helper()
 	var rows []*Row
