@@ -20,10 +20,10 @@
 # Storage Write API's committed streams give exactly-once per stream, but
 # each writer needs its own stream, so the chain still forks.
 #
-# NOT DONE in Go (internal/audit, owned elsewhere): the writer still fills
-# the day chain and reads its head; Verify does not read anchors yet.
-# Until it does, keep the record service at one instance if the day chain
-# must verify. docs/deploy.md, "Known gaps", says what the Go change is.
+# internal/audit follows it: the writer never reads the table and fills no
+# day chain (chain_seq 0), and `audit verify` recomputes this anchor
+# (audit.AnchorHash) for every anchored day. internal/audit/anchor_test.go
+# runs the computation below, read from this file, on the emulator.
 
 resource "google_bigquery_table" "audit_anchors" {
   project     = var.project_id

@@ -2,16 +2,23 @@
 // session event, chained so that a changed, removed or inserted row is
 // detectable, and verifies those chains.
 //
-// Two chains run through the table:
+// The table is tamper evident through:
 //   - The session chain: each event's hash covers the previous event of its
 //     session (session.EventHash). prev_hash and hash are copied from the
 //     session store, so the table and the store can be checked against each
-//     other.
-//   - The day chain: rows are numbered per UTC day of event_time (chain_day,
-//     chain_seq) in the order they were written, and each row's row_hash
-//     covers every other column, including the row_hash of the row written
-//     before it that day (chain_prev). Sessions are thereby chained per day:
-//     removing a whole session leaves a gap in its day's chain.
+//     other. The store serializes a session's events, so any number of
+//     writers can append them without reading the table.
+//   - The day anchor: once a day one scheduled query (terraform/
+//     audit_anchor.tf) writes into the anchors table a hash over the
+//     distinct (session_id, seq, event_hash) of the previous UTC day, which
+//     shows a removed, altered or added event, a removed whole session
+//     included. VerifyDays recomputes it (AnchorHash).
+//   - row_hash, on every row, over every other column.
+//   - The day chain, on rows written before the anchor (chain_seq >= 1):
+//     rows numbered per UTC day in write order, each row_hash covering the
+//     previous row's (chain_prev). It needed one writer per day, which Cloud
+//     Run cannot promise, so rows are no longer written with it (chain_seq
+//     0, chain_prev empty); old rows still verify by it.
 //
 // The schema is defined once, by Schema; terraform/audit.tf declares the
 // same columns and a test holds the two equal.
@@ -89,9 +96,9 @@ func Schema() bigquery.Schema {
 		opt(colAgentName, bigquery.StringFieldType, "Agent name, as the agent declared it."),
 		opt(colAgentModel, bigquery.StringFieldType, "Agent model, as the agent declared it."),
 		opt(colSQLSHA256, bigquery.StringFieldType, "SHA-256 of the session's SQL exactly as received."),
-		req(colChainDay, bigquery.DateFieldType, "UTC date of event_time: the day chain this row belongs to."),
-		req(colChainSeq, bigquery.IntegerFieldType, "Position of the row in its day chain, from 1, in write order."),
-		req(colChainPrev, bigquery.StringFieldType, "row_hash of the previous row of the day chain (64 zeros for the first)."),
+		req(colChainDay, bigquery.DateFieldType, "UTC date of event_time (the day its anchor covers)."),
+		req(colChainSeq, bigquery.IntegerFieldType, "Rows written before the day anchor: position in the day chain, from 1. 0 on rows written since (no day chain)."),
+		req(colChainPrev, bigquery.StringFieldType, "Rows written before the day anchor: row_hash of the previous row of the day chain (64 zeros for the first). Empty on rows written since."),
 		req(colRecordedAt, bigquery.TimestampFieldType, "When the row was written. Informational: not covered by row_hash, because BigQuery may keep either attempt of a retried insert."),
 		req(colRowHash, bigquery.StringFieldType, "SHA-256 over every other column of the row (see audit.RowHash)."),
 		opt(colHashVersion, bigquery.IntegerFieldType, "How event_hash and row_hash were computed: 2 for typed event data; NULL for rows written before (docs/audit.md)."),
@@ -132,8 +139,8 @@ type Row struct {
 
 // InsertID is the insertAll insertId of the row: session id, ":", seq. A
 // retried insert of the same event carries the same id, so BigQuery drops
-// the duplicate (best effort, for about a minute); Writer's read-before-write
-// covers retries after that.
+// the duplicate (best effort, for about a minute); a duplicate kept after
+// that is an identical row, which Verify and the day anchor count once.
 func (r *Row) InsertID() string { return fmt.Sprintf("%s:%d", r.SessionID, r.Seq) }
 
 var _ bigquery.ValueSaver = (*Row)(nil)

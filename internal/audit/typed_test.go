@@ -165,3 +165,43 @@ func TestUnknownKeysRejectedAtWrite(t *testing.T) {
 		t.Errorf("problems = %v, want an unknown field reported", rep.Problems)
 	}
 }
+
+// TestLegacyAndNewRowsVerifyTogether: a table holding day-chained rows
+// from before the anchor and rows written since (chain_seq 0) verifies,
+// and the old rows are still held to their day chain.
+func TestLegacyAndNewRowsVerifyTogether(t *testing.T) {
+	t.Parallel()
+	newRows := func() []*Row {
+		s := testSession("new", 3)
+		var out []*Row
+		for _, e := range s.Timeline {
+			r, err := eventRow(s, e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.RecordedAt = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+			r.RowHash = RowHash(r)
+			out = append(out, r)
+		}
+		return out
+	}
+	rep := verifyRows(append(legacyRows(t), newRows()...), false)
+	if !rep.OK() || rep.Rows != 14 || rep.Sessions != 3 {
+		t.Fatalf("mixed rows: %d rows, %d sessions, problems %v; want 14, 3 and none", rep.Rows, rep.Sessions, rep.Problems)
+	}
+	for _, r := range newRows() {
+		if r.ChainSeq != 0 || r.ChainPrev != "" {
+			t.Errorf("new row %s: chain_seq %d chain_prev %q, want 0 and empty", r.InsertID(), r.ChainSeq, r.ChainPrev)
+		}
+	}
+
+	// An old row taken out of its day chain (made to look like a new row,
+	// row_hash recomputed) leaves a gap in that chain.
+	rows := append(legacyRows(t), newRows()...)
+	rows[4].ChainSeq, rows[4].ChainPrev = 0, ""
+	rows[4].RowHash = RowHash(rows[4])
+	rep = verifyRows(rows, false)
+	if rep.OK() || !strings.Contains(rep.Problems[0].Reason, "chain_seq jumps from 4 to 6") {
+		t.Errorf("old row moved off its day chain: problems %v, want a gap from 4 to 6", rep.Problems)
+	}
+}

@@ -19,9 +19,11 @@ import (
 )
 
 // Problem is one broken link found by Verify, located by the row where the
-// chain stops holding.
+// chain stops holding, or by the day whose anchor fails (Seq 0).
 type Problem struct {
-	ChainDay  civil.Date
+	ChainDay civil.Date
+	// ChainSeq is the row's day chain position: 0 on rows written without
+	// a day chain and on a day's anchor problem.
 	ChainSeq  int64
 	SessionID string
 	Seq       int64
@@ -32,6 +34,13 @@ type Problem struct {
 func (p Problem) InsertID() string { return fmt.Sprintf("%s:%d", p.SessionID, p.Seq) }
 
 func (p Problem) String() string {
+	switch {
+	case p.SessionID == "":
+		return fmt.Sprintf("day %s: %s", p.ChainDay, p.Reason)
+	case p.ChainSeq == 0:
+		return fmt.Sprintf("day %s: session %s event %d (insert id %s): %s",
+			p.ChainDay, p.SessionID, p.Seq, p.InsertID(), p.Reason)
+	}
 	return fmt.Sprintf("day %s chain_seq %d: session %s event %d (insert id %s): %s",
 		p.ChainDay, p.ChainSeq, p.SessionID, p.Seq, p.InsertID(), p.Reason)
 }
@@ -41,33 +50,55 @@ type Report struct {
 	Rows     int
 	Days     int
 	Sessions int
-	// Problems are sorted by (chain_day, chain_seq); the first is the first
-	// broken link.
+	// Anchors is the number of day anchors recomputed; Unanchored lists the
+	// days with rows but no anchor (today's, or a day the anchor job has
+	// not run for), whose completeness rests on the session chains alone.
+	Anchors    int
+	Unanchored []civil.Date
+	// NoAnchorsTable is set when the dataset has no anchors table (local
+	// mode).
+	NoAnchorsTable bool
+	// Problems are sorted by (day, chain_seq, session, seq); the first is
+	// the first broken link.
 	Problems []Problem
 }
 
-// OK reports whether every chain holds.
+// OK reports whether every chain and anchor holds.
 func (r *Report) OK() bool { return len(r.Problems) == 0 }
 
-// Verify reads the whole audit table and recomputes both chains: each
-// row's row_hash and its link to the previous row of its day, and each
-// session's event chain (seq from 1 without gaps, prev_hash links,
-// session.EventHash of the stored columns).
-//
-// Chains detect a row that was changed, a row removed from the middle of a
-// day or of a session, a row inserted or duplicated. They cannot detect the
-// removal of the last rows of a day together with the last events of their
-// sessions; docs/audit.md says how to anchor chain heads outside the table.
+// Verify is VerifyDays over the whole table.
 func Verify(ctx context.Context, client *bigquery.Client, dataset, table string) (*Report, error) {
 	return VerifyDays(ctx, client, dataset, table, civil.Date{}, civil.Date{})
 }
 
-// VerifyDays is Verify restricted to the day chains from through to
-// (inclusive, UTC; a zero date leaves that end open), reading only those
-// partitions. Each day chain is checked whole. A session that began before
-// from is checked from its first event in range, whose prev_hash is taken
-// as given.
+// VerifyDays reads the audit rows of the UTC days from through to
+// (inclusive; a zero date leaves that end open), reading only those
+// partitions, and the anchors of those days from the dataset's anchors
+// table (AnchorsTable), and checks:
+//   - every row's row_hash over its columns;
+//   - every session's event chain: seq from 1 without gaps, prev_hash
+//     links, session.EventHash of the stored columns; exact duplicates of
+//     a row (a retried insert BigQuery kept) count once, two different
+//     rows for one event are a problem;
+//   - the day chain of rows written with one (chain_seq >= 1), by the old
+//     rule: each day's chain is checked whole;
+//   - for each anchored day, the anchor recomputed exactly as
+//     terraform/audit_anchor.tf computes it (AnchorHash) over the rows
+//     recorded up to the anchor's computed_at, and every row recorded after
+//     it that adds an event the anchor does not cover.
+//
+// A session that began before from is checked from its first event in
+// range, whose prev_hash is taken as given.
+//
+// The session chains alone cannot show that the last events of a session,
+// or a whole session, were removed; the anchor of a closed day can. The
+// rows of a day not yet anchored (Report.Unanchored) rest on the session
+// chains only.
 func VerifyDays(ctx context.Context, client *bigquery.Client, dataset, table string, from, to civil.Date) (*Report, error) {
+	return verifyDays(ctx, client, dataset, table, AnchorsTable, from, to)
+}
+
+func verifyDays(ctx context.Context, client *bigquery.Client, dataset, table, anchorsTable string, from, to civil.Date) (*Report, error) {
 	var where []string
 	var params []bigquery.QueryParameter
 	if from.IsValid() {
@@ -102,7 +133,19 @@ func VerifyDays(ctx context.Context, client *bigquery.Client, dataset, table str
 		}
 		rows = append(rows, rowFromValues(m))
 	}
-	return verifyRows(rows, from.IsValid()), nil
+	anchors, err := readAnchors(ctx, client, dataset, anchorsTable, from, to)
+	if errors.Is(err, errNoAnchorsTable) {
+		rep := verifyRows(rows, from.IsValid())
+		rep.NoAnchorsTable = true
+		rep.Unanchored = rowDays(rows)
+		return rep, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep := verifyRows(rows, from.IsValid())
+	checkAnchors(rep, rows, anchors)
+	return rep, nil
 }
 
 func rowFromValues(m map[string]bigquery.Value) *Row {
@@ -121,10 +164,10 @@ func rowFromValues(m map[string]bigquery.Value) *Row {
 	}
 }
 
-// verifyRows checks rows, which are sorted by (chain_day, chain_seq).
-// When partial, sessions may have begun before the first row.
+// verifyRows checks rows. When partial, sessions may have begun before the
+// first row.
 func verifyRows(rows []*Row, partial bool) *Report {
-	rep := &Report{Rows: len(rows)}
+	rep := &Report{Rows: len(rows), Days: len(rowDays(rows))}
 	bad := func(r *Row, format string, args ...any) {
 		rep.Problems = append(rep.Problems, Problem{
 			ChainDay: r.ChainDay, ChainSeq: r.ChainSeq, SessionID: r.SessionID, Seq: r.Seq,
@@ -132,19 +175,40 @@ func verifyRows(rows []*Row, partial bool) *Report {
 		})
 	}
 
-	// Day chains.
-	var day civil.Date
-	var prevSeq int64
-	prevHash := session.GenesisHash
 	bySession := map[string][]*Row{}
+	var chained []*Row
 	for _, r := range rows {
-		if r.ChainDay != day || rep.Days == 0 {
-			day, prevSeq, prevHash = r.ChainDay, 0, session.GenesisHash
-			rep.Days++
-		}
 		bySession[r.SessionID] = append(bySession[r.SessionID], r)
 		if got := RowHash(r); got != r.RowHash {
 			bad(r, "row changed: its columns hash to %s, row_hash says %s", got, r.RowHash)
+		}
+		if civil.DateOf(r.EventTime) != r.ChainDay {
+			bad(r, "chain_day %s is not the date of event_time %s", r.ChainDay, tsText(r.EventTime))
+		}
+		if t, err := time.Parse(time.RFC3339Nano, r.EventTimeText); err != nil || !t.UTC().Truncate(time.Microsecond).Equal(r.EventTime) {
+			bad(r, "event_time %s does not match event_time_text %q", tsText(r.EventTime), r.EventTimeText)
+		}
+		switch {
+		case r.ChainSeq > 0:
+			chained = append(chained, r)
+		case r.ChainSeq < 0 || r.ChainPrev != "":
+			bad(r, "chain_seq %d with chain_prev %q: neither a day chain row nor a row without one", r.ChainSeq, r.ChainPrev)
+		}
+	}
+
+	// Day chains of the rows written with one.
+	slices.SortStableFunc(chained, func(a, b *Row) int {
+		if c := a.ChainDay.Compare(b.ChainDay); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ChainSeq, b.ChainSeq)
+	})
+	var day civil.Date
+	var prevSeq int64
+	prevHash := session.GenesisHash
+	for i, r := range chained {
+		if i == 0 || r.ChainDay != day {
+			day, prevSeq, prevHash = r.ChainDay, 0, session.GenesisHash
 		}
 		switch {
 		case r.ChainSeq == prevSeq:
@@ -153,12 +217,6 @@ func verifyRows(rows []*Row, partial bool) *Report {
 			bad(r, "rows missing before this one: chain_seq jumps from %d to %d", prevSeq, r.ChainSeq)
 		case r.ChainPrev != prevHash:
 			bad(r, "chain_prev %s is not the previous row's row_hash %s", r.ChainPrev, prevHash)
-		}
-		if civil.DateOf(r.EventTime) != r.ChainDay {
-			bad(r, "chain_day %s is not the date of event_time %s", r.ChainDay, tsText(r.EventTime))
-		}
-		if t, err := time.Parse(time.RFC3339Nano, r.EventTimeText); err != nil || !t.UTC().Truncate(time.Microsecond).Equal(r.EventTime) {
-			bad(r, "event_time %s does not match event_time_text %q", tsText(r.EventTime), r.EventTimeText)
 		}
 		prevSeq, prevHash = r.ChainSeq, r.RowHash
 	}
@@ -171,15 +229,20 @@ func verifyRows(rows []*Row, partial bool) *Report {
 		if partial && rs[0].Seq > 1 {
 			prev, first = rs[0].PrevHash, rs[0].Seq
 		}
-		for i, r := range rs {
-			if i > 0 && r.Seq == rs[i-1].Seq {
-				bad(r, "session %s holds event %d twice", id, r.Seq)
+		i := int64(0)
+		for k, r := range rs {
+			if k > 0 && r.Seq == rs[k-1].Seq {
+				if r.RowHash != rs[k-1].RowHash || r.Hash != rs[k-1].Hash || r.ChainSeq > 0 {
+					bad(r, "session %s holds event %d twice, with different contents", id, r.Seq)
+				}
+				// Else an exact duplicate of a retried insert: one event.
 				continue
 			}
-			if want := first + int64(i); r.Seq != want {
+			if want := first + i; r.Seq != want {
 				bad(r, "session %s is missing events: expected event %d, found %d", id, want, r.Seq)
 				break
 			}
+			i++
 			if r.PrevHash != prev {
 				bad(r, "prev_hash %s is not the hash of event %d (%s)", r.PrevHash, r.Seq-1, prev)
 			}
@@ -192,13 +255,32 @@ func verifyRows(rows []*Row, partial bool) *Report {
 			prev = r.Hash
 		}
 	}
-	slices.SortStableFunc(rep.Problems, func(a, b Problem) int {
+	sortProblems(rep.Problems)
+	return rep
+}
+
+func sortProblems(ps []Problem) {
+	slices.SortStableFunc(ps, func(a, b Problem) int {
 		if c := a.ChainDay.Compare(b.ChainDay); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.ChainSeq, b.ChainSeq)
+		if c := cmp.Compare(a.ChainSeq, b.ChainSeq); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.SessionID, b.SessionID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
 	})
-	return rep
+}
+
+// rowDays returns the distinct UTC days of the rows' event_time, sorted.
+func rowDays(rows []*Row) []civil.Date {
+	seen := map[civil.Date]bool{}
+	for _, r := range rows {
+		seen[civil.DateOf(r.EventTime)] = true
+	}
+	return slices.SortedFunc(maps.Keys(seen), func(a, b civil.Date) int { return a.Compare(b) })
 }
 
 // RunVerify is `querygate audit verify`: it verifies the table, prints what
@@ -211,14 +293,24 @@ func RunVerify(ctx context.Context, client *bigquery.Client, dataset, table stri
 // RunVerifyDays is RunVerify over the day chains from through to (see
 // VerifyDays): `querygate audit verify --from --to`.
 func RunVerifyDays(ctx context.Context, client *bigquery.Client, dataset, table string, from, to civil.Date, w io.Writer) error {
-	rep, err := VerifyDays(ctx, client, dataset, table, from, to)
+	return runVerifyDays(ctx, client, dataset, table, AnchorsTable, from, to, w)
+}
+
+func runVerifyDays(ctx context.Context, client *bigquery.Client, dataset, table, anchorsTable string, from, to civil.Date, w io.Writer) error {
+	rep, err := verifyDays(ctx, client, dataset, table, anchorsTable, from, to)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "checked %d rows, %d day chains, %d sessions in %s.%s.%s\n",
-		rep.Rows, rep.Days, rep.Sessions, client.Project(), dataset, table)
+	fmt.Fprintf(w, "checked %d rows, %d days, %d sessions, %d day anchors in %s.%s.%s\n",
+		rep.Rows, rep.Days, rep.Sessions, rep.Anchors, client.Project(), dataset, table)
+	switch {
+	case rep.NoAnchorsTable:
+		fmt.Fprintf(w, "no %s table in %s: no day anchors checked; removed whole sessions or session tails are not detectable\n", anchorsTable, dataset)
+	case len(rep.Unanchored) > 0:
+		fmt.Fprintf(w, "days without an anchor (checked by the session chains only): %s\n", joinDates(rep.Unanchored))
+	}
 	if rep.OK() {
-		fmt.Fprintln(w, "all chains intact")
+		fmt.Fprintln(w, "all chains and anchors intact")
 		return nil
 	}
 	const maxShown = 50
@@ -230,6 +322,17 @@ func RunVerifyDays(ctx context.Context, client *bigquery.Client, dataset, table 
 		fmt.Fprintf(w, "BROKEN %s\n", p)
 	}
 	return fmt.Errorf("%w: first broken link at %s", ErrChainBroken, rep.Problems[0])
+}
+
+func joinDates(ds []civil.Date) string {
+	var b strings.Builder
+	for i, d := range ds {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(d.String())
+	}
+	return b.String()
 }
 
 // CompareSession checks session s, as the session store holds it, against
@@ -244,7 +347,7 @@ func CompareSession(ctx context.Context, client *bigquery.Client, dataset, table
 	if len(s.Timeline) == 0 {
 		return nil
 	}
-	have, err := w.storedHashes(ctx, s, true)
+	have, err := w.storedHashes(ctx, s)
 	if err != nil {
 		return err
 	}

@@ -10,8 +10,9 @@ import (
 	"github.com/querygate/querygate/internal/session"
 )
 
-// chainRows builds the rows a Writer would write for sessions, in order,
-// all on one day, without BigQuery.
+// chainRows builds the rows the Writer wrote for sessions before the day
+// anchor, with a day chain, in order, all on one day, without BigQuery.
+// Verify still checks such rows by the day chain rule.
 func chainRows(t *testing.T, sessions ...*session.Session) []*Row {
 	t.Helper()
 	var rows []*Row
@@ -173,5 +174,31 @@ func TestVerifyRowsPartialSession(t *testing.T) {
 	tail[1].RowHash = RowHash(tail[1])
 	if rep := verifyRows(tail, true); rep.OK() {
 		t.Error("a changed event verified in a partial check")
+	}
+}
+
+// TestAnchorHash checks the anchor formula on a small case whose expected
+// hash was computed with sha256sum over the lines the formula names:
+// sha256("a:" + sha256("1:h1\n2:h2") + "\nb:" + sha256("1:h3")). Row order
+// and an exact duplicate must not change it.
+func TestAnchorHash(t *testing.T) {
+	t.Parallel()
+	row := func(s string, seq int64, h string) *Row { return &Row{SessionID: s, Seq: seq, Hash: h} }
+	for _, tc := range []struct {
+		name         string
+		rows         []*Row
+		events, sess int64
+		hash         string
+	}{
+		{"empty day", nil, 0, 0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+		{"two sessions", []*Row{row("b", 1, "h3"), row("a", 2, "h2"), row("a", 1, "h1"), row("a", 2, "h2")}, 3, 2,
+			"97569df4bb912b63d383e5b76624edd04250a6614caa23e3a457c3f785c56beb"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, s, h := AnchorHash(tc.rows)
+			if n != tc.events || s != tc.sess || h != tc.hash {
+				t.Errorf("AnchorHash = %d, %d, %s; want %d, %d, %s", n, s, h, tc.events, tc.sess, tc.hash)
+			}
+		})
 	}
 }

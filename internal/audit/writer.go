@@ -19,34 +19,86 @@ import (
 
 // Writer appends session events to the audit table.
 //
-// One Writer serializes its writes, because each row extends its day's
-// chain. Two Writers in different processes writing the same day would fork
-// the chain (two rows with one chain_seq), which Verify reports as broken;
-// deploy the record step with at most one instance (terraform: the record
-// service's max instance count is 1), or give each instance its own table.
+// It never reads the table: each row carries its session's chain
+// (prev_hash, event_hash), which the session store already serialized, and
+// the day is anchored afterwards by one scheduled query over the distinct
+// (session_id, seq, event_hash) of that day (terraform/audit_anchor.tf).
+// Any number of Writers, in any number of processes, may therefore write at
+// once. A session's events go in one insertAll request per WriteSession,
+// each row with the insertId session:seq so that BigQuery drops a retried
+// duplicate; a duplicate it keeps anyway is an identical row, which Verify
+// and the anchor treat as one.
 type Writer struct {
 	client  *bigquery.Client
 	dataset string
 	table   string
 	now     func() time.Time
+	// sleep waits between attempts; tests replace it so that no test
+	// depends on the wall clock.
+	sleep func(ctx context.Context, d time.Duration) error
+	retry RetryPolicy
 
-	mu    sync.Mutex
-	heads map[civil.Date]chainHead // day chain heads known to be current
-	// put inserts one row; tests wrap it to crash mid-write.
-	put func(ctx context.Context, r *Row) error
+	mu sync.Mutex
+	// written holds, per session, how many leading events this Writer has
+	// stored and the hash of the last of them, so that a retry of the
+	// record step in this process sends only the new events.
+	written map[string]writtenHead
+	// put inserts rows in one insertAll request; tests wrap it to crash
+	// mid-write or to hold an attempt back.
+	put func(ctx context.Context, rows []*Row) error
 }
 
-type chainHead struct {
-	seq  int64
+// RetryPolicy bounds how a Writer retries a failed insert.
+type RetryPolicy struct {
+	// Attempts is the number of insertAll requests per batch, first
+	// included.
+	Attempts int
+	// Initial is the wait before the second attempt; each later wait
+	// doubles, up to Max.
+	Initial, Max time.Duration
+	// PerAttempt bounds one request, including the client library's own
+	// retries inside it.
+	PerAttempt time.Duration
+}
+
+// DefaultRetry is the retry policy of NewWriter: at most 4 requests and
+// about 1.4 s of waiting, each request bounded to 20 s.
+var DefaultRetry = RetryPolicy{Attempts: 4, Initial: 200 * time.Millisecond, Max: 800 * time.Millisecond, PerAttempt: 20 * time.Second}
+
+// maxBatchRows is the rows per insertAll request; BigQuery recommends at
+// most 500 (and refuses requests over 10 MB; a row is a few KB at most,
+// bounded by the session document limit).
+const maxBatchRows = 500
+
+// maxWrittenSessions bounds Writer.written; past it the map is cleared,
+// which costs only a re-sent (deduplicated) batch.
+const maxWrittenSessions = 10000
+
+type writtenHead struct {
+	n    int
 	hash string
 }
 
 // NewWriter returns a Writer for dataset.table in client's project.
 func NewWriter(client *bigquery.Client, dataset, table string) *Writer {
-	w := &Writer{client: client, dataset: dataset, table: table, now: time.Now, heads: map[civil.Date]chainHead{}}
+	w := &Writer{
+		client: client, dataset: dataset, table: table, now: time.Now,
+		sleep: sleepCtx, retry: DefaultRetry, written: map[string]writtenHead{},
+	}
 	ins := client.Dataset(dataset).Table(table).Inserter()
-	w.put = func(ctx context.Context, r *Row) error { return ins.Put(ctx, r) }
+	w.put = func(ctx context.Context, rows []*Row) error { return ins.Put(ctx, rows) }
 	return w
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (w *Writer) fqtn() string {
@@ -134,19 +186,19 @@ func isConflict(err error) bool {
 	return errors.As(err, &e) && e.Code == http.StatusConflict
 }
 
-// WriteSession writes one row for every event of s that the table does not
-// hold yet, in seq order, and returns nil only when all of them are stored.
-// It is idempotent: a rerun after a crash or a partial failure writes only
-// the missing events, so each event ends with exactly one row. It refuses a
-// session whose own chain is broken, and fails with ErrDiverged when the
-// table already holds an event of s with another hash.
+// WriteSession writes one row for every event of s and returns nil only
+// when all of them are stored. It is idempotent: a rerun after a crash or a
+// partial failure writes the rows again with the same insertIds and the
+// same content (row_hash leaves out recorded_at), so a row BigQuery keeps
+// twice is an exact duplicate, which Verify and the day anchor count once.
+// It refuses a session whose own chain is broken. It does not read the
+// table: a table row that differs from the store is found by Verify (two
+// rows for one event with different hashes) and by CompareSession.
 //
 // Results must not be released until WriteSession returned nil (fail
 // closed). Pass a session as stored: append the events to the session store
-// first, then WriteSession, then mark the session terminal. Written the
-// other way round, a crash between the audit write and the store update
-// makes the retry rebuild those events with new times, and WriteSession
-// then fails with ErrDiverged for them, on every retry.
+// first, then WriteSession, then mark the session terminal, so that a
+// retry re-sends the very rows the first attempt may have stored.
 func (w *Writer) WriteSession(ctx context.Context, s *session.Session) error {
 	if len(s.Timeline) == 0 {
 		return nil
@@ -154,76 +206,108 @@ func (w *Writer) WriteSession(ctx context.Context, s *session.Session) error {
 	if n := s.VerifyChain(); n != 0 {
 		return fmt.Errorf("audit session %s: its timeline chain is broken at event %d", s.ID, n)
 	}
+	skip := 0
 	w.mu.Lock()
-	defer w.mu.Unlock()
-
-	var written []*Row
-	have, err := w.storedHashes(ctx, s, false)
-	if err != nil {
-		return err
+	if h, ok := w.written[s.ID]; ok && h.n <= len(s.Timeline) && s.Timeline[h.n-1].Hash == h.hash {
+		skip = h.n
 	}
-	for _, e := range s.Timeline {
-		if h, ok := have[e.Seq]; ok {
-			if h != e.Hash {
-				return fmt.Errorf("audit session %s event %d: table has hash %s, store has %s: %w", s.ID, e.Seq, h, e.Hash, ErrDiverged)
-			}
-			continue
-		}
+	w.mu.Unlock()
+	if skip == len(s.Timeline) {
+		return nil
+	}
+	// Build every row before sending any, so that an event that cannot be
+	// audited stops the write before a row of the session is stored.
+	recorded := w.now().UTC().Truncate(time.Microsecond)
+	rows := make([]*Row, 0, len(s.Timeline)-skip)
+	for _, e := range s.Timeline[skip:] {
 		r, err := eventRow(s, e)
 		if err != nil {
 			return fmt.Errorf("audit session %s: %w", s.ID, err)
 		}
-		head, err := w.head(ctx, r.ChainDay)
-		if err != nil {
-			return err
-		}
-		r.ChainSeq = head.seq + 1
-		r.ChainPrev = head.hash
-		r.RecordedAt = w.now().UTC().Truncate(time.Microsecond)
+		r.RecordedAt = recorded
 		r.RowHash = RowHash(r)
-		if err := w.put(ctx, r); err != nil {
-			// The row may or may not have landed: forget the head so the
-			// next write reads it from the table.
-			clear(w.heads)
-			return fmt.Errorf("audit session %s event %d: insert: %w", s.ID, e.Seq, err)
-		}
-		w.heads[r.ChainDay] = chainHead{seq: r.ChainSeq, hash: r.RowHash}
-		written = append(written, r)
+		rows = append(rows, r)
 	}
-	// The log is a second, independent copy of each day chain's head: the
-	// chains alone cannot show that the newest rows of a day were removed,
-	// a logged head that the table no longer reaches can.
-	for i, r := range written {
-		if i == len(written)-1 || written[i+1].ChainDay != r.ChainDay {
-			logging.FromContext(ctx).InfoContext(ctx, "audit chain head",
-				"chain_day", r.ChainDay.String(), "chain_seq", r.ChainSeq, "row_hash", r.RowHash,
-				"session_id", r.SessionID, "seq", r.Seq)
+	for len(rows) > 0 {
+		n := min(len(rows), maxBatchRows)
+		if err := w.insert(ctx, rows[:n]); err != nil {
+			return fmt.Errorf("audit session %s events %d-%d: insert: %w", s.ID, rows[0].Seq, rows[n-1].Seq, err)
 		}
+		rows = rows[n:]
 	}
+	last := s.Timeline[len(s.Timeline)-1]
+	w.mu.Lock()
+	if len(w.written) >= maxWrittenSessions {
+		clear(w.written)
+	}
+	w.written[s.ID] = writtenHead{n: len(s.Timeline), hash: last.Hash}
+	w.mu.Unlock()
+	// The log is a second, independent copy of each session chain's head
+	// (terraform/logging.tf sends these entries to a locked bucket): the
+	// session chain alone cannot show that its last events were removed, a
+	// logged head the table no longer holds can, on a day not anchored yet
+	// too.
+	logging.FromContext(ctx).InfoContext(ctx, "audit chain head",
+		"chain_day", civil.DateOf(last.Time.UTC()).String(), "session_id", s.ID, "seq", last.Seq,
+		"event_hash", last.Hash, "rows", len(s.Timeline)-skip)
 	return nil
 }
 
-// storedHashes returns seq -> hash of the rows the table holds for s. The
-// event_time range lets BigQuery prune partitions; openEnded drops its upper
-// bound (and filters on the clustering column instead), for CompareSession,
-// which must also find events the store no longer has.
-func (w *Writer) storedHashes(ctx context.Context, s *session.Session, openEnded bool) (map[int64]string, error) {
-	lo, hi := s.Timeline[0].Time, s.Timeline[0].Time
-	for _, e := range s.Timeline {
-		lo, hi = minTime(lo, e.Time), maxTime(hi, e.Time)
+// insert sends rows in one insertAll request, retried with the same
+// insertIds up to w.retry.Attempts times with doubling waits. A request
+// that failed may have landed: the retry's duplicates are dropped by
+// BigQuery or are identical rows.
+func (w *Writer) insert(ctx context.Context, rows []*Row) error {
+	p := w.retry
+	wait := p.Initial
+	var err error
+	for attempt := 1; ; attempt++ {
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if p.PerAttempt > 0 {
+			actx, cancel = context.WithTimeout(ctx, p.PerAttempt)
+		}
+		err = w.put(actx, rows)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if attempt >= p.Attempts || ctx.Err() != nil || !retryable(err) {
+			return fmt.Errorf("after %d attempts: %w", attempt, err)
+		}
+		if serr := w.sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("after %d attempts: %w", attempt, err)
+		}
+		wait = min(2*wait, p.Max)
 	}
-	sql := fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s = @session_id AND %s >= @lo`,
-		colSeq, colHash, w.fqtn(), colSessionID, colEventTime)
+}
+
+// retryable reports whether another attempt may succeed: not when
+// BigQuery refused the request itself as invalid (a 4xx other than 408 and
+// 429), which a retry would only repeat.
+func retryable(err error) bool {
+	var e *googleapi.Error
+	if errors.As(err, &e) {
+		return e.Code >= 500 || e.Code == http.StatusRequestTimeout || e.Code == http.StatusTooManyRequests
+	}
+	return true
+}
+
+// storedHashes returns seq -> hash of the rows the table holds for s, for
+// CompareSession (the Writer itself never reads the table). The lower
+// event_time bound lets BigQuery prune partitions; there is no upper bound
+// (the clustering column narrows instead), since CompareSession must also
+// find events the store no longer has.
+func (w *Writer) storedHashes(ctx context.Context, s *session.Session) (map[int64]string, error) {
+	lo := s.Timeline[0].Time
+	for _, e := range s.Timeline {
+		lo = minTime(lo, e.Time)
+	}
+	sql := fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s = @session_id AND %s >= @lo AND %s = @principal`,
+		colSeq, colHash, w.fqtn(), colSessionID, colEventTime, colPrincipal)
 	params := []bigquery.QueryParameter{
 		{Name: "session_id", Value: s.ID},
 		{Name: "lo", Value: lo.UTC().Truncate(time.Microsecond)},
-	}
-	if openEnded {
-		sql += fmt.Sprintf(" AND %s = @principal", colPrincipal)
-		params = append(params, bigquery.QueryParameter{Name: "principal", Value: principalKey(s.Principal)})
-	} else {
-		sql += fmt.Sprintf(" AND %s <= @hi", colEventTime)
-		params = append(params, bigquery.QueryParameter{Name: "hi", Value: hi.UTC().Truncate(time.Microsecond)})
+		{Name: "principal", Value: principalKey(s.Principal)},
 	}
 	q := w.client.Query(sql)
 	q.Parameters = params
@@ -243,56 +327,17 @@ func (w *Writer) storedHashes(ctx context.Context, s *session.Session, openEnded
 		}
 		seq, _ := v[0].(int64)
 		h, _ := v[1].(string)
-		if _, dup := out[seq]; dup {
-			return nil, fmt.Errorf("audit session %s event %d: the table holds it twice: %w", s.ID, seq, ErrChainBroken)
+		if prev, dup := out[seq]; dup && prev != h {
+			// An exact duplicate is a retried insert BigQuery kept; two
+			// different hashes for one event are not.
+			return nil, fmt.Errorf("audit session %s event %d: the table holds it twice, with hashes %s and %s: %w", s.ID, seq, prev, h, ErrDiverged)
 		}
 		out[seq] = h
 	}
 }
 
-// head returns the last row of day's chain.
-func (w *Writer) head(ctx context.Context, day civil.Date) (chainHead, error) {
-	if h, ok := w.heads[day]; ok {
-		return h, nil
-	}
-	start := day.In(time.UTC)
-	q := w.client.Query(fmt.Sprintf(`SELECT %s, %s FROM %s WHERE %s = @day AND %s >= @start AND %s < @end ORDER BY %s DESC LIMIT 1`,
-		colChainSeq, colRowHash, w.fqtn(), colChainDay, colEventTime, colEventTime, colChainSeq))
-	q.Parameters = []bigquery.QueryParameter{
-		{Name: "day", Value: day},
-		{Name: "start", Value: start},
-		{Name: "end", Value: start.AddDate(0, 0, 1)},
-	}
-	it, err := q.Read(ctx)
-	if err != nil {
-		return chainHead{}, fmt.Errorf("audit: read day chain head %s: %w", day, err)
-	}
-	var v []bigquery.Value
-	err = it.Next(&v)
-	if errors.Is(err, iterator.Done) {
-		h := chainHead{seq: 0, hash: session.GenesisHash}
-		w.heads[day] = h
-		return h, nil
-	}
-	if err != nil {
-		return chainHead{}, fmt.Errorf("audit: read day chain head %s: %w", day, err)
-	}
-	seq, _ := v[0].(int64)
-	hash, _ := v[1].(string)
-	h := chainHead{seq: seq, hash: hash}
-	w.heads[day] = h
-	return h, nil
-}
-
 func minTime(a, b time.Time) time.Time {
 	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
 		return b
 	}
 	return a
