@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/querygate/querygate/internal/analyzerproc"
 	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/audit"
 	"github.com/querygate/querygate/internal/auth"
@@ -75,9 +76,13 @@ type Config struct {
 	BigQueryChild      []string
 	BigQueryMaxQueries int
 	BigQueryMaxRSS     int64
-	DataFiles    []string
-	PolicyFile   string
-	MaskingFile  string
+	// Analyzer, when its Command is set (querygate dev: its own executable
+	// and "internal-analyzer"), runs the policy analyzer in recycled,
+	// time-boxed worker processes; an empty Command analyzes in this process.
+	Analyzer    analyzerproc.Options
+	DataFiles   []string
+	PolicyFile  string
+	MaskingFile string
 	// SMTPAddr is where the embedded SMTP sink listens.
 	SMTPAddr string
 	Groups   map[string][]string
@@ -208,8 +213,13 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 		return nil, fmt.Errorf("de-identifier: %w", err)
 	}
 	tables := catalog.New(client, time.Minute)
+	withAnalyzer, closeAnalyzer, err := analyzerOption(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("policy analyzer: %w", err)
+	}
+	g.closers = append(g.closers, closeAnalyzer)
 	engine := policy.NewEngine(pol, tables,
-		classify.ForPolicy(pol, warehouse.New(client), deider, store).EngineOption())
+		classify.ForPolicy(pol, warehouse.New(client), deider, store).EngineOption(), withAnalyzer)
 
 	external, err := auth.NewOIDC(ctx, auth.OIDCConfig{Issuer: dev.Issuer, Audience: auth.DevAudience,
 		JWKSURL: base + auth.JWKSPath, GroupsClaim: "groups", RequireVerifiedEmail: true})
