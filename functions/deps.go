@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/oauth2/google"
 	"google.golang.org/api/googleapi"
 
+	"github.com/querygate/querygate/internal/analyzerproc"
 	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/audit"
 	"github.com/querygate/querygate/internal/auth"
@@ -139,9 +141,13 @@ func (c *cloud) steps(ctx context.Context) (*steps.Steps, error) {
 	if err != nil {
 		return nil, err
 	}
+	engine, err := c.engine(pol, dlp)
+	if err != nil {
+		return nil, err
+	}
 	return &steps.Steps{
 		Store:          c.store,
-		Policy:         &gateway.EnginePolicy{Engine: c.engine(pol, dlp), DefaultProject: c.cfg.Project},
+		Policy:         &gateway.EnginePolicy{Engine: engine, DefaultProject: c.cfg.Project},
 		Warehouse:      warehouse.New(c.bq),
 		Deid:           dlp,
 		Audit:          audit.NewWriter(c.bq, c.cfg.AuditDataset, c.cfg.AuditTable),
@@ -154,9 +160,26 @@ func (c *cloud) steps(ctx context.Context) (*steps.Steps, error) {
 // engine builds the policy engine: schemas from tables.get, BigQuery's dry
 // run, and profiling of unlisted tables through insp (Cloud DLP's
 // InspectContent) with profiles shared through the session store.
-func (c *cloud) engine(pol *policy.Policy, insp deid.Inspector) *policy.Engine {
-	return policy.NewEngine(pol, catalog.New(c.bq, 5*time.Minute), policy.WithDryRunner(catalog.NewDryRunner(c.bq)),
-		classify.ForPolicy(pol, warehouse.New(c.bq), insp, c.store).EngineOption())
+func (c *cloud) engine(pol *policy.Policy, insp deid.Inspector) (*policy.Engine, error) {
+	opts := []policy.EngineOption{policy.WithDryRunner(catalog.NewDryRunner(c.bq)),
+		classify.ForPolicy(pol, warehouse.New(c.bq), insp, c.store).EngineOption()}
+	if c.cfg.Analyzer == "process" {
+		// go-zetasql never frees its native memory, and a runaway analysis
+		// must be killed: analyze in workers of this binary (cmd/functions
+		// runs analyzerproc.WorkerCommand), started on first use.
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("%w: find own executable for the analyzer workers: %w", errConfig, err)
+		}
+		p, err := analyzerproc.New(analyzerproc.Options{Command: []string{exe, analyzerproc.WorkerCommand},
+			Workers: c.cfg.AnalyzerWorkers, MaxAnalyses: c.cfg.AnalyzerMaxAnalyses,
+			MaxRSS: c.cfg.AnalyzerMaxRSSMB << 20, Timeout: c.cfg.AnalyzerTimeout, Logger: slog.Default()})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errConfig, err)
+		}
+		opts = append(opts, policy.WithAnalyzer(p))
+	}
+	return policy.NewEngine(pol, catalog.New(c.bq, 5*time.Minute), opts...), nil
 }
 
 func (c *cloud) dlp(ctx context.Context) (*deid.DLP, error) {

@@ -68,7 +68,10 @@ func TestCloudEngineProfiles(t *testing.T) {
 
 	c := &cloud{store: store, bq: bq}
 	c.cfg.Project = project
-	e := c.engine(policy.Default(), dlp)
+	e, err := c.engine(policy.Default(), dlp)
+	if err != nil {
+		t.Fatal(err)
+	}
 	d, err := e.Evaluate(ctx, policy.Input{SQL: "SELECT contact, region FROM crm.people", Groups: []string{"analysts"}, Email: "a@example.com"})
 	if err != nil {
 		t.Fatal(err)

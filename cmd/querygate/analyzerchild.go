@@ -11,7 +11,7 @@ import (
 
 // analyzerWorkerCommand runs one policy-analyzer worker for a parent
 // `querygate dev` (internal/analyzerproc); it is not a user command.
-const analyzerWorkerCommand = "internal-analyzer"
+const analyzerWorkerCommand = analyzerproc.WorkerCommand
 
 func runAnalyzerWorker(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(analyzerWorkerCommand, flag.ContinueOnError)

@@ -10,6 +10,10 @@ import (
 	"github.com/querygate/querygate/internal/sqlscan"
 )
 
+// WorkerCommand is the hidden subcommand of the querygate binaries that
+// runs ServeWorker; a Pool's Command is the executable and this.
+const WorkerCommand = "internal-analyzer"
+
 // ServeWorker is the worker side: it announces itself on stdout, then
 // analyzes one request at a time from stdin, asking the parent for table
 // schemas, until stdin closes (the parent went away or retired it). It
