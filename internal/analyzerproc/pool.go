@@ -195,6 +195,12 @@ func (p *Pool) Analyze(ctx context.Context, sql string, opts sqlscan.Options) (*
 		p.kill(s, "request ended")
 		return nil, ctx.Err()
 	}
+	if err := ctx.Err(); err != nil {
+		// The worker answered, but after the request ended (a catalog
+		// look-up saw the end): report the end, as sqlscan.Analyze does.
+		pr.count++
+		return nil, err
+	}
 	if o.io != nil {
 		p.kill(s, "worker failed")
 		return nil, fmt.Errorf("%w: %w", ErrWorker, o.io)

@@ -299,3 +299,68 @@ func TestInvalidUTF8(t *testing.T) {
 		t.Errorf("a worker started for invalid UTF-8: %+v", st)
 	}
 }
+
+// TestConcurrentRequestsAcrossRecycles: requests from many goroutines,
+// through two workers recycled every 5 analyses, all succeed: a recycle
+// holds requests, it does not fail them.
+func TestConcurrentRequestsAcrossRecycles(t *testing.T) {
+	ctx := context.Background()
+	p := newPool(t, Options{Workers: 2, MaxAnalyses: 5, Timeout: time.Minute})
+	const goroutines, each = 6, 10
+	errs := make(chan error, goroutines*each)
+	for g := 0; g < goroutines; g++ {
+		go func() {
+			for i := 0; i < each; i++ {
+				a, err := p.Analyze(ctx, typicalSQL, demoOpts())
+				if err == nil && len(a.OutputColumns) != 3 {
+					err = fmt.Errorf("%d output columns, want 3", len(a.OutputColumns))
+				}
+				errs <- err
+			}
+		}()
+	}
+	for i := 0; i < goroutines*each; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if st := p.Stats(); st.Analyses != goroutines*each || st.Killed != 0 || st.Retired < 10 {
+		t.Errorf("stats = %+v, want %d analyses, no kill, at least 10 recycles", st, goroutines*each)
+	}
+}
+
+// TestCanceledRequest: a request whose context ends during the analysis
+// returns the context's error and kills its worker; the next one succeeds.
+func TestCanceledRequest(t *testing.T) {
+	p := newPool(t, Options{Timeout: time.Minute})
+	if _, err := p.Analyze(context.Background(), "SELECT 1", demoOpts()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := demoOpts()
+	opts.Catalog = cancelingCatalog{cancel: cancel, next: opts.Catalog}
+	if _, err := p.Analyze(ctx, typicalSQL, opts); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if _, err := p.Analyze(context.Background(), typicalSQL, demoOpts()); err != nil {
+		t.Fatalf("after a canceled request: %v", err)
+	}
+	// Whether the worker is killed or answers first is a race; either way
+	// the request ends with its context and the pool serves on.
+	if st := p.Stats(); st.Killed > 1 || st.Analyses < 2 {
+		t.Errorf("stats = %+v, want at most one kill and both other analyses", st)
+	}
+}
+
+// cancelingCatalog cancels the request on its first look-up, which happens
+// while the worker waits for the answer.
+type cancelingCatalog struct {
+	cancel context.CancelFunc
+	next   sqlscan.Catalog
+}
+
+func (c cancelingCatalog) Table(ctx context.Context, ref sqlscan.TableRef) (*sqlscan.TableMeta, error) {
+	c.cancel()
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
