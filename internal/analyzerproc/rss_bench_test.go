@@ -62,3 +62,22 @@ func BenchmarkRSS(b *testing.B) {
 		b.ReportMetric(float64(p.Stats().Retired), "recycles")
 	})
 }
+
+// BenchmarkWorkerStart is what a recycle costs the request that waits for
+// it: a worker's start up to its hello, then its first analysis (ZetaSQL's
+// builtin catalog is built then).
+func BenchmarkWorkerStart(b *testing.B) {
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		p, err := New(Options{Command: []string{os.Args[0], workerArg}, Timeout: time.Minute})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.Analyze(ctx, typicalSQL, demoOpts()); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		_ = p.Close()
+		b.StartTimer()
+	}
+}
