@@ -3,13 +3,17 @@ package functions
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/querygate/querygate/internal/analyzerproc"
 	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/auth"
 	"github.com/querygate/querygate/internal/deid"
 	"github.com/querygate/querygate/internal/logging"
+	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/internal/setup"
 	"github.com/querygate/querygate/internal/steps"
 	"github.com/querygate/querygate/internal/workflow"
@@ -28,8 +32,12 @@ func (c *cloud) setupConfig() (setup.Config, error) {
 		iss, _, _ := strings.Cut(p, "|")
 		issuers = append(issuers, iss)
 	}
+	analyzer, err := c.analyzer()
+	if err != nil {
+		return setup.Config{}, err
+	}
 	return setup.Config{
-		Policy: pol, Project: c.cfg.Project, DataProject: c.cfg.DataProject, ResultsDataset: c.cfg.ResultsDataset,
+		Policy: pol, Analyzer: analyzer, Project: c.cfg.Project, DataProject: c.cfg.DataProject, ResultsDataset: c.cfg.ResultsDataset,
 		AuditDataset: c.cfg.AuditDataset, AuditTable: c.cfg.AuditTable, PublicURL: c.cfg.PublicURL,
 		Limits: steps.Limits{MaxRows: c.cfg.MaxRows, MaxBytes: c.cfg.MaxBytes, JobTimeout: c.cfg.JobTimeout, Retention: c.cfg.Retention},
 		DryRun: true, Profile: true, CatalogTTL: 5 * time.Minute,
@@ -192,4 +200,31 @@ func (c *cloud) approvalService(ctx context.Context, keys approval.Keys, mailer 
 		return nil, fmt.Errorf("%w: approval was not built", errConfig)
 	}
 	return comps.Approval, nil
+}
+
+// analyzer is the policy function's out-of-process SQL analyzer (one pool
+// per instance, workers started on first use): go-zetasql never frees its
+// native memory, and a runaway analysis must be killed, not waited for.
+// cmd/functions runs analyzerproc.WorkerCommand. Nil analyzes in process.
+func (c *cloud) analyzer() (policy.Analyzer, error) {
+	if c.cfg.Analyzer != "process" {
+		return nil, nil
+	}
+	c.analyzerOnce.Do(func() {
+		exe, err := os.Executable()
+		if err != nil {
+			c.analyzerErr = fmt.Errorf("%w: find own executable for the analyzer workers: %w", errConfig, err)
+			return
+		}
+		c.analyzerPool, c.analyzerErr = analyzerproc.New(analyzerproc.Options{Command: []string{exe, analyzerproc.WorkerCommand},
+			Workers: c.cfg.AnalyzerWorkers, MaxAnalyses: c.cfg.AnalyzerMaxAnalyses,
+			MaxRSS: c.cfg.AnalyzerMaxRSSMB << 20, Timeout: c.cfg.AnalyzerTimeout, Logger: slog.Default()})
+		if c.analyzerErr != nil {
+			c.analyzerErr = fmt.Errorf("%w: %w", errConfig, c.analyzerErr)
+		}
+	})
+	if c.analyzerErr != nil {
+		return nil, c.analyzerErr
+	}
+	return c.analyzerPool, nil
 }

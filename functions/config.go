@@ -77,6 +77,16 @@ type Config struct {
 	JobTimeout  time.Duration `env:"QUERYGATE_JOB_TIMEOUT, default=5m"`
 	Retention   time.Duration `env:"QUERYGATE_RETENTION, default=9600h"`
 
+	// Analyzer is where the policy function runs the SQL analyzer:
+	// "process" (recycled, time-boxed worker processes of this binary,
+	// internal/analyzerproc) or "in-process". The worker settings bound
+	// each worker's analyses, its memory and one analysis's time.
+	Analyzer            string        `env:"QUERYGATE_ANALYZER, default=process"`
+	AnalyzerWorkers     int           `env:"QUERYGATE_ANALYZER_WORKERS, default=1"`
+	AnalyzerMaxAnalyses int           `env:"QUERYGATE_ANALYZER_MAX_ANALYSES, default=1000"`
+	AnalyzerMaxRSSMB    int64         `env:"QUERYGATE_ANALYZER_MAX_RSS_MB, default=512"`
+	AnalyzerTimeout     time.Duration `env:"QUERYGATE_ANALYZER_TIMEOUT, default=10s"`
+
 	// Approval is the approval settings of the Notify and Approval
 	// functions, under the names internal/approval.Config gives them:
 	// PUBLIC_BASE_URL (where approvers open links), APPROVAL_DEFAULT_TTL,
@@ -128,6 +138,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRows <= 0 || c.MaxBytes <= 0 {
 		errs = append(errs, errors.New("QUERYGATE_MAX_ROWS and QUERYGATE_MAX_BYTES must be positive"))
+	}
+	if c.Analyzer != "process" && c.Analyzer != "in-process" {
+		errs = append(errs, fmt.Errorf("QUERYGATE_ANALYZER must be process or in-process, not %q", c.Analyzer))
+	}
+	if c.AnalyzerWorkers <= 0 || c.AnalyzerMaxAnalyses <= 0 || c.AnalyzerMaxRSSMB <= 0 || c.AnalyzerTimeout <= 0 {
+		errs = append(errs, errors.New("QUERYGATE_ANALYZER_WORKERS, QUERYGATE_ANALYZER_MAX_ANALYSES, QUERYGATE_ANALYZER_MAX_RSS_MB and QUERYGATE_ANALYZER_TIMEOUT must be positive"))
 	}
 	errs = append(errs, c.validateApproval()...)
 	return errors.Join(errs...)

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 
+	"github.com/querygate/querygate/internal/analyzerproc"
 	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/auth"
 	"github.com/querygate/querygate/internal/config"
@@ -42,6 +43,11 @@ type cloud struct {
 	now func() time.Time
 	// dlpOptions are extra DLP client options (tests: an in-process fake).
 	dlpOptions []option.ClientOption
+
+	// The policy analyzer's worker pool, made once (compose.go).
+	analyzerOnce sync.Once
+	analyzerPool *analyzerproc.Pool
+	analyzerErr  error
 }
 
 var (

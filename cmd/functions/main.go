@@ -20,6 +20,7 @@ import (
 	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 
 	"github.com/querygate/querygate/functions"
+	"github.com/querygate/querygate/internal/analyzerproc"
 	"github.com/querygate/querygate/internal/logging"
 )
 
@@ -38,7 +39,14 @@ func main() {
 	log.SetFlags(0)
 	log.SetOutput(lineLogger{logger})
 	ctx = logging.WithLogger(ctx, logger)
-	err := realMain(ctx)
+	var err error
+	if len(os.Args) == 2 && os.Args[1] == analyzerproc.WorkerCommand {
+		// The policy function's analyzer worker (QUERYGATE_ANALYZER=process):
+		// frames on stdout, exits when the function closes its stdin.
+		err = analyzerproc.ServeWorker(ctx, os.Stdin, os.Stdout)
+	} else {
+		err = realMain(ctx)
+	}
 	stop()
 	if err != nil {
 		logger.ErrorContext(ctx, "querygate function stopped", "error", err.Error())

@@ -36,6 +36,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	bqInProcess := fs.Bool("bigquery-in-process", false, "run the embedded BigQuery in this process instead of a recycled child process")
 	bqMaxQueries := fs.Int("bigquery-max-queries", 500, "recycle the embedded BigQuery's child process after this many queries")
 	bqMaxRSS := fs.Int64("bigquery-max-rss-mb", 768, "recycle the embedded BigQuery's child process once its memory passes this many MiB")
+	analyzer := addAnalyzerFlags(fs)
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060), for profiling")
 	var data stringList
 	fs.Var(&data, "data", "extra dataset file in the bigquery-emulator YAML format (repeatable)")
@@ -56,6 +57,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		cfg.BigQueryChild = []string{exe, bigQueryChildCommand}
 		cfg.BigQueryMaxQueries, cfg.BigQueryMaxRSS = *bqMaxQueries, *bqMaxRSS<<20
+	}
+	if !*analyzer.inProcess {
+		// go-zetasql never frees the analyzer's native memory either, and a
+		// runaway analysis must be killed, not waited for.
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find own executable for the analyzer workers: %w", err)
+		}
+		cfg.Analyzer = analyzer.options(exe)
 	}
 	if *pprofAddr != "" {
 		if err := servePprof(ctx, *pprofAddr); err != nil {

@@ -84,6 +84,8 @@ func realMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return runAudit(ctx, rest, stdout, stderr)
 	case bigQueryChildCommand: // started by `querygate dev`, not listed
 		return runBigQueryChild(ctx, rest, stdin, stdout, stderr)
+	case analyzerWorkerCommand: // started by `querygate dev`, not listed
+		return runAnalyzerWorker(ctx, rest, stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/querygate/querygate/internal/analyzerproc"
 	"github.com/querygate/querygate/internal/sqlscan"
 )
 
@@ -98,6 +99,7 @@ type Engine struct {
 	profileTTL time.Duration
 	dryRunner  DryRunner
 	reserved   []string // lower-case dataset or project.dataset names
+	analyzer   Analyzer
 	now        func() time.Time
 
 	mu       sync.Mutex
@@ -115,7 +117,7 @@ func NewEngine(p *Policy, cat sqlscan.Catalog, opts ...EngineOption) *Engine {
 	if p == nil {
 		p = Default()
 	}
-	e := &Engine{policy: p, catalog: cat, now: time.Now, profiles: map[sqlscan.TableRef]profileEntry{}}
+	e := &Engine{policy: p, catalog: cat, analyzer: AnalyzerFunc(sqlscan.Analyze), now: time.Now, profiles: map[sqlscan.TableRef]profileEntry{}}
 	for _, o := range opts {
 		o(e)
 	}
@@ -166,7 +168,7 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 	if !e.mayBeGranted(in) {
 		return deny(d, "builtin.no_grant", fmt.Sprintf("No allow rule of the policy matches this request (principal %q, %s).", in.Email, describeGroups(in.Groups))), nil
 	}
-	a, err := sqlscan.Analyze(ctx, in.SQL, sqlscan.Options{
+	a, err := e.analyzer.Analyze(ctx, in.SQL, sqlscan.Options{
 		DefaultProject: in.DefaultProject, DefaultDataset: in.DefaultDataset, Catalog: e.catalog,
 	})
 	if err != nil {
@@ -179,6 +181,8 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 			return deny(d, "builtin.parse_error", "The GoogleSQL parser rejected the SQL: "+pe.Message+". Fix the syntax and resubmit."), nil
 		case errors.Is(err, sqlscan.ErrNoStatements):
 			return deny(d, "builtin.empty", "The request contains no SQL statement."), nil
+		case errors.Is(err, analyzerproc.ErrTimeout):
+			return deny(d, "builtin.analysis_timeout", "The SQL analysis ran past its deadline and was stopped, so querygate fails closed. Simplify the query (fewer joins, table references or nested views) or split it."), nil
 		default:
 			return deny(d, "builtin.analysis_error", "querygate could not analyze the SQL, so it fails closed: "+err.Error()), nil
 		}

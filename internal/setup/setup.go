@@ -42,6 +42,9 @@ const DefaultCatalogTTL = 5 * time.Minute
 type Config struct {
 	// Policy is the loaded policy (LoadPolicy); nil is the default policy.
 	Policy *policy.Policy
+	// Analyzer, when set, runs the SQL analysis out of process (recycled,
+	// time-boxed workers, internal/analyzerproc); nil analyzes in process.
+	Analyzer policy.Analyzer
 	// Project runs the BigQuery jobs; DataProject holds the datasets agents
 	// query: the policy engine's and the steps' default project for
 	// unqualified table names, and the project MCP lists first. Empty
@@ -177,6 +180,9 @@ func Build(ctx context.Context, cfg Config, p Ports) (*Components, error) {
 			}
 			c.Profiler = classify.ForPolicy(pol, warehouse.New(p.BigQuery), p.Inspector, p.Store)
 			opts = append(opts, c.Profiler.EngineOption())
+		}
+		if cfg.Analyzer != nil {
+			opts = append(opts, policy.WithAnalyzer(cfg.Analyzer))
 		}
 		c.Engine = policy.NewEngine(pol, c.Catalog, opts...)
 		ep = &gateway.EnginePolicy{Engine: c.Engine, DefaultProject: dataProject}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/querygate/querygate/internal/analyzerproc"
 	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/auth"
 	"github.com/querygate/querygate/internal/bqlocal"
@@ -67,9 +68,13 @@ type Config struct {
 	BigQueryChild      []string
 	BigQueryMaxQueries int
 	BigQueryMaxRSS     int64
-	DataFiles          []string
-	PolicyFile         string
-	MaskingFile        string
+	// Analyzer, when its Command is set (querygate dev: its own executable
+	// and "internal-analyzer"), runs the policy analyzer in recycled,
+	// time-boxed worker processes; an empty Command analyzes in this process.
+	Analyzer    analyzerproc.Options
+	DataFiles   []string
+	PolicyFile  string
+	MaskingFile string
 	// SMTPAddr is where the embedded SMTP sink listens.
 	SMTPAddr string
 	Groups   map[string][]string
@@ -189,6 +194,11 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("de-identifier: %w", err)
 	}
+	analyzer, closeAnalyzer, err := analyzerOption(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("policy analyzer: %w", err)
+	}
+	g.closers = append(g.closers, closeAnalyzer)
 
 	external, err := auth.NewOIDC(ctx, auth.OIDCConfig{Issuer: dev.Issuer, Audience: auth.DevAudience,
 		JWKSURL: base + auth.JWKSPath, GroupsClaim: "groups", RequireVerifiedEmail: true})
@@ -293,7 +303,7 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 		// emulator's job record keeps the unmasked result; without one,
 		// the result's per-job dataset and the job record are both
 		// deleted (TestResultDatasetsDeleted).
-		Policy: pol, Project: cfg.Project,
+		Policy: pol, Analyzer: analyzer, Project: cfg.Project,
 		AuditDataset: AuditDataset, AuditTable: AuditTable, PublicURL: base, Limits: cfg.Limits,
 		// No dry run: the emulator's "dry run" executes the query a
 		// second time and reports SELECT with no referenced tables, so it
