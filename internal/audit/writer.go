@@ -253,6 +253,41 @@ func (w *Writer) WriteSession(ctx context.Context, s *session.Session) error {
 	return nil
 }
 
+// WriteRemaining is WriteSession for a retry after a crash or a lost
+// answer, when an earlier attempt, perhaps in another process, may have
+// stored some of the session's rows: it reads which events the table
+// already holds (one query, on this path only) and inserts the others, so
+// that each event keeps exactly one row even where insertAll's best-effort
+// deduplication (or the emulator, which has none) would keep two. A stored
+// row whose hash differs from the store's is an error, never overwritten.
+func (w *Writer) WriteRemaining(ctx context.Context, s *session.Session) error {
+	if len(s.Timeline) == 0 {
+		return nil
+	}
+	stored, err := w.storedHashes(ctx, s)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for n < len(s.Timeline) {
+		e := s.Timeline[n]
+		h, ok := stored[e.Seq]
+		if !ok {
+			break
+		}
+		if h != e.Hash {
+			return fmt.Errorf("audit session %s: the table holds another row for event %d", s.ID, e.Seq)
+		}
+		n++
+	}
+	if n > 0 {
+		w.mu.Lock()
+		w.written[s.ID] = writtenHead{n: n, hash: s.Timeline[n-1].Hash}
+		w.mu.Unlock()
+	}
+	return w.WriteSession(ctx, s)
+}
+
 // insert sends rows in one insertAll request, retried with the same
 // insertIds up to w.retry.Attempts times with doubling waits. A request
 // that failed may have landed: the retry's duplicates are dropped by

@@ -80,6 +80,17 @@ func (b boundedAudit) WriteSession(ctx context.Context, s *session.Session) erro
 	return b.Auditor.WriteSession(ctx, s)
 }
 
+// WriteRemaining keeps the retry path (RetryAuditor) of the auditor it
+// bounds.
+func (b boundedAudit) WriteRemaining(ctx context.Context, s *session.Session) error {
+	ctx, cancel := context.WithTimeout(ctx, b.d)
+	defer cancel()
+	if ra, ok := b.Auditor.(RetryAuditor); ok {
+		return ra.WriteRemaining(ctx, s)
+	}
+	return b.Auditor.WriteSession(ctx, s)
+}
+
 type boundedPolicy struct {
 	Policy
 	d time.Duration

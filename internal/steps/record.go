@@ -39,7 +39,7 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 		return nil, err
 	}
 	if sess.Status.Terminal() {
-		if err := s.audit().WriteSession(ctx, sess); err != nil {
+		if err := s.writeRetry(ctx, sess); err != nil {
 			return nil, transient("write audit", err)
 		}
 		// A retry after a crash between ending the session and cleaning up.
@@ -48,7 +48,8 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 	}
 	// 1. Append the final events, status still open. A retry after a crash
 	// finds them and reuses them, so the audit rows it already wrote match.
-	if finalStatus(sess) == "" {
+	retry := finalStatus(sess) != ""
+	if !retry {
 		now, l := s.now(), s.limits()
 		sess, err = s.store().Update(ctx, in.SessionID, func(x *session.Session) error {
 			if finalStatus(x) != "" || x.Status.Terminal() {
@@ -62,7 +63,11 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 		}
 	}
 	// 2. Make every event durable in the audit dataset.
-	if err := s.audit().WriteSession(ctx, sess); err != nil {
+	write := s.audit().WriteSession
+	if retry {
+		write = s.writeRetry
+	}
+	if err := write(ctx, sess); err != nil {
 		return nil, transient("write audit", err)
 	}
 	// 3. Only now end the session: the agent sees rows only once the status
@@ -84,6 +89,16 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 	// result is no longer needed by any step or retry.
 	s.deleteResult(ctx, sess.Execution)
 	return &RecordResult{Status: sess.Status}, nil
+}
+
+// writeRetry writes the audit rows of a session an earlier attempt of this
+// step may have written in part: through WriteRemaining when the auditor
+// has it, so no event gets a second row.
+func (s *Steps) writeRetry(ctx context.Context, sess *session.Session) error {
+	if ra, ok := s.audit().(RetryAuditor); ok {
+		return ra.WriteRemaining(ctx, sess)
+	}
+	return s.audit().WriteSession(ctx, sess)
 }
 
 // ResultDeleter is implemented by a Warehouse that can delete the result a

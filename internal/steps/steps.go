@@ -39,6 +39,14 @@ type Auditor interface {
 	WriteSession(ctx context.Context, s *session.Session) error
 }
 
+// RetryAuditor is an Auditor that, on a retry, first reads which events an
+// earlier attempt stored (audit.Writer.WriteRemaining), so that a record
+// step retried after a crash writes each event's row once. The record step
+// uses it only when it finds an earlier attempt's final events.
+type RetryAuditor interface {
+	WriteRemaining(ctx context.Context, s *session.Session) error
+}
+
 // Limits bound what a session may store.
 type Limits struct {
 	// MaxRows is the most result rows stored (and returned) per session.

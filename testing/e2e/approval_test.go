@@ -14,10 +14,10 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/querygate/querygate/internal/demodata"
 	"github.com/querygate/querygate/internal/gateway/local"
 	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/testing/browser"
-	"github.com/querygate/querygate/internal/demodata"
 )
 
 // starSQL needs approval under the default policy (star over a table with

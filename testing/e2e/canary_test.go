@@ -21,8 +21,8 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/querygate/querygate/internal/bqlocal"
-	"github.com/querygate/querygate/internal/gateway/local"
 	"github.com/querygate/querygate/internal/demodata"
+	"github.com/querygate/querygate/internal/gateway/local"
 )
 
 // canary is one seeded raw value: a demo customer's PII, directly or in a
