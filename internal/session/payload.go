@@ -53,6 +53,11 @@ type ApprovalRequestedData struct {
 	Group     string   `json:"group"`
 	Approvers []string `json:"approvers,omitempty"`
 	ExpiresAt string   `json:"expires_at"`
+	// The quorum, when more than one approval or group is asked for;
+	// omitted when zero, so older events encode as they did.
+	MinApprovals         int64    `json:"min_approvals,omitempty"`
+	Groups               []string `json:"groups,omitempty"`
+	AllGroupsMustApprove bool     `json:"all_groups_must_approve,omitempty"`
 }
 
 // ApprovalDecidedData is the payload of approval.decided: one approver's
