@@ -144,6 +144,14 @@ func (s *Service) castVote(ctx context.Context, b ballot, now time.Time) (Outcom
 	var prog progress
 	ss, err := s.deps.Store.Update(ctx, b.SessionID, func(x *session.Session) error {
 		ap := x.Approval
+		if b.Via == "api" && (ap == nil || !slices.Contains(ap.Approvers, b.Approver)) {
+			// Through the API a caller who is not an approver learns
+			// nothing about the session, not even whether it waits.
+			if b.Approver == requester(x) {
+				return refuseSelf
+			}
+			return refuseNotApprover
+		}
 		if ap == nil || ap.RequestedAt.IsZero() {
 			return refuseNotPending
 		}
