@@ -59,7 +59,7 @@ func runDecide(ctx context.Context, decision string, args []string, stdout, stde
 		return exitCode(2)
 	}
 	base := strings.TrimRight(*gw, "/") + "/v1/approvals/" + url.PathEscape(id)
-	code, held, err := call(ctx, http.MethodGet, base, *token, nil)
+	code, held, err := apiCall(ctx, http.MethodGet, base, *token, nil)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func runDecide(ctx context.Context, decision string, args []string, stdout, stde
 		*runHash, _ = held["run_sha256"].(string)
 	}
 	body, _ := json.Marshal(map[string]string{"decision": decision, "comment": *comment, "sql_sha256": *sqlHash, "run_sha256": *runHash})
-	code, out, err := call(ctx, http.MethodPost, base+"/decision", *token, body)
+	code, out, err := apiCall(ctx, http.MethodPost, base+"/decision", *token, body)
 	if err != nil {
 		return err
 	}
@@ -86,6 +86,16 @@ func runDecide(ctx context.Context, decision string, args []string, stdout, stde
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// apiCall is call for the approvals API: a JSON refusal (4xx) is an
+// answer for refused to print, not an error.
+func apiCall(ctx context.Context, method, u, token string, body []byte) (int, map[string]any, error) {
+	code, out, err := call(ctx, method, u, token, body)
+	if err != nil && code >= 400 && code < 500 && out != nil {
+		return code, out, nil
+	}
+	return code, out, err
 }
 
 // refused prints the gateway's refusal and ends with exit code 1.
@@ -122,7 +132,7 @@ func runApprovals(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprint(stderr, approvalsUsage)
 		return exitCode(2)
 	}
-	code, out, err := call(ctx, http.MethodGet, strings.TrimRight(*gw, "/")+"/v1/approvals?status=pending", *token, nil)
+	code, out, err := apiCall(ctx, http.MethodGet, strings.TrimRight(*gw, "/")+"/v1/approvals?status=pending", *token, nil)
 	if err != nil {
 		return err
 	}

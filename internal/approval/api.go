@@ -137,6 +137,10 @@ func (s *Service) getAPI(w http.ResponseWriter, r *http.Request, me string) {
 		apiError(w, http.StatusInternalServerError, "internal", "could not read the session; retry")
 		return
 	}
+	if me != "" && me == requester(ss) {
+		apiRefusal(w, refuseSelf)
+		return
+	}
 	if ss.Approval == nil || !slices.Contains(ss.Approval.Approvers, me) {
 		apiRefusal(w, refuseNotFound)
 		return
