@@ -95,3 +95,27 @@ func TestQuorumValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestQuorumInPolicyCheck: `policy check` shows the quorum, as text and
+// JSON.
+func TestQuorumInPolicyCheck(t *testing.T) {
+	t.Parallel()
+	p, err := policy.Load([]byte(quorumPolicy), "quorum.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := demoEngine(p)
+	var text, js strings.Builder
+	if err := policy.RunCheck(context.Background(), e, policy.Input{SQL: "SELECT ssn FROM demo.customers"}, false, &text); err != nil {
+		t.Fatal(err)
+	}
+	if want := "quorum: 2 distinct approvers from owners, security, one from each group\n"; !strings.Contains(text.String(), want) {
+		t.Errorf("policy check text lacks %q:\n%s", want, text.String())
+	}
+	if err := policy.RunCheck(context.Background(), e, policy.Input{SQL: "SELECT email FROM demo.customers"}, true, &js); err != nil {
+		t.Fatal(err)
+	}
+	if want := `"min_approvals": 3`; !strings.Contains(js.String(), want) {
+		t.Errorf("policy check --json lacks %s:\n%s", want, js.String())
+	}
+}
