@@ -17,7 +17,8 @@ import (
 // GET /approval?token=... shows it, POST /approval/decide decides and
 // delivers the decision to the workflow's callback. Links are verified
 // with the Secret Manager version they name; with APPROVAL_REQUIRE_IAP the
-// decision also needs IAP's assertion for the link's approver.
+// decision also needs IAP's assertion for the link's approver. The
+// decisions API (/v1/approvals...) is served here too.
 func init() {
 	functions.HTTP("Approval", lazy("Approval", func(ctx context.Context, c *cloud) (http.Handler, error) {
 		sm, err := c.secretManager(ctx)
@@ -28,14 +29,18 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return approvalMux(c.cfg.Approval.PublicBaseURL, approval.NewPageHandler(svc)), nil
+		mux := approvalMux(c.cfg.Approval.PublicBaseURL, approval.NewPageHandler(svc))
+		// Approvers also decide through the API with their own ID token;
+		// this function holds the callback identity the decision needs.
+		svc.RegisterAPI(mux, c.external)
+		return mux, nil
 	}).ServeHTTP)
 }
 
 // approvalMux mounts page at /approval and /approval/decide under the path
 // of the public base URL, where the links point: a load balancer that
 // serves the approval pages under a path prefix passes it on.
-func approvalMux(publicBaseURL string, page http.Handler) http.Handler {
+func approvalMux(publicBaseURL string, page http.Handler) *http.ServeMux {
 	base := ""
 	if u, err := url.Parse(publicBaseURL); err == nil {
 		base = strings.TrimRight(u.Path, "/")

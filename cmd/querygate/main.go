@@ -6,6 +6,8 @@
 //	querygate policy check|test         try the policy
 //	querygate deid                      de-identify JSON Lines from stdin
 //	querygate workflows validate FILE   check a workflow against the local runtime's subset
+//	querygate approve|deny ID           decide on a held query as an approver
+//	querygate approvals                 list what waits for your decision
 //	querygate replay ID                 print a recorded session
 //	querygate audit verify              recompute the audit hash chains
 package main
@@ -55,6 +57,8 @@ commands:
   policy check|test   evaluate SQL against a policy / run a policy test table
   deid                de-identify JSON Lines rows from stdin
   workflows validate  check a workflow file against the local runtime's subset
+  approve|deny        decide on a held query as an approver, through the API
+  approvals           list the held queries waiting for your decision
   replay              print a recorded session or conversation
   audit verify        recompute the audit hash chains
 `
@@ -78,6 +82,10 @@ func realMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return runDeid(ctx, rest, stdin, stdout, stderr)
 	case "workflows":
 		return runWorkflows(rest, stdout, stderr)
+	case "approve", "deny":
+		return runDecide(ctx, cmd, rest, stdout, stderr)
+	case "approvals":
+		return runApprovals(ctx, rest, stdout, stderr)
 	case "replay":
 		return runReplay(ctx, rest, stdout, stderr)
 	case "audit":

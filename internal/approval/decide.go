@@ -28,13 +28,18 @@ const maxComment = 2000
 // Outcome is a decision that was recorded and delivered.
 type Outcome struct {
 	SessionID string
-	Decision  string // approved or rejected
+	// Decision is approved or rejected, or pending when this approval
+	// counted towards a quorum that is not met yet.
+	Decision  string
 	Approver  string
 	Comment   string
 	DecidedAt time.Time
 	// Redelivered is true when this POST only retried the delivery of a
 	// decision recorded by an earlier POST with the same link.
 	Redelivered bool
+	// Progress is the quorum's progress, "1 of 2 approvals: a@x.com",
+	// when more than one approval is needed.
+	Progress string
 }
 
 // DeliveryError means the decision was recorded on the session but the
@@ -101,16 +106,64 @@ func (s *Service) decide(ctx context.Context, in request) (Outcome, error) {
 		return Outcome{}, refuseBadForm
 	}
 
-	ss, err := s.deps.Store.Update(ctx, c.SessionID, func(x *session.Session) error {
+	return s.castVote(ctx, ballot{
+		SessionID: c.SessionID,
+		Approver:  c.Approver,
+		Decision:  decision,
+		Comment:   in.Form.Comment,
+		TokenID:   c.ID,
+		Binding:   func(x *session.Session) *Refusal { return queryChanged(c, x) },
+	}, now)
+}
+
+// ballot is one approver's decision, from a link or the decisions API.
+type ballot struct {
+	SessionID string
+	Approver  string // normalized email
+	Decision  string // approved or rejected
+	Comment   string
+	// TokenID is the link's id; empty for the API.
+	TokenID string
+	// Via is "api" for the decisions API, empty for a link.
+	Via string
+	// RunSHA256 is the run hash the API caller named.
+	RunSHA256 string
+	// Binding refuses when the session is no longer what the approver
+	// saw.
+	Binding func(*session.Session) *Refusal
+}
+
+// castVote records b on the session in one atomic update and, when it
+// decides the session (a deny, or the approval that meets the quorum),
+// posts the decision to the workflow's callback. The store's Update is
+// the only place the quorum is counted, so of two approvals arriving
+// together exactly one sees the quorum met and delivers. Caller mistakes
+// are *Refusal and change nothing; a failed callback is a
+// *DeliveryError.
+func (s *Service) castVote(ctx context.Context, b ballot, now time.Time) (Outcome, error) {
+	var prog progress
+	ss, err := s.deps.Store.Update(ctx, b.SessionID, func(x *session.Session) error {
 		ap := x.Approval
+		if b.Via == "api" && (ap == nil || !slices.Contains(ap.Approvers, b.Approver)) {
+			// Through the API a caller who is not an approver learns
+			// nothing about the session, not even whether it waits.
+			if b.Approver == requester(x) {
+				return refuseSelf
+			}
+			return refuseNotApprover
+		}
 		if ap == nil || ap.RequestedAt.IsZero() {
 			return refuseNotPending
 		}
-		if slices.Contains(ap.UsedTokens, c.ID) {
-			if ap.Decision != "" && ap.DecidedBy == c.Approver {
+		decidedByMe := ap.Decision != "" && ap.Decision != "expired" && ap.DecidedBy == b.Approver
+		if b.TokenID != "" && slices.Contains(ap.UsedTokens, b.TokenID) {
+			if decidedByMe {
 				return errRedeliver
 			}
 			return refuseUsed
+		}
+		if b.TokenID == "" && decidedByMe {
+			return errRedeliver
 		}
 		if x.Status != session.StatusPendingApproval || ap.Decision != "" {
 			return refuseNotPending
@@ -118,31 +171,48 @@ func (s *Service) decide(ctx context.Context, in request) (Outcome, error) {
 		if !now.Before(ap.ExpiresAt) {
 			return refuseExpired
 		}
-		if c.Approver == requester(x) {
+		if b.Approver == requester(x) {
 			return refuseSelf
 		}
-		if !slices.Contains(ap.Approvers, c.Approver) {
+		if !slices.Contains(ap.Approvers, b.Approver) {
 			return refuseNotApprover
 		}
-		if ref := queryChanged(c, x); ref != nil {
+		if ref := b.Binding(x); ref != nil {
 			return ref
 		}
-		ap.UsedTokens = append(ap.UsedTokens, c.ID)
-		ap.Decision = decision
-		ap.DecidedBy = c.Approver
-		ap.DecidedAt = now
-		ap.Comment = in.Form.Comment
-		x.AddEvent(now, c.Approver, session.ApprovalDecidedData{
-			Decision: decision,
-			Comment:  in.Form.Comment,
-			TokenID:  c.ID,
-		})
+		if b.Decision == "approved" && slices.ContainsFunc(ap.Approvals, func(v session.Vote) bool { return v.Approver == b.Approver }) {
+			return refuseAlreadyApproved
+		}
+		if b.TokenID != "" {
+			ap.UsedTokens = append(ap.UsedTokens, b.TokenID)
+		}
+		via := b.Via
+		if via == "" {
+			via = "link"
+		}
+		data := session.ApprovalDecidedData{Decision: b.Decision, Comment: b.Comment, TokenID: b.TokenID, Via: b.Via, RunSHA256: b.RunSHA256}
+		final := true
+		if b.Decision == "approved" {
+			ap.Approvals = append(ap.Approvals, session.Vote{Approver: b.Approver, At: now, Comment: b.Comment, Via: via})
+			prog = quorumOf(ap)
+			final = prog.Met()
+			if prog.Required > 1 || ap.AllGroupsMustApprove {
+				data.Pending, data.Approvals, data.Required = !final, int64(prog.Count), int64(prog.Required)
+			}
+		}
+		if final {
+			ap.Decision = b.Decision
+			ap.DecidedBy = b.Approver
+			ap.DecidedAt = now
+			ap.Comment = b.Comment
+		}
+		x.AddEvent(now, b.Approver, data)
 		return nil
 	})
 	redeliver := errors.Is(err, errRedeliver)
 	switch {
 	case redeliver:
-		ss, err = s.deps.Store.Get(ctx, c.SessionID)
+		ss, err = s.deps.Store.Get(ctx, b.SessionID)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("get session: %w", err)
 		}
@@ -156,6 +226,12 @@ func (s *Service) decide(ctx context.Context, in request) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("record decision: %w", err)
 	}
 	ap := ss.Approval
+	if ap.Decision == "" {
+		// Counted; the quorum is not met yet, so nothing is delivered.
+		slog.InfoContext(ctx, "approval counted", "session_id", ss.ID, "approvals", prog.Count, "required", prog.Required)
+		return Outcome{SessionID: ss.ID, Decision: DecisionPending, Approver: b.Approver, Comment: b.Comment,
+			DecidedAt: now, Progress: quorumOf(ap).String()}, nil
+	}
 	out := Outcome{
 		SessionID:   ss.ID,
 		Decision:    ap.Decision,
@@ -164,11 +240,17 @@ func (s *Service) decide(ctx context.Context, in request) (Outcome, error) {
 		DecidedAt:   ap.DecidedAt,
 		Redelivered: redeliver,
 	}
+	if ap.MinApprovals > 1 || ap.AllGroupsMustApprove {
+		out.Progress = quorumOf(ap).String()
+	}
 	req, err := s.deps.State.Get(ctx, ss.ID)
 	if err != nil {
 		return Outcome{}, &DeliveryError{Outcome: out, Err: fmt.Errorf("load callback: %w", err)}
 	}
 	if redeliver && !req.DeliveredAt.IsZero() {
+		if b.TokenID == "" {
+			return Outcome{}, refuseNotPending
+		}
 		return Outcome{}, refuseUsed
 	}
 	if err := s.deliver(ctx, req.CallbackURL, CallbackBody{Decision: out.Decision, Approver: out.Approver, Comment: out.Comment}); err != nil {

@@ -27,6 +27,10 @@ type details struct {
 	Group          string
 	EstimatedBytes string
 	ExpiresAt      string
+	// Quorum and Progress are set when more than one approval or group
+	// is needed: "2 distinct approvers", "1 of 2 approvals: a@x.com".
+	Quorum   string
+	Progress string
 }
 
 func newDetails(ss *session.Session, expires time.Time) details {
@@ -63,8 +67,17 @@ func newDetails(ss *session.Session, expires time.Time) details {
 	} else {
 		d.EstimatedBytes = humanBytes(0)
 	}
-	if ss.Approval != nil && ss.Approval.Group != "" {
-		d.Group = visibleLine(ss.Approval.Group)
+	if ap := ss.Approval; ap != nil {
+		if ap.Group != "" {
+			d.Group = visibleLine(ap.Group)
+		}
+		if len(ap.Groups) > 1 {
+			d.Group = visibleLine(strings.Join(ap.Groups, ", "))
+		}
+		if ap.MinApprovals > 1 || ap.AllGroupsMustApprove {
+			d.Quorum = visibleLine(requirement(ap))
+			d.Progress = visibleLine(quorumOf(ap).String())
+		}
 	}
 	return d
 }

@@ -36,7 +36,9 @@ Parameters:
 Requester:       {{.Requester}}
 Session:         {{.SessionID}}
 Approver group:  {{.Group}}
-Estimated scan:  {{.EstimatedBytes}}
+{{if .Quorum}}Needs:           {{.Quorum}}
+Progress:        {{.Progress}}
+{{end}}Estimated scan:  {{.EstimatedBytes}}
 Link expires:    {{.ExpiresAt}}
 
 Why approval is needed:
@@ -74,7 +76,9 @@ var emailHTML = htmltemplate.Must(htmltemplate.New("html").Parse(`<!doctype html
 <tr><td><b>Requester</b></td><td>{{.Requester}}</td></tr>
 <tr><td><b>Session</b></td><td>{{.SessionID}}</td></tr>
 <tr><td><b>Approver group</b></td><td>{{.Group}}</td></tr>
-<tr><td><b>Estimated scan</b></td><td>{{.EstimatedBytes}}</td></tr>
+{{if .Quorum}}<tr><td><b>Needs</b></td><td>{{.Quorum}}</td></tr>
+<tr><td><b>Progress</b></td><td>{{.Progress}}</td></tr>
+{{end}}<tr><td><b>Estimated scan</b></td><td>{{.EstimatedBytes}}</td></tr>
 <tr><td><b>Link expires</b></td><td>{{.ExpiresAt}}</td></tr>
 </table>
 <p><b>Why approval is needed</b></p>

@@ -60,6 +60,8 @@ var (
 		"This deployment requires that you are signed in through Identity-Aware Proxy as the email address the link was sent to."}
 	refuseMethod = &Refusal{http.StatusMethodNotAllowed, "method", "Method not allowed",
 		"Open the approval page with the link from the email; decisions are made with its buttons."}
+	refuseAlreadyApproved = &Refusal{http.StatusConflict, "already_approved", "You have already approved this query",
+		"Each approver counts once towards the quorum. Your approval stands; the query waits for other approvers. Nothing was changed."}
 	refuseNotFound = &Refusal{http.StatusNotFound, "not_found", "Query not found",
 		"No session matches this link."}
 )

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -207,6 +208,37 @@ type storedRequest struct {
 	CreatedAt   string   `firestore:"created_at"`
 	DeliveredAt string   `firestore:"delivered_at"`
 	Notified    []string `firestore:"notified"`
+}
+
+// Open implements StateStore. It queries the expire_at timestamp, a
+// single-field range that needs no composite index (expire_at is
+// ExpiresAt + ExpireGrace, and expiries are whole seconds, so the
+// timestamp's microseconds lose nothing), and filters delivered requests
+// here.
+func (f *Firestore) Open(ctx context.Context, now time.Time, limit int) ([]Request, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []Request
+	iter := f.coll.Where("expire_at", ">", now.Add(ExpireGrace).UTC()).OrderBy("expire_at", firestore.Asc).Documents(ctx)
+	defer iter.Stop()
+	for len(out) < limit {
+		ds, err := iter.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list open approval requests: %w", err)
+		}
+		r, err := decodeRequest(ds)
+		if err != nil {
+			return nil, err
+		}
+		if r.DeliveredAt.IsZero() && r.ExpiresAt.After(now) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 func decodeRequest(ds *firestore.DocumentSnapshot) (Request, error) {

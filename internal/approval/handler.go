@@ -135,6 +135,8 @@ func viewRefusal(ss *session.Session, c Claims, now time.Time) *Refusal {
 		return refuseSelf
 	case !slices.Contains(ap.Approvers, c.Approver):
 		return refuseNotApprover
+	case c.Decision == DecisionApprove && slices.ContainsFunc(ap.Approvals, func(v session.Vote) bool { return v.Approver == c.Approver }):
+		return refuseAlreadyApproved
 	}
 	return queryChanged(c, ss)
 }
@@ -187,9 +189,13 @@ func (s *Service) serveDecide(w http.ResponseWriter, r *http.Request) {
 	}
 	title := "Approved"
 	detail := "The query will run now. The agent receives the masked result."
-	if out.Decision == "rejected" {
+	switch out.Decision {
+	case "rejected":
 		title = "Denied"
 		detail = "The query will not run. The agent is told it was rejected."
+	case DecisionPending:
+		title = "Approval recorded"
+		detail = "Your approval counts towards the quorum. The query runs once enough approvers have approved: " + out.Progress + "."
 	}
 	writeMessage(w, messageView{Code: out.Decision, Title: title, Detail: detail, Status: http.StatusOK, Outcome: &out})
 }

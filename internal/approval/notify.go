@@ -46,11 +46,15 @@ func (s *Service) Notify(ctx context.Context, sessionID, callbackURL string) (No
 			"The session's policy decision is not require_approval with an approver group."}
 	}
 
-	approvers := []string(nil)
+	var approvers []string
+	var members []session.GroupMembers
 	if ss.Approval == nil || ss.Approval.RequestedAt.IsZero() {
-		approvers, err = s.approvers(ctx, ss)
+		approvers, members, err = s.approvers(ctx, ss)
 		if err != nil {
 			return NotifyResult{}, err
+		}
+		if ref := unreachable(newApproval(ss.Decision, approvers, members)); ref != nil {
+			return NotifyResult{}, ref
 		}
 	}
 	now := s.now().UTC()
@@ -76,17 +80,18 @@ func (s *Service) Notify(ctx context.Context, sessionID, callbackURL string) (No
 		if x.SQLSHA256 != session.SQLHash(x.SQL) {
 			return &Refusal{http.StatusConflict, "sql_changed", "SQL hash mismatch", "The session's SQL does not match its recorded SHA-256."}
 		}
-		x.Approval = &session.Approval{
-			Group:       x.Decision.ApproverGroup,
-			Approvers:   approvers,
-			RequestedAt: now,
-			ExpiresAt:   req.ExpiresAt,
-		}
+		x.Approval = newApproval(x.Decision, approvers, members)
+		x.Approval.RequestedAt = now
+		x.Approval.ExpiresAt = req.ExpiresAt
 		x.Status = session.StatusPendingApproval
 		x.AddEvent(now, s.cfg.Actor, session.ApprovalRequestedData{
 			Group:     x.Approval.Group,
 			Approvers: approvers,
 			ExpiresAt: req.ExpiresAt.UTC().Format(time.RFC3339),
+
+			MinApprovals:         int64(x.Approval.MinApprovals),
+			Groups:               x.Approval.Groups,
+			AllGroupsMustApprove: x.Approval.AllGroupsMustApprove,
 		})
 		return nil
 	})
@@ -126,32 +131,66 @@ func (s *Service) Notify(ctx context.Context, sessionID, callbackURL string) (No
 	return res, nil
 }
 
-// approvers resolves the group to normalized, deduplicated member emails,
-// leaving out the requester, who may not decide on their own query.
-func (s *Service) approvers(ctx context.Context, ss *session.Session) ([]string, error) {
-	members, err := s.deps.Groups.Members(ctx, ss.Decision.ApproverGroup)
-	if errors.Is(err, ErrUnknownGroup) {
-		return nil, &Refusal{http.StatusUnprocessableEntity, "unknown_group", "unknown approver group",
-			"The approver group " + ss.Decision.ApproverGroup + " is not configured."}
+// quorumGroups returns the approver groups of a decision: its
+// approver_groups, or its one approver_group.
+func quorumGroups(d *session.Decision) []string {
+	if len(d.ApproverGroups) > 0 {
+		return d.ApproverGroups
 	}
-	if err != nil {
-		return nil, fmt.Errorf("resolve approver group: %w", err)
+	return []string{d.ApproverGroup}
+}
+
+// newApproval is the approval request policy's decision asks for, before
+// it is recorded.
+func newApproval(d *session.Decision, approvers []string, members []session.GroupMembers) *session.Approval {
+	ap := &session.Approval{Group: d.ApproverGroup, Approvers: approvers}
+	if d.MinApprovals > 1 || len(d.ApproverGroups) > 1 {
+		ap.MinApprovals = max(d.MinApprovals, 1)
+		ap.Groups = slices.Clone(d.ApproverGroups)
+		ap.AllGroupsMustApprove = d.AllGroupsMustApprove && len(d.ApproverGroups) > 1
+		if ap.AllGroupsMustApprove {
+			ap.Members = members
+		}
 	}
+	return ap
+}
+
+// approvers resolves the approver groups to normalized, deduplicated
+// member emails, leaving out the requester, who may not decide on their
+// own query. members lists the eligible approvers per group.
+func (s *Service) approvers(ctx context.Context, ss *session.Session) ([]string, []session.GroupMembers, error) {
 	req := requester(ss)
 	var out []string
-	for _, m := range members {
-		m = normEmail(m)
-		if m == "" || m == req || !strings.Contains(m, "@") || slices.Contains(out, m) {
-			continue
+	var members []session.GroupMembers
+	for _, g := range quorumGroups(ss.Decision) {
+		list, err := s.deps.Groups.Members(ctx, g)
+		if errors.Is(err, ErrUnknownGroup) {
+			return nil, nil, &Refusal{http.StatusUnprocessableEntity, "unknown_group", "unknown approver group",
+				"The approver group " + g + " is not configured."}
 		}
-		out = append(out, m)
+		if err != nil {
+			return nil, nil, fmt.Errorf("resolve approver group: %w", err)
+		}
+		gm := session.GroupMembers{Group: g, Approvers: []string{}}
+		for _, m := range list {
+			m = normEmail(m)
+			if m == "" || m == req || !strings.Contains(m, "@") || slices.Contains(gm.Approvers, m) {
+				continue
+			}
+			gm.Approvers = append(gm.Approvers, m)
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+		slices.Sort(gm.Approvers)
+		members = append(members, gm)
 	}
 	slices.Sort(out)
 	if len(out) == 0 {
-		return nil, &Refusal{http.StatusUnprocessableEntity, "no_approvers", "no eligible approvers",
+		return nil, nil, &Refusal{http.StatusUnprocessableEntity, "no_approvers", "no eligible approvers",
 			"The approver group " + ss.Decision.ApproverGroup + " has no member other than the requester."}
 	}
-	return out, nil
+	return out, members, nil
 }
 
 func (s *Service) mailApprover(ctx context.Context, ss *session.Session, approver string) error {

@@ -80,7 +80,9 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <dt>Requester</dt><dd id="requester">{{.Requester}}</dd>
 <dt>Session</dt><dd>{{.SessionID}}</dd>
 <dt>Approver group</dt><dd>{{.Group}}</dd>
-<dt>Estimated scan</dt><dd>{{.EstimatedBytes}}</dd>
+{{if .Quorum}}<dt>Needs</dt><dd id="quorum">{{.Quorum}}</dd>
+<dt>Progress</dt><dd id="progress">{{.Progress}}</dd>
+{{end}}<dt>Estimated scan</dt><dd>{{.EstimatedBytes}}</dd>
 <dt>Expires</dt><dd>{{.ExpiresAt}}</dd>
 </dl>
 <h2>Why approval is needed</h2>
@@ -116,6 +118,7 @@ var messageTmpl = template.Must(template.New("message").Parse(`<!doctype html>
 <dt>Session</dt><dd>{{.SessionID}}</dd>
 <dt>Decision</dt><dd id="decision">{{.Decision}}</dd>
 <dt>By</dt><dd>{{.Approver}}</dd>
+{{if .Progress}}<dt>Progress</dt><dd id="progress">{{.Progress}}</dd>{{end}}
 {{if .Comment}}<dt>Comment</dt><dd>{{.Comment}}</dd>{{end}}
 </dl>{{end}}
 {{with .Retry}}<form method="post" action="{{.Action}}">

@@ -135,3 +135,35 @@ func (s *SQLite) MarkDelivered(ctx context.Context, id string, at time.Time) err
 	}
 	return nil
 }
+
+// Open implements StateStore.
+func (s *SQLite) Open(ctx context.Context, now time.Time, limit int) ([]Request, error) {
+	rows, err := s.db.QueryContext(ctx, `
+SELECT session_id FROM approval_requests WHERE delivered_at = 0 AND expires_at > ?
+ORDER BY expires_at, session_id LIMIT ?`, toNanos(now), max(limit, 0))
+	if err != nil {
+		return nil, fmt.Errorf("list open approval requests: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list open approval requests: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list open approval requests: %w", err)
+	}
+	out := make([]Request, 0, len(ids))
+	for _, id := range ids {
+		r, err := s.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -41,6 +42,10 @@ type StateStore interface {
 	MarkNotified(ctx context.Context, sessionID, approver string) error
 	// MarkDelivered records that the decision reached the callback.
 	MarkDelivered(ctx context.Context, sessionID string, at time.Time) error
+	// Open returns at most limit requests whose window is open at now
+	// (ExpiresAt after now) and whose decision was not delivered, the
+	// soonest expiry first: what may still be waiting for approvers.
+	Open(ctx context.Context, now time.Time, limit int) ([]Request, error)
 	// Close releases resources.
 	Close() error
 }
@@ -117,6 +122,28 @@ func (m *Memory) MarkDelivered(_ context.Context, id string, at time.Time) error
 	}
 	m.reqs[id] = r
 	return nil
+}
+
+// Open implements StateStore.
+func (m *Memory) Open(_ context.Context, now time.Time, limit int) ([]Request, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Request
+	for _, r := range m.reqs {
+		if r.DeliveredAt.IsZero() && r.ExpiresAt.After(now) {
+			out = append(out, cloneReq(r))
+		}
+	}
+	slices.SortFunc(out, func(a, b Request) int {
+		if c := a.ExpiresAt.Compare(b.ExpiresAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.SessionID, b.SessionID)
+	})
+	if len(out) > limit {
+		out = out[:max(limit, 0)]
+	}
+	return out, nil
 }
 
 // Close implements StateStore.

@@ -18,6 +18,55 @@ import (
 // firestore_test.go) runs the same checks: lifecycle, isolation of returned
 // state, concurrency and awkward ids.
 func runStateStoreSuite(t *testing.T, open func(t *testing.T) StateStore) {
+	t.Run("Open", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := open(t)
+		for _, r := range []Request{
+			{SessionID: "late", CallbackURL: "http://cb/late", ExpiresAt: t0.Add(2 * time.Hour), CreatedAt: t0},
+			{SessionID: "soon", CallbackURL: "http://cb/soon", ExpiresAt: t0.Add(time.Hour), CreatedAt: t0},
+			{SessionID: "gone", CallbackURL: "http://cb/gone", ExpiresAt: t0.Add(-time.Second), CreatedAt: t0.Add(-time.Hour)},
+			{SessionID: "done", CallbackURL: "http://cb/done", ExpiresAt: t0.Add(time.Hour), CreatedAt: t0},
+		} {
+			if _, err := s.Begin(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.MarkDelivered(ctx, "done", t0); err != nil {
+			t.Fatal(err)
+		}
+		ids := func(rs []Request) []string {
+			var out []string
+			for _, r := range rs {
+				out = append(out, r.SessionID)
+			}
+			return out
+		}
+		got, err := s.Open(ctx, t0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"soon", "late"}, ids(got)); diff != "" {
+			t.Errorf("Open(t0) ids (-want, +got):\n%s", diff)
+		}
+		if len(got) > 0 && got[0].CallbackURL != "http://cb/soon" {
+			t.Errorf("Open(t0)[0].CallbackURL = %q, want http://cb/soon", got[0].CallbackURL)
+		}
+		got, err = s.Open(ctx, t0, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"soon"}, ids(got)); diff != "" {
+			t.Errorf("Open(t0, 1) ids (-want, +got):\n%s", diff)
+		}
+		got, err = s.Open(ctx, t0.Add(time.Hour), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"late"}, ids(got)); diff != "" {
+			t.Errorf("Open(t0+1h) ids (-want, +got):\n%s", diff)
+		}
+	})
 	t.Run("Lifecycle", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()

@@ -67,6 +67,10 @@ func (rt *Routes) Handler() http.Handler {
 		page := approval.NewPageHandler(rt.Approval)
 		mux.Handle("/approval", page)
 		mux.Handle("/approval/decide", page)
+		if rt.Intake != nil {
+			// Approvers decide through the API with their own token.
+			rt.Approval.RegisterAPI(mux, rt.Intake.Verifier)
+		}
 	}
 	if rt.MCP != nil {
 		rt.MCP.Register(mux)

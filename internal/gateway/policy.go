@@ -39,6 +39,7 @@ func (p *EnginePolicy) Evaluate(ctx context.Context, s *session.Session) (*sessi
 		Action: d.Action, RuleIDs: d.RuleIDs, Reasons: d.Reasons, ApproverGroup: d.ApproverGroup,
 		ApprovalTTL: session.Duration(d.ApprovalTTL), AnalysisPath: d.AnalysisPath, EstimatedBytes: d.EstimatedBytes,
 		MaxBytesBilled: d.MaxBytesBilled, ColumnInfoTypes: d.ColumnInfoTypes, JobTimeout: session.Duration(d.JobTimeout),
+		MinApprovals: d.MinApprovals, ApproverGroups: d.ApproverGroups, AllGroupsMustApprove: d.AllGroupsMustApprove,
 	}
 	for c := range d.ColumnInfoTypes {
 		out.MaskedColumns = append(out.MaskedColumns, c)

@@ -287,6 +287,9 @@ func TestResponsesMatchDocument(t *testing.T) {
 		if !strings.HasPrefix(op.Path, "/v1/") {
 			continue // the approval pages and metadata: testing/e2e
 		}
+		if strings.HasPrefix(op.Path, "/v1/approvals") {
+			continue // TestApprovalResponsesMatchDocument
+		}
 		for _, st := range op.Statuses {
 			if !covered[op.Method+" "+op.Path+" "+st] {
 				missing = append(missing, fmt.Sprintf("%s %s %s", op.Method, op.Path, st))

@@ -19,22 +19,26 @@ import (
 
 // CheckReport is the JSON form of `querygate policy check --json`.
 type CheckReport struct {
-	Action          string              `json:"action"`
-	RuleIDs         []string            `json:"rule_ids"`
-	Reasons         []string            `json:"reasons"`
-	Matched         []RuleMatch         `json:"matched,omitempty"`
-	ApproverGroup   string              `json:"approver_group,omitempty"`
-	ApprovalTTL     string              `json:"approval_ttl,omitempty"`
-	AnalysisPath    string              `json:"analysis_path,omitempty"`
-	AnalyzerError   string              `json:"analyzer_error,omitempty"`
-	EstimatedBytes  int64               `json:"estimated_bytes"`
-	EstimateSource  string              `json:"estimate_source,omitempty"`
-	MaxBytesBilled  int64               `json:"max_bytes_billed"`
-	JobTimeout      string              `json:"job_timeout,omitempty"`
-	Statements      []CheckStatement    `json:"statements,omitempty"`
-	OutputColumns   []CheckColumn       `json:"output_columns,omitempty"`
-	ColumnInfoTypes map[string][]string `json:"column_info_types"`
-	MissingTables   []string            `json:"missing_tables,omitempty"`
+	Action        string      `json:"action"`
+	RuleIDs       []string    `json:"rule_ids"`
+	Reasons       []string    `json:"reasons"`
+	Matched       []RuleMatch `json:"matched,omitempty"`
+	ApproverGroup string      `json:"approver_group,omitempty"`
+	ApprovalTTL   string      `json:"approval_ttl,omitempty"`
+	// The quorum of a require_approval decision (see Decision).
+	MinApprovals         int                 `json:"min_approvals,omitempty"`
+	ApproverGroups       []string            `json:"approver_groups,omitempty"`
+	AllGroupsMustApprove bool                `json:"all_groups_must_approve,omitempty"`
+	AnalysisPath         string              `json:"analysis_path,omitempty"`
+	AnalyzerError        string              `json:"analyzer_error,omitempty"`
+	EstimatedBytes       int64               `json:"estimated_bytes"`
+	EstimateSource       string              `json:"estimate_source,omitempty"`
+	MaxBytesBilled       int64               `json:"max_bytes_billed"`
+	JobTimeout           string              `json:"job_timeout,omitempty"`
+	Statements           []CheckStatement    `json:"statements,omitempty"`
+	OutputColumns        []CheckColumn       `json:"output_columns,omitempty"`
+	ColumnInfoTypes      map[string][]string `json:"column_info_types"`
+	MissingTables        []string            `json:"missing_tables,omitempty"`
 }
 
 // CheckStatement is one statement in a CheckReport.
@@ -70,6 +74,7 @@ func Report(d *Decision) *CheckReport {
 		ApproverGroup: d.ApproverGroup, AnalysisPath: d.AnalysisPath,
 		EstimatedBytes: d.EstimatedBytes, EstimateSource: d.EstimateSource,
 		MaxBytesBilled: d.MaxBytesBilled, ColumnInfoTypes: d.ColumnInfoTypes,
+		MinApprovals: d.MinApprovals, ApproverGroups: d.ApproverGroups, AllGroupsMustApprove: d.AllGroupsMustApprove,
 	}
 	if d.ApprovalTTL > 0 {
 		r.ApprovalTTL = d.ApprovalTTL.String()
@@ -157,6 +162,17 @@ func RunCheck(ctx context.Context, e *Engine, in Input, jsonOut bool, w io.Write
 	}
 	if r.Action == ActionRequireApproval {
 		fmt.Fprintf(&b, "approval: group %s, expires after %s\n", r.ApproverGroup, r.ApprovalTTL)
+		if r.MinApprovals > 1 || len(r.ApproverGroups) > 1 {
+			groups := r.ApproverGroups
+			if len(groups) == 0 {
+				groups = []string{r.ApproverGroup}
+			}
+			fmt.Fprintf(&b, "quorum: %d distinct approvers from %s", max(r.MinApprovals, 1), strings.Join(groups, ", "))
+			if r.AllGroupsMustApprove {
+				b.WriteString(", one from each group")
+			}
+			b.WriteString("\n")
+		}
 	}
 	if len(r.Matched) > len(r.RuleIDs) {
 		var ids []string

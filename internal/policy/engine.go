@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -34,7 +35,15 @@ type Decision struct {
 	// ApproverGroup and ApprovalTTL are set for ActionRequireApproval.
 	ApproverGroup string
 	ApprovalTTL   time.Duration
-	AnalysisPath  string
+	// MinApprovals (at least 1), ApproverGroups (empty when the rule names
+	// one approver_group) and AllGroupsMustApprove are the quorum of
+	// ActionRequireApproval: the largest min_approvals of the matching
+	// approval rules, the groups of the first that names any, and whether
+	// any of them demands every group.
+	MinApprovals         int
+	ApproverGroups       []string
+	AllGroupsMustApprove bool
+	AnalysisPath         string
 	// EstimatedBytes comes from the cloud dry run when there is a DryRunner,
 	// otherwise it is a local estimate from table sizes (EstimateSource).
 	EstimatedBytes int64
@@ -330,7 +339,13 @@ func (e *Engine) decide(d *Decision, f *facts) {
 		for _, r := range approvalRules {
 			if d.ApproverGroup == "" {
 				d.ApproverGroup = r.ApproverGroup
+				if len(r.ApproverGroups) > 0 {
+					d.ApproverGroup = r.ApproverGroups[0]
+					d.ApproverGroups = slices.Clone(r.ApproverGroups)
+				}
 			}
+			d.MinApprovals = max(d.MinApprovals, r.MinApprovals)
+			d.AllGroupsMustApprove = d.AllGroupsMustApprove || r.AllGroupsMustApprove
 			if ttl := time.Duration(r.ApprovalTTL); ttl > 0 && (d.ApprovalTTL == 0 || ttl < d.ApprovalTTL) {
 				d.ApprovalTTL = ttl
 			}
@@ -344,12 +359,17 @@ func (e *Engine) decide(d *Decision, f *facts) {
 		if d.ApprovalTTL == 0 {
 			d.ApprovalTTL = 15 * time.Minute
 		}
+		if len(d.ApproverGroups) < 2 {
+			d.AllGroupsMustApprove = false
+		}
+		d.MinApprovals = max(d.MinApprovals, 1)
 	default:
 		d.Action = ActionAllow
 		addAll(d, allows)
 	}
 	if !f.ignoreBytes && d.Action != ActionDeny && d.MaxBytesBilled > 0 && d.EstimatedBytes > d.MaxBytesBilled {
 		d.ApproverGroup, d.ApprovalTTL = "", 0
+		d.MinApprovals, d.ApproverGroups, d.AllGroupsMustApprove = 0, nil, false
 		d.RuleIDs, d.Reasons = nil, nil
 		deny(d, "builtin.max_bytes_billed", fmt.Sprintf(
 			"The query would process about %d bytes (%s), more than the %d bytes this policy bills at most. Filter on partition columns or select fewer columns.",

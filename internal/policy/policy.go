@@ -96,6 +96,14 @@ type Rule struct {
 	Reason        string   `yaml:"reason"`
 	ApproverGroup string   `yaml:"approver_group"`
 	ApprovalTTL   Duration `yaml:"approval_ttl"`
+	// MinApprovals is how many distinct approvers a require_approval rule
+	// needs; zero means one.
+	MinApprovals int `yaml:"min_approvals"`
+	// ApproverGroups lists several approver groups whose members may
+	// approve; with AllGroupsMustApprove every group needs one approval
+	// from a member of its own.
+	ApproverGroups       []string `yaml:"approver_groups"`
+	AllGroupsMustApprove bool     `yaml:"all_groups_must_approve"`
 	// MaxBytesBilled caps jobs granted by an allow rule.
 	MaxBytesBilled ByteSize `yaml:"max_bytes_billed"`
 
@@ -358,9 +366,10 @@ func (p *Policy) validate(root *yaml.Node) error {
 		default:
 			bad(keyLine(rn, "action"), "rule %q: unknown action %q (allow, deny or require_approval)", r.ID, r.Action)
 		}
-		if r.Action == ActionRequireApproval && r.ApproverGroup == "" && p.Defaults.ApproverGroup == "" {
+		if r.Action == ActionRequireApproval && r.ApproverGroup == "" && len(r.ApproverGroups) == 0 && p.Defaults.ApproverGroup == "" {
 			bad(line, "rule %q requires approval but names no approver_group and defaults has none", r.ID)
 		}
+		checkQuorum(r, rn, line, bad)
 		if r.Action != ActionAllow && r.MaxBytesBilled != 0 {
 			bad(keyLine(rn, "max_bytes_billed"), "rule %q: max_bytes_billed only applies to allow rules", r.ID)
 		}
@@ -443,4 +452,35 @@ func (p *Policy) governedProjects() string {
 	}
 	list = append(list, p.Defaults.Projects...)
 	return strings.Join(list, ", ")
+}
+
+// maxMinApprovals bounds min_approvals: a quorum nobody can gather would
+// only make every matching query expire.
+const maxMinApprovals = 20
+
+// checkQuorum validates the quorum fields of a rule.
+func checkQuorum(r Rule, rn *yaml.Node, line int, bad func(line int, format string, args ...any)) {
+	if r.Action != ActionRequireApproval {
+		if r.MinApprovals != 0 || len(r.ApproverGroups) != 0 || r.AllGroupsMustApprove {
+			bad(line, "rule %q: min_approvals, approver_groups and all_groups_must_approve only apply to require_approval rules", r.ID)
+		}
+		return
+	}
+	if r.MinApprovals < 0 || r.MinApprovals > maxMinApprovals {
+		bad(keyLine(rn, "min_approvals"), "rule %q: min_approvals must be between 1 and %d", r.ID, maxMinApprovals)
+	}
+	if r.ApproverGroup != "" && len(r.ApproverGroups) > 0 {
+		bad(keyLine(rn, "approver_groups"), "rule %q: name either approver_group or approver_groups, not both", r.ID)
+	}
+	seen := map[string]bool{}
+	for _, g := range r.ApproverGroups {
+		if strings.TrimSpace(g) == "" || seen[g] {
+			bad(keyLine(rn, "approver_groups"), "rule %q: approver_groups holds an empty or repeated group", r.ID)
+			break
+		}
+		seen[g] = true
+	}
+	if r.AllGroupsMustApprove && len(r.ApproverGroups) < 2 {
+		bad(keyLine(rn, "all_groups_must_approve"), "rule %q: all_groups_must_approve needs at least two approver_groups", r.ID)
+	}
 }

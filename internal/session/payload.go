@@ -53,13 +53,30 @@ type ApprovalRequestedData struct {
 	Group     string   `json:"group"`
 	Approvers []string `json:"approvers,omitempty"`
 	ExpiresAt string   `json:"expires_at"`
+	// The quorum, when more than one approval or group is asked for;
+	// omitted when zero, so older events encode as they did.
+	MinApprovals         int64    `json:"min_approvals,omitempty"`
+	Groups               []string `json:"groups,omitempty"`
+	AllGroupsMustApprove bool     `json:"all_groups_must_approve,omitempty"`
 }
 
-// ApprovalDecidedData is the payload of approval.decided.
+// ApprovalDecidedData is the payload of approval.decided: one approver's
+// decision. With a quorum every approval is an event; Pending is true on
+// those that counted without meeting the quorum, so the session still
+// waits, and Approvals of Required says how far it got. The fields after
+// TokenID are omitted when zero, so events written before them encode,
+// and verify, exactly as they did.
 type ApprovalDecidedData struct {
 	Decision string `json:"decision"`
 	Comment  string `json:"comment"`
 	TokenID  string `json:"token_id"`
+	// Via is "api" for the decisions API; empty for the mailed link.
+	Via string `json:"via,omitempty"`
+	// RunSHA256 is the run hash the approver named through the API.
+	RunSHA256 string `json:"run_sha256,omitempty"`
+	Pending   bool   `json:"pending,omitempty"`
+	Approvals int64  `json:"approvals,omitempty"`
+	Required  int64  `json:"required,omitempty"`
 }
 
 // ApprovalExpiredData is the payload of approval.expired. ExpiresAt is

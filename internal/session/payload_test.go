@@ -62,6 +62,14 @@ func TestPayloadEncoding(t *testing.T) {
 		{session.ResultMaskedData{MaskedColumns: []string{}, Findings: map[string]int64{}}, `{"rows":0,"total_rows":0,"pages":0,"truncated":false}`},
 		{session.FailedData{Status: "failed", Error: "a < b & c"}, `{"status":"failed","error":"a \u003c b \u0026 c"}`},
 		{session.CompletedData{Status: "succeeded"}, `{"status":"succeeded"}`},
+		// Events written before quorums encode exactly as they did; the
+		// quorum fields appear only when set (issue 15 item 1).
+		{session.ApprovalDecidedData{Decision: "approved", Comment: "ok", TokenID: "t1"}, `{"decision":"approved","comment":"ok","token_id":"t1"}`},
+		{session.ApprovalDecidedData{Decision: "approved", Via: "api", RunSHA256: "ab", Pending: true, Approvals: 1, Required: 2},
+			`{"decision":"approved","comment":"","token_id":"","via":"api","run_sha256":"ab","pending":true,"approvals":1,"required":2}`},
+		{session.ApprovalRequestedData{Group: "g", Approvers: []string{"a"}, ExpiresAt: "2026-12-02T12:00:00Z"}, `{"group":"g","approvers":["a"],"expires_at":"2026-12-02T12:00:00Z"}`},
+		{session.ApprovalRequestedData{Group: "g", ExpiresAt: "x", MinApprovals: 2, Groups: []string{"g", "h"}, AllGroupsMustApprove: true},
+			`{"group":"g","expires_at":"x","min_approvals":2,"groups":["g","h"],"all_groups_must_approve":true}`},
 	} {
 		if got := string(session.EncodePayload(tc.p)); got != tc.want {
 			t.Errorf("EncodePayload(%#v) = %s, want %s", tc.p, got, tc.want)

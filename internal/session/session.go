@@ -107,17 +107,23 @@ const (
 
 // Decision is what policy decided about the SQL.
 type Decision struct {
-	Action         string    `json:"action"` // allow, deny, require_approval
-	RuleIDs        []string  `json:"rule_ids,omitempty"`
-	Reasons        []string  `json:"reasons,omitempty"`
-	ApproverGroup  string    `json:"approver_group,omitempty"`
-	ApprovalTTL    Duration  `json:"approval_ttl,omitempty"`
-	AnalysisPath   string    `json:"analysis_path,omitempty"` // analyzer, parser_fallback, failed
-	EstimatedBytes int64     `json:"estimated_bytes,omitempty"`
-	MaxBytesBilled int64     `json:"max_bytes_billed,omitempty"`
-	JobTimeout     Duration  `json:"job_timeout,omitempty"`
-	MaskedColumns  []string  `json:"masked_columns,omitempty"`
-	DecidedAt      time.Time `json:"decided_at"`
+	Action        string   `json:"action"` // allow, deny, require_approval
+	RuleIDs       []string `json:"rule_ids,omitempty"`
+	Reasons       []string `json:"reasons,omitempty"`
+	ApproverGroup string   `json:"approver_group,omitempty"`
+	ApprovalTTL   Duration `json:"approval_ttl,omitempty"`
+	// MinApprovals, ApproverGroups and AllGroupsMustApprove are the quorum
+	// policy asked for; zero, empty and false mean one approval from
+	// ApproverGroup.
+	MinApprovals         int       `json:"min_approvals,omitempty"`
+	ApproverGroups       []string  `json:"approver_groups,omitempty"`
+	AllGroupsMustApprove bool      `json:"all_groups_must_approve,omitempty"`
+	AnalysisPath         string    `json:"analysis_path,omitempty"` // analyzer, parser_fallback, failed
+	EstimatedBytes       int64     `json:"estimated_bytes,omitempty"`
+	MaxBytesBilled       int64     `json:"max_bytes_billed,omitempty"`
+	JobTimeout           Duration  `json:"job_timeout,omitempty"`
+	MaskedColumns        []string  `json:"masked_columns,omitempty"`
+	DecidedAt            time.Time `json:"decided_at"`
 	// ColumnInfoTypes maps an output column to the infoTypes its lineage
 	// reaches; the de-identifier applies the matching transformations.
 	ColumnInfoTypes map[string][]string `json:"column_info_types,omitempty"`
@@ -136,6 +142,31 @@ type Approval struct {
 	// UsedTokens holds the ids of approval links already used, so a link
 	// works once.
 	UsedTokens []string `json:"used_tokens,omitempty"`
+	// MinApprovals is the number of distinct approvers needed (zero means
+	// one). Members maps each group of the quorum to its eligible
+	// approvers, when AllGroupsMustApprove asks one approval per group.
+	MinApprovals         int            `json:"min_approvals,omitempty"`
+	Groups               []string       `json:"groups,omitempty"`
+	AllGroupsMustApprove bool           `json:"all_groups_must_approve,omitempty"`
+	Members              []GroupMembers `json:"members,omitempty"`
+	// Approvals are the approvals counted so far, one per approver, in
+	// the order they arrived.
+	Approvals []Vote `json:"approvals,omitempty"`
+}
+
+// GroupMembers lists the eligible approvers of one approver group.
+type GroupMembers struct {
+	Group     string   `json:"group"`
+	Approvers []string `json:"approvers"`
+}
+
+// Vote is one approver's counted approval.
+type Vote struct {
+	Approver string    `json:"approver"`
+	At       time.Time `json:"at"`
+	Comment  string    `json:"comment,omitempty"`
+	// Via is "link" (the mailed link) or "api" (the decisions API).
+	Via string `json:"via"`
 }
 
 // Execution holds the statistics of the BigQuery job.
