@@ -35,7 +35,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	retention := fs.Int("retention-days", 400, "days a session is kept before it is purged")
 	bqInProcess := fs.Bool("bigquery-in-process", false, "run the embedded BigQuery in this process instead of a recycled child process")
 	bqMaxQueries := fs.Int("bigquery-max-queries", 500, "recycle the embedded BigQuery's child process after this many queries")
-	bqMaxRSS := fs.Int64("bigquery-max-rss-mb", 768, "recycle the embedded BigQuery's child process once its memory passes this many MiB")
+	bqMaxRSS := fs.Int64("bigquery-max-rss-mb", 512, "recycle the embedded BigQuery's child process once its memory passes this many MiB")
 	analyzer := addAnalyzerFlags(fs)
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060), for profiling")
 	var data stringList
