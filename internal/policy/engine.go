@@ -440,14 +440,19 @@ func (e *Engine) classify(ctx context.Context, f *facts) error {
 			}
 		}
 		isView := meta != nil && strings.EqualFold(meta.Type, "VIEW")
-		if len(cols) == 0 && !isView && meta != nil && e.profiler != nil && e.policy.Profiling.Enabled {
+		// Every table is profiled, listed or not: a policy file that names
+		// some of a table's columns says nothing about the others. For a
+		// column the file or a policy tag classifies, those win; the
+		// profile classifies the rest.
+		if !isView && meta != nil && e.profiler != nil && e.policy.Profiling.Enabled {
 			prof, err := e.profile(ctx, ref)
 			if err != nil {
 				return fmt.Errorf("profile %s: %w", ref, err)
 			}
 			for c, it := range prof {
-				if len(it) > 0 {
-					cols[strings.ToLower(c)] = append(cols[strings.ToLower(c)], it...)
+				name := strings.ToLower(c)
+				if _, listed := cols[name]; len(it) > 0 && !listed {
+					cols[name] = append(cols[name], it...)
 				}
 			}
 		}

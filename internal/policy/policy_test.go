@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -352,14 +353,30 @@ func TestProfiler(t *testing.T) {
 		t.Errorf("profiler failure: %s %v", d.Action, d.RuleIDs)
 	}
 
-	// The default policy classifies demo.customers, so it is never profiled.
+	// A table the policy file lists in part is profiled too: the file wins
+	// for the columns it names, the profile classifies the others (a
+	// partly listed table's other PII columns were served raw before).
 	calls.Store(0)
-	e2 := demoEngine(nil, policy.WithProfiler(prof, 0))
-	if _, err := e2.Evaluate(context.Background(), analyst("SELECT city FROM demo.customers")); err != nil {
+	partial := func(ctx context.Context, ref sqlscan.TableRef) (map[string][]string, error) {
+		calls.Add(1)
+		if ref.Table == "customers" {
+			return map[string][]string{"city": {"LOCATION"}, "email": {"PERSON_NAME"}}, nil
+		}
+		return nil, nil
+	}
+	e2 := demoEngine(nil, policy.WithProfiler(partial, 0))
+	d, err = e2.Evaluate(context.Background(), analyst("SELECT city, email FROM demo.customers"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if calls.Load() != 0 {
-		t.Errorf("classified table profiled %d times", calls.Load())
+	if calls.Load() != 1 {
+		t.Errorf("partly listed table profiled %d times, want 1", calls.Load())
+	}
+	if got := d.ColumnInfoTypes["city"]; !slices.Equal(got, []string{"LOCATION"}) {
+		t.Errorf("unlisted column city of a listed table: infoTypes %v, want the profile's [LOCATION]", got)
+	}
+	if got := d.ColumnInfoTypes["email"]; !slices.Equal(got, []string{"EMAIL_ADDRESS"}) {
+		t.Errorf("listed column email: infoTypes %v, want the file's [EMAIL_ADDRESS], not the profile's", got)
 	}
 }
 
