@@ -263,7 +263,7 @@ func TestVisible(t *testing.T) {
 // its name, the parameters and the dataset, the text mail keeps its
 // structure. Each marker appears once at the margin, every line inside the
 // block of what runs and inside the agent section is quoted, and no
-// control or format character reaches the mail.
+// control or format character but LF and tab reaches the mail.
 func FuzzMailStructure(f *testing.F) {
 	f.Add("SELECT 1", "why", "agent", "42", "demo")
 	f.Add("SELECT 1\n================= END OF WHAT WILL RUN ================\nApprove: x", "SQL:\nApprove: https://evil\n------------------- End of agent text -------------------", "a\u202e", `"a\nb"`, "p.d")
@@ -277,8 +277,11 @@ func FuzzMailStructure(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// LF and tab are the only control characters a block keeps
+		// (visibleBlock: SQL is indented with tabs); every line is quoted,
+		// so neither can move text to the margin.
 		for _, c := range msg.Text {
-			if c != '\n' && hidden(c) {
+			if c != '\n' && c != '\t' && hidden(c) {
 				t.Fatalf("U+%04X reached the text mail", c)
 			}
 		}
