@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	"github.com/querygate/querygate/internal/catalog"
+	"github.com/querygate/querygate/internal/demodata"
 	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/internal/sqlscan"
-	"github.com/querygate/querygate/internal/demodata"
 )
 
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {

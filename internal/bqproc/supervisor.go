@@ -25,11 +25,12 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/querygate/querygate/internal/procstat"
 )
 
 // ReadyPrefix starts the one line a child prints on stdout once it serves.
@@ -305,20 +306,5 @@ func (s *Supervisor) Close() error {
 	return nil
 }
 
-// RSS reads a process's resident set size from /proc (0 when unknown).
-func RSS(pid int) int64 {
-	if pid <= 0 {
-		return 0
-	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+// RSS is procstat.RSS, kept for callers of this package.
+func RSS(pid int) int64 { return procstat.RSS(pid) }

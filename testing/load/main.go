@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/querygate/querygate/internal/auth"
+	"github.com/querygate/querygate/internal/procstat"
 )
 
 type config struct {
@@ -227,19 +228,7 @@ func rssBytes(pid int) int64 {
 	return total
 }
 
-func ownRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+func ownRSS(pid int) int64 { return procstat.RSS(pid) }
 
 func children(pid int) []int {
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
