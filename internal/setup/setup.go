@@ -169,7 +169,9 @@ func Build(ctx context.Context, cfg Config, p Ports) (*Components, error) {
 	var ep *gateway.EnginePolicy
 	if p.BigQuery != nil {
 		c.Catalog = catalog.New(p.BigQuery, cmp.Or(cfg.CatalogTTL, DefaultCatalogTTL))
-		opts := []policy.EngineOption{policy.WithClock(c.Now)}
+		// querygate's own datasets are out of every agent's reach, under
+		// whatever names they are configured (besides the querygate_ prefix).
+		opts := []policy.EngineOption{policy.WithClock(c.Now), policy.WithReservedDatasets(cfg.AuditDataset, cfg.ResultsDataset)}
 		if cfg.DryRun {
 			c.DryRunner = catalog.NewDryRunner(p.BigQuery)
 			opts = append(opts, policy.WithDryRunner(c.DryRunner))
