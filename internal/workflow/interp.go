@@ -165,6 +165,9 @@ func (x *execution) stepOnce(ctx context.Context) error {
 		}
 		st := blk.steps[f.PC]
 		x.cur = st.name
+		if !st.single {
+			x.rec.Steps++
+		}
 		act, err := x.exec(ctx, st)
 		if err != nil {
 			return err

@@ -129,6 +129,9 @@ type step struct {
 	retry    *retryPolicy
 	exceptAs string
 	except   int // -1 if none
+	// single marks a try holding one action: the action is the billed
+	// step, not the try around it (ExecutionRecord.Steps).
+	single bool
 
 	forValue, forIndex string
 	forIn              *tmpl
@@ -637,6 +640,7 @@ func (l *loader) tryStep(st *step, attrs map[string]*yaml.Node, sub string, inFo
 		b.byName[st.name] = 0
 		l.step(inner, t, sub, inFor)
 		st.body = b.id
+		st.single = true
 	default:
 		l.problem(t.Line, "try", "try needs steps or a call")
 	}

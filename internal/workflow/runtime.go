@@ -422,6 +422,9 @@ type ExecutionState struct {
 	Error     any
 	StartTime time.Time
 	EndTime   time.Time
+	// Steps is how many steps the execution has run, counted as Cloud
+	// Workflows bills them (ExecutionRecord.Steps).
+	Steps int
 }
 
 // Execution returns the state of the named execution (full name or id).
@@ -447,7 +450,7 @@ func (r *Runtime) Execution(ctx context.Context, name string) (*ExecutionState, 
 	}
 	st := &ExecutionState{
 		Name: rec.Name, State: rec.State, CurrentStep: rec.CurrentStep, AwaitingCallback: rec.Await != nil,
-		StartTime: rec.StartTime, EndTime: rec.EndTime,
+		StartTime: rec.StartTime, EndTime: rec.EndTime, Steps: rec.Steps,
 	}
 	for _, p := range []struct {
 		raw json.RawMessage

@@ -23,19 +23,27 @@ const (
 // is the interpreter's frame stack; the record is rewritten after every
 // step.
 type ExecutionRecord struct {
-	Name         string                    `json:"name"`
-	WorkflowHash string                    `json:"workflow_hash"`
-	State        State                     `json:"state"`
-	Argument     json.RawMessage           `json:"argument,omitempty"`
-	Result       json.RawMessage           `json:"result,omitempty"`
-	Error        json.RawMessage           `json:"error,omitempty"`
-	CurrentStep  string                    `json:"current_step,omitempty"`
-	Await        *AwaitState               `json:"await,omitempty"`
-	Machine      json.RawMessage           `json:"machine,omitempty"`
-	Callbacks    map[string]*CallbackState `json:"callbacks,omitempty"`
-	StartTime    time.Time                 `json:"start_time"`
-	EndTime      time.Time                 `json:"end_time,omitzero"`
-	UpdatedAt    time.Time                 `json:"updated_at"`
+	Name         string          `json:"name"`
+	WorkflowHash string          `json:"workflow_hash"`
+	State        State           `json:"state"`
+	Argument     json.RawMessage `json:"argument,omitempty"`
+	Result       json.RawMessage `json:"result,omitempty"`
+	Error        json.RawMessage `json:"error,omitempty"`
+	CurrentStep  string          `json:"current_step,omitempty"`
+	// Steps counts the steps executed so far, the way Cloud Workflows
+	// bills them: every named step run, each retry attempt's steps again,
+	// a subworkflow call plus the subworkflow's steps; a try holding one
+	// action counts once, a try with a steps list counts its container
+	// too (whether Workflows bills that container is not documented, so
+	// the count errs high). Steps run after the last persisted step and
+	// replayed after a restart count twice, as they would be billed.
+	Steps     int                       `json:"steps,omitempty"`
+	Await     *AwaitState               `json:"await,omitempty"`
+	Machine   json.RawMessage           `json:"machine,omitempty"`
+	Callbacks map[string]*CallbackState `json:"callbacks,omitempty"`
+	StartTime time.Time                 `json:"start_time"`
+	EndTime   time.Time                 `json:"end_time,omitzero"`
+	UpdatedAt time.Time                 `json:"updated_at"`
 }
 
 // AwaitState marks an execution blocked in events.await_callback. The
