@@ -40,8 +40,13 @@ type Server struct {
 	// ListByteBudget bounds the JSON of one GET /v1/sessions page; zero
 	// means DefaultListByteBudget.
 	ListByteBudget int
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// Retention sets each session's expire_at when it is created
+	// (CreatedAt + Retention, as the record step would), so that every
+	// document of the session carries it from its first write and the
+	// record step need not re-tag them; zero leaves it to the record step.
+	Retention time.Duration
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Register adds the API routes to mux.

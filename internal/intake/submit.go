@@ -123,6 +123,9 @@ func (s *Server) Submit(ctx context.Context, sr SubmitRequest) (*session.Session
 		CreatedAt:      now,
 		Readers:        []string{ReaderKey(p)},
 	}
+	if s.Retention > 0 {
+		sess.ExpireAt = now.Add(s.Retention)
+	}
 	data := session.ReceivedData{Agent: req.Agent.Name, Model: req.Agent.Model, SQLSHA256: sess.SQLSHA256, Groups: p.Groups}
 	if fd := sr.FrontDoor; fd != nil {
 		data.FrontDoor, data.Method, data.Project, data.JobID, data.Location = fd.Name, fd.Method, fd.Project, fd.JobID, fd.Location

@@ -202,7 +202,7 @@ func Build(ctx context.Context, cfg Config, p Ports) (*Components, error) {
 			groups = &auth.Static{TrustClaims: true}
 		}
 		c.Intake = &intake.Server{Verifier: p.External, Groups: groups, Store: p.Store, Orchestrator: p.Orchestrator,
-			AuditorsGroup: cfg.AuditorsGroup, PublicURL: cfg.PublicURL, Now: c.Now, Logger: c.Logger}
+			AuditorsGroup: cfg.AuditorsGroup, PublicURL: cfg.PublicURL, Retention: cfg.Limits.WithDefaults().Retention, Now: c.Now, Logger: c.Logger}
 		c.BigQueryAPI = &bqapi.Server{Intake: c.Intake, Logger: c.Logger}
 		if p.Reidentifier != nil && c.Audit != nil {
 			c.Reidentify = &intake.ReidentifyConfig{Reidentifier: p.Reidentifier, Audit: c.Audit, Group: cfg.ReidentifyGroup}

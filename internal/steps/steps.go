@@ -96,8 +96,10 @@ func (s *Steps) now() time.Time {
 	return time.Now().UTC()
 }
 
-func (s *Steps) limits() Limits {
-	l := s.Limits
+func (s *Steps) limits() Limits { return s.Limits.WithDefaults() }
+
+// WithDefaults is l with DefaultLimits for every unset field.
+func (l Limits) WithDefaults() Limits {
 	d := DefaultLimits
 	if l.MaxRows <= 0 {
 		l.MaxRows = d.MaxRows

@@ -112,8 +112,10 @@ func (in *injector) count(dep string) int {
 func (in *injector) sleep(ctx context.Context, d time.Duration) error {
 	in.mu.Lock()
 	// The runtime sleeps until a persisted deadline, so d is the delay
-	// less the time since; to the nearest 100 ms it is the delay.
-	in.sleeps = append(in.sleeps, d.Round(100*time.Millisecond))
+	// less the time since. The workflow's delays are whole seconds, so
+	// rounding to the second gives the delay however loaded the machine
+	// (to the nearest 100 ms, a step 60 ms late read 15.9 s for 16 s).
+	in.sleeps = append(in.sleeps, d.Round(time.Second))
 	in.mu.Unlock()
 	return ctx.Err()
 }
