@@ -112,10 +112,13 @@ func (in *injector) count(dep string) int {
 func (in *injector) sleep(ctx context.Context, d time.Duration) error {
 	in.mu.Lock()
 	// The runtime sleeps until a persisted deadline, so d is the delay
-	// less the time since. The workflow's delays are whole seconds, so
-	// rounding to the second gives the delay however loaded the machine
-	// (to the nearest 100 ms, a step 60 ms late read 15.9 s for 16 s).
-	in.sleeps = append(in.sleeps, d.Round(time.Second))
+	// less the time since, never more. Every delay here is a multiple of
+	// 500 ms (the workflow's 1, 2, 4, 8, 16 s; the state store's 500 ms,
+	// 1 s, 2 s), so rounding up to 500 ms gives the delay as long as the
+	// sleep starts within 500 ms of its deadline being set (rounding to
+	// the nearest 100 ms, a loaded machine read 15.9 s for 16 s).
+	const grain = 500 * time.Millisecond
+	in.sleeps = append(in.sleeps, (d+grain-1).Truncate(grain))
 	in.mu.Unlock()
 	return ctx.Err()
 }

@@ -43,7 +43,7 @@ const (
 	testJobTimeout  = 300 * time.Millisecond
 )
 
-// The workflow's call_function retry (query_session.yaml): five retries,
+// Each function call's retry in query_session.yaml: five retries,
 // 1 s doubling, capped at 30 s.
 var workflowBackoff = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second}
 
