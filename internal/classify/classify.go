@@ -48,7 +48,7 @@ const (
 	DefaultMaxAge     = 24 * time.Hour
 	// DefaultMaxWildcardTables bounds the tables one wildcard reference is
 	// classified through.
-	DefaultMaxWildcardTables = 50
+	DefaultMaxWildcardTables = sqlscan.MaxWildcardTables
 )
 
 // Options tune a Profiler. Zero values take the defaults.
