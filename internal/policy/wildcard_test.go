@@ -2,7 +2,9 @@ package policy_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -64,5 +66,29 @@ func TestWildcardClassifiedThroughItsTables(t *testing.T) {
 	}
 	if len(d.Columns) != 1 || len(d.Columns[0].Classes) != 1 || !slices.Equal(d.Columns[0].Classes[0].Sources, []string{policy.ClassProfile}) || d.Columns[0].Classes[0].SampledRows != 20 {
 		t.Errorf("facts of a wildcard column = %+v, want one profile class over 20 sampled rows", d.Columns)
+	}
+}
+
+// refusingCatalog answers a wildcard as catalog.BigQuery does over the cap.
+type refusingCatalog struct{ sqlscan.Catalog }
+
+func (c refusingCatalog) Table(ctx context.Context, ref sqlscan.TableRef) (*sqlscan.TableMeta, error) {
+	if ref.IsWildcard() {
+		return nil, fmt.Errorf("wildcard table %s matches more than %d tables, more than querygate classifies for one reference; name fewer tables (a longer prefix)", ref, sqlscan.MaxWildcardTables)
+	}
+	return c.Catalog.Table(ctx, ref)
+}
+
+// TestWildcardOverTheCapIsDenied: a wildcard the catalog refuses (over
+// MaxWildcardTables, or matching a view) is denied with the reason.
+func TestWildcardOverTheCapIsDenied(t *testing.T) {
+	t.Parallel()
+	e := policy.NewEngine(nil, refusingCatalog{sqlscan.NewMemoryCatalog()})
+	d, err := e.Evaluate(context.Background(), analyst("SELECT what FROM `log.shard_*`"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Action != policy.ActionDeny || len(d.RuleIDs) != 1 || d.RuleIDs[0] != "builtin.analysis_error" || !strings.Contains(d.Reasons[0], "matches more than 50 tables") {
+		t.Errorf("decision %s %v %q, want deny builtin.analysis_error naming the cap", d.Action, d.RuleIDs, d.Reasons)
 	}
 }
