@@ -79,6 +79,21 @@ func TestFitDecisionColumnsBoundsAWideStar(t *testing.T) {
 	if err != nil || n > session.MaxLogicalDocumentBytes {
 		t.Errorf("event document %d bytes (%v), want at most %d", n, err, session.MaxLogicalDocumentBytes)
 	}
+	t.Logf("10,000 columns: %d kept, %d omitted; policy.decided data %d bytes, event document %d bytes", len(kept), omitted, len(e.Data), n)
+
+	// A plain SELECT * of 1,000 PII columns, each a copy of one profiled
+	// column: how many the record keeps.
+	var plain []session.DecisionColumn
+	for i := range 1000 {
+		ref := fmt.Sprintf("my-project.crm.people.column_%04d", i)
+		plain = append(plain, session.DecisionColumn{Name: fmt.Sprintf("column_%04d", i), Index: int64(i), Lineage: []string{ref}, InfoTypes: []string{"EMAIL_ADDRESS"},
+			Classes: []session.ColumnClass{{Column: ref, InfoTypes: []string{"EMAIL_ADDRESS"}, Sources: []string{"profile"}, SampledRows: 1000, NonNull: 1000, Matches: 1000}}})
+	}
+	keptPlain, omittedPlain := session.FitDecisionColumns(plain)
+	if len(keptPlain) < 200 || int64(len(keptPlain))+omittedPlain != 1000 {
+		t.Errorf("plain star over 1,000 columns: kept %d, omitted %d; want at least 200 kept", len(keptPlain), omittedPlain)
+	}
+	t.Logf("plain star over 1,000 columns: %d kept, %d omitted", len(keptPlain), omittedPlain)
 
 	small := []session.DecisionColumn{{Name: "a"}, {Name: "b", Lineage: []string{"p.d.t.b"}}}
 	got, omitted := session.FitDecisionColumns(small)
