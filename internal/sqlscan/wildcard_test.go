@@ -14,7 +14,9 @@ import (
 // answers), and the tables' own schemas are not changed.
 func TestMemoryCatalogWildcardPolicyTags(t *testing.T) {
 	t.Parallel()
-	ref := func(table string) sqlscan.TableRef { return sqlscan.TableRef{Project: "p", Dataset: "log", Table: table} }
+	ref := func(table string) sqlscan.TableRef {
+		return sqlscan.TableRef{Project: "p", Dataset: "log", Table: table}
+	}
 	old := &sqlscan.TableMeta{Ref: ref("events_2025"), Type: "TABLE", Columns: []sqlscan.Column{{Name: "who", Type: "STRING", PolicyTags: []string{"tag/pii"}}}}
 	newest := &sqlscan.TableMeta{Ref: ref("events_2026"), Type: "TABLE", Columns: []sqlscan.Column{{Name: "who", Type: "STRING"}, {Name: "what", Type: "STRING"}}}
 	cat := sqlscan.NewMemoryCatalog(old, newest)
