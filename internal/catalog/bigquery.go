@@ -52,36 +52,49 @@ func (b *BigQuery) Table(ctx context.Context, ref sqlscan.TableRef) (*sqlscan.Ta
 	if ok && b.now().Sub(e.at) < b.ttl {
 		return e.meta, e.err
 	}
-	if strings.HasSuffix(ref.Table, "*") {
-		return nil, fmt.Errorf("wildcard table %s: %w", ref, sqlscan.ErrTableNotFound)
-	}
-	md, err := b.client.DatasetInProject(ref.Project, ref.Dataset).Table(ref.Table).Metadata(ctx)
 	var meta *sqlscan.TableMeta
-	if err != nil {
-		var ge *googleapi.Error
-		if errors.As(err, &ge) && ge.Code == http.StatusNotFound {
-			err = fmt.Errorf("table %s: %w", ref, sqlscan.ErrTableNotFound)
-		} else {
-			return nil, fmt.Errorf("get table %s: %w", ref, err)
-		}
+	var err error
+	if ref.IsWildcard() {
+		meta, err = b.wildcard(ctx, ref)
 	} else {
-		meta = &sqlscan.TableMeta{Ref: ref, Columns: columns(md.Schema), Type: string(md.Type), ViewSQL: md.ViewQuery,
-			NumBytes: md.NumBytes, NumRows: int64(md.NumRows)}
-		if meta.Type == "" {
-			meta.Type = "TABLE"
-		}
-		if meta.NumBytes == 0 && meta.NumRows > 0 {
-			// The emulator reports no table size: estimate it from the row
-			// count and BigQuery's per-type data sizes, so the local byte
-			// estimate and max-bytes rules have something to work with.
-			// This is an estimate, never a billed figure.
-			meta.NumBytes = meta.NumRows * EstimatedRowBytes(meta.Columns)
-		}
+		meta, err = b.table(ctx, ref)
+	}
+	if err != nil && !errors.Is(err, sqlscan.ErrTableNotFound) {
+		return nil, err
 	}
 	b.mu.Lock()
 	b.cache[ref] = entry{meta: meta, err: err, at: b.now()}
 	b.mu.Unlock()
 	return meta, err
+}
+
+// table reads one table's metadata (tables.get).
+func (b *BigQuery) table(ctx context.Context, ref sqlscan.TableRef) (*sqlscan.TableMeta, error) {
+	md, err := b.client.DatasetInProject(ref.Project, ref.Dataset).Table(ref.Table).Metadata(ctx)
+	if err != nil {
+		var ge *googleapi.Error
+		if errors.As(err, &ge) && ge.Code == http.StatusNotFound {
+			return nil, fmt.Errorf("table %s: %w", ref, sqlscan.ErrTableNotFound)
+		}
+		return nil, fmt.Errorf("get table %s: %w", ref, err)
+	}
+	return tableMeta(ref, md), nil
+}
+
+func tableMeta(ref sqlscan.TableRef, md *bigquery.TableMetadata) *sqlscan.TableMeta {
+	meta := &sqlscan.TableMeta{Ref: ref, Columns: columns(md.Schema), Type: string(md.Type), ViewSQL: md.ViewQuery,
+		NumBytes: md.NumBytes, NumRows: int64(md.NumRows)}
+	if meta.Type == "" {
+		meta.Type = "TABLE"
+	}
+	if meta.NumBytes == 0 && meta.NumRows > 0 {
+		// The emulator reports no table size: estimate it from the row
+		// count and BigQuery's per-type data sizes, so the local byte
+		// estimate and max-bytes rules have something to work with.
+		// This is an estimate, never a billed figure.
+		meta.NumBytes = meta.NumRows * EstimatedRowBytes(meta.Columns)
+	}
+	return meta
 }
 
 func columns(s bigquery.Schema) []sqlscan.Column {

@@ -48,7 +48,7 @@ const (
 	DefaultMaxAge     = 24 * time.Hour
 	// DefaultMaxWildcardTables bounds the tables one wildcard reference is
 	// classified through.
-	DefaultMaxWildcardTables = 50
+	DefaultMaxWildcardTables = sqlscan.MaxWildcardTables
 )
 
 // Options tune a Profiler. Zero values take the defaults.
@@ -116,15 +116,31 @@ func New(src Source, insp deid.Inspector, store session.ProfileStore, opts Optio
 }
 
 // Classify returns column name -> infoTypes for ref, with the signature of
-// policy.Profiler. A wildcard reference is classified through every table
-// it matches (a column is sensitive when it is in any of them). Any failure
-// is an error, which the policy engine turns into a denial.
+// policy.Profiler (ClassifyColumns without the counts).
 func (p *Profiler) Classify(ctx context.Context, ref sqlscan.TableRef) (map[string][]string, error) {
+	cols, err := p.ClassifyColumns(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]string, len(cols))
+	for c, pc := range cols {
+		out[c] = pc.InfoTypes
+	}
+	return out, nil
+}
+
+// ClassifyColumns returns lower-case column name -> verdict for every
+// sensitive column of ref, with the signature of policy.ColumnProfiler. A
+// wildcard reference is classified through every table it matches, at most
+// MaxWildcardTables (more is an error): a column is sensitive when it is in
+// any of them, and its counts are summed over them. Any failure is an
+// error, which the policy engine turns into a denial.
+func (p *Profiler) ClassifyColumns(ctx context.Context, ref sqlscan.TableRef) (map[string]policy.ProfiledColumn, error) {
 	refs := []sqlscan.TableRef{ref}
 	if ref.IsWildcard() {
 		names, err := p.src.ListTables(ctx, ref.Project, ref.Dataset, strings.TrimSuffix(ref.Table, "*"), p.opts.MaxWildcardTables)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("wildcard %s: %w", ref, err)
 		}
 		if len(names) == 0 {
 			return nil, fmt.Errorf("wildcard %s matches no table", ref)
@@ -134,21 +150,45 @@ func (p *Profiler) Classify(ctx context.Context, ref sqlscan.TableRef) (map[stri
 			refs = append(refs, sqlscan.TableRef{Project: ref.Project, Dataset: ref.Dataset, Table: n})
 		}
 	}
-	out := map[string][]string{}
+	// The counts of a column sum over every table that has it, so the
+	// match share is over the whole wildcard; its infoTypes are the union
+	// of those found sensitive in any table.
+	type seen struct {
+		nonNull int64
+		matches map[string]int64
+	}
+	out := map[string]policy.ProfiledColumn{}
+	counts := map[string][]seen{}
+	var sampled int64
 	for _, r := range refs {
+		// BigQuery refuses a wildcard that matches a view, so a view here
+		// fails the classification like any table that cannot be read.
 		prof, err := p.Profile(ctx, r)
-		if errors.Is(err, ErrNotProfilable) && ref.IsWildcard() {
-			continue // a view matching the prefix is not read by the wildcard
-		}
 		if err != nil {
 			return nil, err
 		}
+		sampled += prof.SampledRows
 		for _, c := range prof.Columns {
+			k := strings.ToLower(c.Name)
+			counts[k] = append(counts[k], seen{c.NonNull, c.Matches})
 			if len(c.InfoTypes) > 0 {
-				k := strings.ToLower(c.Name)
-				out[k] = union(out[k], c.InfoTypes)
+				pc := out[k]
+				pc.InfoTypes = union(pc.InfoTypes, c.InfoTypes)
+				out[k] = pc
 			}
 		}
+	}
+	for k, pc := range out {
+		pc.SampledRows = sampled
+		for _, c := range counts[k] {
+			pc.NonNull += c.nonNull
+			var best int64
+			for _, it := range pc.InfoTypes {
+				best = max(best, c.matches[it])
+			}
+			pc.Matches += best
+		}
+		out[k] = pc
 	}
 	return out, nil
 }
@@ -357,7 +397,7 @@ const RecheckAfter = time.Minute
 // profiler decides in each. The engine profiles only when the policy enables
 // profiling.
 func (p *Profiler) EngineOption() policy.EngineOption {
-	return policy.WithProfiler(p.Classify, RecheckAfter)
+	return policy.WithColumnProfiler(p.ClassifyColumns, RecheckAfter)
 }
 
 // ForPolicy returns a profiler whose MaxAge is the policy's profiling.ttl.

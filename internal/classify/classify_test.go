@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/querygate/querygate/internal/deid"
+	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/sqlscan"
 	"github.com/querygate/querygate/internal/warehouse"
@@ -359,7 +360,9 @@ func TestFailsClosed(t *testing.T) {
 }
 
 // TestWildcard classifies events_* through every table it matches: a
-// column sensitive in any of them is sensitive.
+// column sensitive in any of them is sensitive, its counts summed over
+// them. A view matching the prefix fails the classification, as BigQuery
+// fails such a query, and so does a wildcard over more tables than the cap.
 func TestWildcard(t *testing.T) {
 	t.Parallel()
 	src := newFakeSource()
@@ -373,17 +376,29 @@ func TestWildcard(t *testing.T) {
 	}
 	src.put(sqlscan.TableRef{Project: "p", Dataset: "log", Table: "events_2025"}, "TABLE", time.Unix(1, 0), cols, mk("anonymous %d"))
 	src.put(sqlscan.TableRef{Project: "p", Dataset: "log", Table: "events_2026"}, "TABLE", time.Unix(1, 0), cols, mk("u%d@example.com"))
-	src.put(sqlscan.TableRef{Project: "p", Dataset: "log", Table: "events_view"}, "VIEW", time.Unix(1, 0), cols, nil)
 	src.put(sqlscan.TableRef{Project: "p", Dataset: "log", Table: "other"}, "TABLE", time.Unix(1, 0), []string{"what"}, nil)
-	got, err := New(src, localInspector(t), openStore(t), Options{}).Classify(context.Background(), sqlscan.TableRef{Project: "p", Dataset: "log", Table: "events_*"})
+	src.put(sqlscan.TableRef{Project: "p", Dataset: "log", Table: "mixed_1"}, "TABLE", time.Unix(1, 0), cols, mk("v%d@example.com"))
+	src.put(sqlscan.TableRef{Project: "p", Dataset: "log", Table: "mixed_view"}, "VIEW", time.Unix(1, 0), cols, nil)
+	wild := func(table string) sqlscan.TableRef {
+		return sqlscan.TableRef{Project: "p", Dataset: "log", Table: table}
+	}
+	got, err := New(src, localInspector(t), openStore(t), Options{}).ClassifyColumns(context.Background(), wild("events_*"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(map[string][]string{"who": {"EMAIL_ADDRESS"}}, got); diff != "" {
+	want := map[string]policy.ProfiledColumn{"who": {InfoTypes: []string{"EMAIL_ADDRESS"}, SampledRows: 10, NonNull: 10, Matches: 5}}
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("wildcard (-want, +got):\n%s", diff)
 	}
-	if _, err := New(src, localInspector(t), openStore(t), Options{}).Classify(context.Background(), sqlscan.TableRef{Project: "p", Dataset: "log", Table: "nothing_*"}); err == nil {
+	if _, err := New(src, localInspector(t), openStore(t), Options{}).Classify(context.Background(), wild("nothing_*")); err == nil {
 		t.Error("a wildcard matching no table was classified")
+	}
+	if _, err := New(src, localInspector(t), openStore(t), Options{}).Classify(context.Background(), wild("mixed_*")); !errors.Is(err, ErrNotProfilable) {
+		t.Errorf("a wildcard matching a view: err = %v, want ErrNotProfilable", err)
+	}
+	_, err = New(src, localInspector(t), openStore(t), Options{MaxWildcardTables: 1}).Classify(context.Background(), wild("events_*"))
+	if err == nil || !strings.Contains(err.Error(), "more than 1 tables") {
+		t.Errorf("a wildcard over 2 tables with a cap of 1: err = %v, want the cap named", err)
 	}
 }
 

@@ -40,6 +40,7 @@ func (p *EnginePolicy) Evaluate(ctx context.Context, s *session.Session) (*sessi
 		ApprovalTTL: session.Duration(d.ApprovalTTL), AnalysisPath: d.AnalysisPath, EstimatedBytes: d.EstimatedBytes,
 		MaxBytesBilled: d.MaxBytesBilled, ColumnInfoTypes: d.ColumnInfoTypes, JobTimeout: session.Duration(d.JobTimeout),
 		MinApprovals: d.MinApprovals, ApproverGroups: d.ApproverGroups, AllGroupsMustApprove: d.AllGroupsMustApprove,
+		Columns: decisionColumns(d.Columns), // issue 11 item 4: the per-column facts
 	}
 	for c := range d.ColumnInfoTypes {
 		out.MaskedColumns = append(out.MaskedColumns, c)

@@ -65,6 +65,9 @@ type CheckColumn struct {
 	// Derived lists the lineage columns the value is computed from rather
 	// than copied (sqlscan.OutputColumn.Derived).
 	Derived []string `json:"derived,omitempty"`
+	// ClassifiedBy says how each sensitive source was classified
+	// (ColumnClass.String): file, policy_tag, or a profile with its counts.
+	ClassifiedBy []string `json:"classified_by,omitempty"`
 }
 
 // Report builds the CheckReport of a decision.
@@ -134,6 +137,13 @@ func Report(d *Decision) *CheckReport {
 		}
 		for _, l := range c.Derived {
 			cc.Derived = append(cc.Derived, l.String())
+		}
+		for _, f := range d.Columns {
+			if f.Index == c.Index {
+				for _, k := range f.Classes {
+					cc.ClassifiedBy = append(cc.ClassifiedBy, k.String())
+				}
+			}
 		}
 		r.OutputColumns = append(r.OutputColumns, cc)
 	}
@@ -223,6 +233,9 @@ func RunCheck(ctx context.Context, e *Engine, in Input, jsonOut bool, w io.Write
 			fmt.Fprintf(&b, "  [masked: %s]", strings.Join(c.InfoTypes, ", "))
 		}
 		b.WriteString("\n")
+		for _, k := range c.ClassifiedBy {
+			fmt.Fprintf(&b, "     classified: %s\n", k)
+		}
 	}
 	_, err = w.Write(b.Bytes())
 	return err

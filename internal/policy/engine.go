@@ -60,7 +60,12 @@ type Decision struct {
 	ColumnInfoTypes map[string][]string
 	// ColumnInfoTypesByIndex is the same by result position.
 	ColumnInfoTypesByIndex map[int][]string
-	Analysis               *sqlscan.Analysis
+	// Columns are the facts behind ColumnInfoTypes, per output column in
+	// result order: lineage, infoTypes, derived or copied, and where each
+	// sensitive source's classification came from (file, policy tag, or a
+	// profile with its sample counts).
+	Columns  []ColumnFacts
+	Analysis *sqlscan.Analysis
 }
 
 // RuleMatch is one rule that matched a request.
@@ -86,7 +91,7 @@ type EngineOption func(*Engine)
 // policy's profiling.ttl, else 24h). Profiling only runs when the policy
 // enables it.
 func WithProfiler(p Profiler, ttl time.Duration) EngineOption {
-	return func(e *Engine) { e.profiler, e.profileTTL = p, ttl }
+	return WithColumnProfiler(columnProfiler(p), ttl)
 }
 
 // WithDryRunner makes the engine dry-run every analyzable request in
@@ -104,7 +109,7 @@ func WithClock(now func() time.Time) EngineOption {
 type Engine struct {
 	policy     *Policy
 	catalog    sqlscan.Catalog
-	profiler   Profiler
+	profiler   ColumnProfiler
 	profileTTL time.Duration
 	dryRunner  DryRunner
 	reserved   []string // lower-case dataset or project.dataset names
@@ -117,7 +122,7 @@ type Engine struct {
 
 type profileEntry struct {
 	at     time.Time
-	result map[string][]string
+	result map[string]ProfiledColumn
 }
 
 // NewEngine returns an engine for p (the default policy when nil) reading
@@ -148,6 +153,7 @@ type facts struct {
 	in            Input
 	analysis      *sqlscan.Analysis
 	sensitive     map[sqlscan.TableRef]map[string][]string // lower column -> infoTypes
+	classes       map[sqlscan.TableRef]map[string]*ColumnClass
 	colInfo       map[string][]string
 	starSensitive []string // descriptions of stars over sensitive tables
 	estimated     int64
@@ -217,6 +223,7 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 		return deny(d, "builtin.profiling_error", "querygate could not classify the columns of a table, so it fails closed: "+err.Error()), nil
 	}
 	d.ColumnInfoTypes, d.ColumnInfoTypesByIndex = columnInfoTypes(a.OutputColumns, f.sensitive)
+	d.Columns = columnFacts(a.OutputColumns, d.ColumnInfoTypesByIndex, f.classes)
 	f.colInfo = d.ColumnInfoTypes
 	f.starSensitive = starsOverSensitive(a, f.sensitive)
 
@@ -406,9 +413,11 @@ func localEstimate(a *sqlscan.Analysis) int64 {
 	return total
 }
 
-// classify finds the sensitive columns of every table the analysis reaches.
+// classify finds the sensitive columns of every table the analysis
+// reaches, and records where each classification came from (f.classes).
 func (e *Engine) classify(ctx context.Context, f *facts) error {
 	f.sensitive = map[sqlscan.TableRef]map[string][]string{}
+	f.classes = map[sqlscan.TableRef]map[string]*ColumnClass{}
 	refs := make([]sqlscan.TableRef, 0, len(f.analysis.Tables))
 	for ref := range f.analysis.Tables {
 		refs = append(refs, ref)
@@ -416,13 +425,12 @@ func (e *Engine) classify(ctx context.Context, f *facts) error {
 	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
 	for _, ref := range refs {
 		meta := f.analysis.Tables[ref]
-		cols := map[string][]string{}
 		for k, kc := range e.policy.sensitive {
 			if !k.covers(ref, e.policy) {
 				continue
 			}
 			for c, it := range kc {
-				cols[c] = append(cols[c], it...)
+				addClass(f.classes, ref, c, ClassFile, it)
 			}
 		}
 		if meta != nil {
@@ -430,11 +438,11 @@ func (e *Engine) classify(ctx context.Context, f *facts) error {
 				if tags := policyTags(c); len(tags) > 0 {
 					name := strings.ToLower(c.Name)
 					for _, t := range tags {
-						if it, ok := e.policy.PolicyTags[t]; ok {
-							cols[name] = append(cols[name], it...)
-						} else {
-							cols[name] = append(cols[name], "POLICY_TAG")
+						it, ok := e.policy.PolicyTags[t]
+						if !ok {
+							it = []string{"POLICY_TAG"}
 						}
+						addClass(f.classes, ref, name, ClassPolicyTag, it)
 					}
 				}
 			}
@@ -449,18 +457,20 @@ func (e *Engine) classify(ctx context.Context, f *facts) error {
 			if err != nil {
 				return fmt.Errorf("profile %s: %w", ref, err)
 			}
-			for c, it := range prof {
+			for c, pc := range prof {
 				name := strings.ToLower(c)
-				if _, listed := cols[name]; len(it) > 0 && !listed {
-					cols[name] = append(cols[name], it...)
+				if _, listed := f.classes[ref][name]; len(pc.InfoTypes) > 0 && !listed {
+					cc := addClass(f.classes, ref, name, ClassProfile, pc.InfoTypes)
+					cc.SampledRows, cc.NonNull, cc.Matches = pc.SampledRows, pc.NonNull, pc.Matches
 				}
 			}
 		}
-		if len(cols) > 0 {
-			for c := range cols {
-				cols[c] = uniqueSorted(cols[c])
+		if cols := f.classes[ref]; len(cols) > 0 {
+			m := make(map[string][]string, len(cols))
+			for c, cc := range cols {
+				m[c] = cc.InfoTypes
 			}
-			f.sensitive[ref] = cols
+			f.sensitive[ref] = m
 		}
 	}
 	return nil
@@ -501,7 +511,7 @@ func policyTags(c sqlscan.Column) []string {
 	return out
 }
 
-func (e *Engine) profile(ctx context.Context, ref sqlscan.TableRef) (map[string][]string, error) {
+func (e *Engine) profile(ctx context.Context, ref sqlscan.TableRef) (map[string]ProfiledColumn, error) {
 	e.mu.Lock()
 	if p, ok := e.profiles[ref]; ok && e.now().Sub(p.at) < e.profileTTL {
 		e.mu.Unlock()

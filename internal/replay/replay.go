@@ -169,6 +169,7 @@ func WriteText(w io.Writer, v *View, offset time.Duration) error {
 		if len(d.MaskedColumns) > 0 {
 			fmt.Fprintf(b, "  masked:   %s\n", strings.Join(d.MaskedColumns, ", "))
 		}
+		writeDecisionColumns(b, d)
 	}
 	if a := s.Approval; a != nil {
 		fmt.Fprintf(b, "approval:   %s", orDash(a.Decision))

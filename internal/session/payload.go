@@ -45,6 +45,12 @@ type PolicyDecidedData struct {
 	AnalysisPath   string   `json:"analysis_path"`
 	EstimatedBytes int64    `json:"estimated_bytes"`
 	ApproverGroup  string   `json:"approver_group"`
+	// Columns are the decision's per-column facts (FitDecisionColumns
+	// bounds them; ColumnsOmitted counts the columns left out). Both are
+	// omitted when empty, so events written before them encode, and
+	// verify, exactly as they did.
+	Columns        []DecisionColumn `json:"columns,omitempty"`
+	ColumnsOmitted int64            `json:"columns_omitted,omitempty"`
 }
 
 // ApprovalRequestedData is the payload of approval.requested. ExpiresAt is

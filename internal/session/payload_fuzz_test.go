@@ -19,6 +19,8 @@ func FuzzDecodePayload(f *testing.F) {
 	seeds := []session.Payload{
 		session.ReceivedData{Agent: "claude-code", Model: "m1", SQLSHA256: "ab", Groups: []string{"analysts"}},
 		session.PolicyDecidedData{Action: "allow", RuleIDs: []string{"r1"}, EstimatedBytes: 1<<53 + 1},
+		session.PolicyDecidedData{Action: "allow", Columns: []session.DecisionColumn{{Name: "c", Lineage: []string{"p.d.t.c"}, Derived: true,
+			Classes: []session.ColumnClass{{Column: "p.d.t.c", InfoTypes: []string{"EMAIL_ADDRESS"}, Sources: []string{"profile"}, SampledRows: 9, NonNull: 9, Matches: 3}}}}, ColumnsOmitted: 2},
 		session.ResultMaskedData{Rows: 3, Findings: map[string]int64{"EMAIL_ADDRESS": 2}, MaskedColumns: []string{"email"}},
 		session.FailedData{Status: "failed", Error: "a < b & \u2028"},
 	}

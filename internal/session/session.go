@@ -127,6 +127,10 @@ type Decision struct {
 	// ColumnInfoTypes maps an output column to the infoTypes its lineage
 	// reaches; the de-identifier applies the matching transformations.
 	ColumnInfoTypes map[string][]string `json:"column_info_types,omitempty"`
+	// Columns are the per-column facts behind ColumnInfoTypes, bounded by
+	// FitDecisionColumns; ColumnsOmitted counts the columns left out.
+	Columns        []DecisionColumn `json:"columns,omitempty"`
+	ColumnsOmitted int64            `json:"columns_omitted,omitempty"`
 }
 
 // Approval is the human approval of a session that policy held.

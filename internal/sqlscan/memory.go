@@ -3,6 +3,7 @@ package sqlscan
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -45,6 +46,7 @@ func (c *MemoryCatalog) Table(ctx context.Context, ref TableRef) (*TableMeta, er
 		prefix := strings.TrimSuffix(ref.Table, "*")
 		var last *TableMeta
 		var bytes, rows int64
+		tags := map[string][]string{}
 		for r, t := range c.tables {
 			if r.Project == ref.Project && r.Dataset == ref.Dataset && strings.HasPrefix(r.Table, prefix) && !strings.EqualFold(t.Type, "VIEW") {
 				bytes += t.NumBytes
@@ -52,10 +54,24 @@ func (c *MemoryCatalog) Table(ctx context.Context, ref TableRef) (*TableMeta, er
 				if last == nil || r.Table > last.Ref.Table {
 					last = t
 				}
+				for _, col := range t.Columns {
+					tags[strings.ToLower(col.Name)] = append(tags[strings.ToLower(col.Name)], col.PolicyTags...)
+				}
 			}
 		}
 		if last != nil {
-			return &TableMeta{Ref: ref, Columns: last.Columns, Type: "TABLE", NumBytes: bytes, NumRows: rows}, nil
+			// A policy tag on a column of any matching table tags the
+			// wildcard's column, as catalog.BigQuery answers.
+			cols := make([]Column, len(last.Columns))
+			copy(cols, last.Columns)
+			for i := range cols {
+				for _, tag := range tags[strings.ToLower(cols[i].Name)] {
+					if !slices.Contains(cols[i].PolicyTags, tag) {
+						cols[i].PolicyTags = append(slices.Clone(cols[i].PolicyTags), tag)
+					}
+				}
+			}
+			return &TableMeta{Ref: ref, Columns: cols, Type: "TABLE", NumBytes: bytes, NumRows: rows}, nil
 		}
 	}
 	return nil, fmt.Errorf("%s: %w", ref, ErrTableNotFound)

@@ -47,6 +47,12 @@ func (r *TableRef) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// MaxWildcardTables bounds the tables one wildcard reference may match:
+// catalogs resolve, and the profiler classifies, a wildcard through every
+// table it matches, and more than this many is an error (the request is
+// denied with a reason), never a partial answer.
+const MaxWildcardTables = 50
+
 // IsWildcard reports whether the table name ends with '*' (a wildcard table).
 func (r TableRef) IsWildcard() bool { return strings.HasSuffix(r.Table, "*") }
 

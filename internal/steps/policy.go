@@ -37,6 +37,11 @@ func (s *Steps) RunPolicy(ctx context.Context, id string) (*PolicyResult, error)
 		// Fail closed on anything unexpected.
 		dec = &session.Decision{Action: "deny", Reasons: []string{"policy returned an unknown action"}, DecidedAt: s.now()}
 	}
+	// The per-column facts are recorded bounded, so a SELECT * over a
+	// wide table still fits the event and session documents.
+	var omitted int64
+	dec.Columns, omitted = session.FitDecisionColumns(dec.Columns)
+	dec.ColumnsOmitted += omitted
 	sess, err = s.store().Update(ctx, id, func(x *session.Session) error {
 		if x.Decision != nil { // a concurrent retry won
 			return nil
@@ -49,6 +54,8 @@ func (s *Steps) RunPolicy(ctx context.Context, id string) (*PolicyResult, error)
 			AnalysisPath:   dec.AnalysisPath,
 			EstimatedBytes: dec.EstimatedBytes,
 			ApproverGroup:  dec.ApproverGroup,
+			Columns:        dec.Columns,
+			ColumnsOmitted: dec.ColumnsOmitted,
 		})
 		return nil
 	})

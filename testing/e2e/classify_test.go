@@ -11,7 +11,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/querygate/querygate/internal/bqlocal"
 	"github.com/querygate/querygate/internal/gateway/local"
+	"github.com/querygate/querygate/internal/session"
 )
 
 // piiRow is one seeded row of crm.people, a table no policy lists, whose
@@ -57,6 +59,13 @@ func piiRows(n int) []piiRow {
 // `querygate dev --data FILE` loads.
 func writePIIData(t *testing.T, rows []piiRow) string {
 	t.Helper()
+	return writePIIDataWith(t, rows, "")
+}
+
+// writePIIDataWith is writePIIData with more tables of dataset crm, given
+// as YAML list items indented as the people table is.
+func writePIIDataWith(t *testing.T, rows []piiRow, extraTables string) string {
+	t.Helper()
 	var b strings.Builder
 	b.WriteString(`projects:
 - id: querygate-local
@@ -80,6 +89,7 @@ func writePIIData(t *testing.T, rows []piiRow) string {
 		fmt.Fprintf(&b, "            - {id: %d, contact: %q, mobile: %q, tax_id: %q, cc: %q, memo: %q, region: %q, status: %q, amount: %d}\n",
 			r.id, r.contact, r.mobile, r.taxID, r.cc, r.memo, r.region, r.status, r.amount)
 	}
+	b.WriteString(extraTables)
 	path := filepath.Join(t.TempDir(), "people.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -130,6 +140,7 @@ func TestUnlistedPIITableIsProfiled(t *testing.T) {
 	if r.code != http.StatusOK || r.body["status"] != "succeeded" {
 		t.Fatalf("projection = %d %s", r.code, r.raw)
 	}
+	checkRecordedFacts(t, g, r, len(rows))
 	got, _ := r.body["rows"].([]any)
 	if len(got) != len(rows) {
 		t.Fatalf("%d rows, want %d", len(got), len(rows))
@@ -170,5 +181,159 @@ func TestUnlistedPIITableIsProfiled(t *testing.T) {
 	}
 	if prof.SampledRows != int64(len(rows)) {
 		t.Errorf("SampledRows = %d, want %d", prof.SampledRows, len(rows))
+	}
+}
+
+// checkRecordedFacts checks the per-column facts the projection's recorded
+// decision carries (issue 11 item 4), in the session and in its
+// policy.decided event: each column's source, infoTypes, and for the PII
+// columns the profile with its sample size and match counts; nothing for
+// the harmless ones. The hash chain still verifies.
+func checkRecordedFacts(t *testing.T, g *local.Gateway, r response, sampled int) {
+	t.Helper()
+	id, _ := r.body["session_id"].(string)
+	s, err := g.Store.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Decision == nil {
+		t.Fatal("no decision recorded")
+	}
+	var ev *session.PolicyDecidedData
+	for _, e := range s.Timeline {
+		if e.Type == session.EventPolicyDecided {
+			p, err := e.Payload()
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := p.(session.PolicyDecidedData)
+			ev = &d
+		}
+	}
+	if ev == nil {
+		t.Fatal("no policy.decided event")
+	}
+	if n := s.VerifyChain(); n != 0 {
+		t.Errorf("the timeline's chain breaks at event %d", n)
+	}
+	if diff := cmp.Diff(s.Decision.Columns, ev.Columns); diff != "" || ev.ColumnsOmitted != 0 {
+		t.Errorf("the event's facts differ from the session's (omitted %d) (-session, +event):\n%s", ev.ColumnsOmitted, diff)
+	}
+	byName := map[string]session.DecisionColumn{}
+	for _, c := range ev.Columns {
+		byName[c.Name] = c
+	}
+	const people = "querygate-local.crm.people."
+	n := int64(sampled)
+	profiled := func(col, it string) session.DecisionColumn {
+		return session.DecisionColumn{Name: col, Lineage: []string{people + col}, InfoTypes: []string{it},
+			Classes: []session.ColumnClass{{Column: people + col, InfoTypes: []string{it}, Sources: []string{"profile"}, SampledRows: n, NonNull: n, Matches: n}}}
+	}
+	for _, want := range []session.DecisionColumn{
+		profiled("contact", "EMAIL_ADDRESS"), profiled("mobile", "PHONE_NUMBER"), profiled("cc", "CREDIT_CARD_NUMBER"),
+		{Name: "memo", Lineage: []string{people + "memo"}, InfoTypes: []string{"EMAIL_ADDRESS"},
+			Classes: []session.ColumnClass{{Column: people + "memo", InfoTypes: []string{"EMAIL_ADDRESS"}, Sources: []string{"profile"}, SampledRows: n, NonNull: n, Matches: n / 4}}},
+		{Name: "region", Lineage: []string{people + "region"}},
+		{Name: "amount", Lineage: []string{people + "amount"}},
+	} {
+		got := byName[want.Name]
+		want.Index = got.Index
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("recorded facts of %s (-want, +got):\n%s", want.Name, diff)
+		}
+	}
+	if len(ev.Columns) != 9 {
+		t.Errorf("%d columns recorded, want 9", len(ev.Columns))
+	}
+}
+
+// TestViewsAndWildcardsOverUnlistedTables: a view over the unlisted
+// crm.people and a wildcard over two unlisted tables are classified
+// through their tables in the local gateway: their PII columns come back
+// masked (plain and derived), their harmless columns and _TABLE_SUFFIX
+// intact, and a star over either waits for approval.
+func TestViewsAndWildcardsOverUnlistedTables(t *testing.T) {
+	rows := piiRows(24)
+	var events strings.Builder
+	for _, year := range []string{"2025", "2026"} {
+		fmt.Fprintf(&events, "        - id: events_%s\n          columns:\n            - {name: who, type: STRING}\n            - {name: what, type: STRING}\n          data:\n", year)
+		for i := range 12 {
+			fmt.Fprintf(&events, "            - {who: %q, what: %q}\n", fmt.Sprintf("visitor%s%02d@example.org", year, i), []string{"click", "view"}[i%2])
+		}
+	}
+	g, _ := startGatewayConfig(t, local.Config{DataFiles: []string{writePIIDataWith(t, rows, events.String())}})
+	bq, err := bqlocal.ClientWithToken(context.Background(), g.BigQueryEndpoint, "querygate-local", g.BigQueryToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bq.Close()
+	// The view is created behind querygate's back, as a data owner would.
+	job, err := bq.Query("CREATE VIEW `querygate-local.crm.people_contacts` AS SELECT id, contact AS email, region FROM `querygate-local.crm.people`").Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := job.Wait(context.Background()); err != nil || st.Err() != nil {
+		t.Fatalf("create view: %v %v", err, st)
+	}
+	alice := token(t, g, "alice@example.com", "analysts")
+	query := func(sql string) response {
+		t.Helper()
+		body := fmt.Sprintf(`{"sql":%q,"prompt":"views and wildcards"}`, sql)
+		r := do(t, "POST", g.URL+"/v1/queries", alice, []byte(body))
+		if r.code == http.StatusAccepted && r.body["status"] != "pending_approval" {
+			id, _ := r.body["session_id"].(string)
+			r = waitSession(t, g, alice, id)
+		}
+		return r
+	}
+	for _, sql := range []string{"SELECT * FROM crm.people_contacts", "SELECT * FROM `crm.events_*`"} {
+		if r := query(sql); r.code != http.StatusAccepted || r.body["status"] != "pending_approval" {
+			t.Errorf("%s = %d %s, want 202 pending_approval", sql, r.code, r.raw)
+		}
+	}
+	for _, tc := range []struct {
+		sql            string
+		masked, intact []string
+		seeded         func(i int) []string
+		wantRows       int
+	}{
+		{sql: "SELECT id, email, UPPER(email) AS loud, region FROM crm.people_contacts ORDER BY id", masked: []string{"email", "loud"}, intact: []string{"region"},
+			seeded: func(i int) []string { return []string{rows[i].contact, strings.ToUpper(rows[i].contact)} }, wantRows: len(rows)},
+		{sql: "SELECT who, SUBSTR(who, 1, 12) AS head, what, _TABLE_SUFFIX AS yr FROM `crm.events_*` WHERE _TABLE_SUFFIX = '2026'", masked: []string{"who", "head"}, intact: []string{"what", "yr"},
+			seeded: func(i int) []string { v := fmt.Sprintf("visitor2026%02d@example.org", i); return []string{v, v[:12]} }, wantRows: 12},
+	} {
+		t.Run(tc.sql, func(t *testing.T) {
+			r := query(tc.sql)
+			if r.body["status"] != "succeeded" {
+				t.Fatalf("%s = %d %s, want succeeded without approval", tc.sql, r.code, r.raw)
+			}
+			got, _ := r.body["rows"].([]any)
+			if len(got) != tc.wantRows {
+				t.Fatalf("%d rows, want %d", len(got), tc.wantRows)
+			}
+			for i := range tc.wantRows {
+				for _, v := range tc.seeded(i) {
+					if strings.Contains(string(r.raw), v) {
+						t.Errorf("a seeded value (row %d) came back", i)
+					}
+				}
+			}
+			for i, x := range got {
+				m, _ := x.(map[string]any)
+				for _, c := range tc.masked {
+					if m[c] == nil || m[c] == "" {
+						t.Errorf("row %d: masked column %s is empty", i, c)
+					}
+				}
+				for _, c := range tc.intact {
+					if v := fmt.Sprint(m[c]); strings.HasPrefix(v, "[") || v == "" {
+						t.Errorf("row %d: harmless column %s came back %q", i, c, v)
+					}
+				}
+				if yr, ok := m["yr"]; ok && yr != "2026" {
+					t.Errorf("row %d: _TABLE_SUFFIX came back %v, want 2026", i, yr)
+				}
+			}
+		})
 	}
 }
