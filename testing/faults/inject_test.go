@@ -118,7 +118,7 @@ func (in *injector) sleep(ctx context.Context, d time.Duration) error {
 	// sleep starts within 500 ms of its deadline being set (rounding to
 	// the nearest 100 ms, a loaded machine read 15.9 s for 16 s).
 	const grain = 500 * time.Millisecond
-	in.sleeps = append(in.sleeps, (d+grain-1).Truncate(grain))
+	in.sleeps = append(in.sleeps, (d + grain - 1).Truncate(grain))
 	in.mu.Unlock()
 	return ctx.Err()
 }
