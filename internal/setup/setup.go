@@ -224,8 +224,14 @@ func Build(ctx context.Context, cfg Config, p Ports) (*Components, error) {
 		}
 	}
 	if p.ApprovalState != nil && p.Store != nil {
-		svc, err := approval.New(cfg.Approval, approval.Deps{Store: p.Store, State: p.ApprovalState, Keys: p.Keys,
-			Groups: p.ApproverGroups, Mailer: p.Mailer, IDToken: p.CallbackToken, IAP: p.IAP, Now: c.Now})
+		// Secret Manager and SMTP calls get the steps' CallTimeout (bounded.go).
+		callTimeout := cfg.Limits.CallTimeout
+		if callTimeout <= 0 {
+			callTimeout = steps.DefaultLimits.CallTimeout
+		}
+		keys, mailer := boundApproval(p.Keys, p.Mailer, callTimeout)
+		svc, err := approval.New(cfg.Approval, approval.Deps{Store: p.Store, State: p.ApprovalState, Keys: keys,
+			Groups: p.ApproverGroups, Mailer: mailer, IDToken: p.CallbackToken, IAP: p.IAP, Now: c.Now})
 		if err != nil {
 			return nil, fmt.Errorf("approval: %w", err)
 		}
