@@ -106,9 +106,8 @@ type Gateway struct {
 	// links `querygate dev` prints.
 	Approvers []string
 
-	srv       *http.Server
-	closers   []func() error
-	reconcile *reconciler
+	srv     *http.Server
+	closers []func() error
 }
 
 // Start starts every component and serves the gateway.
@@ -332,7 +331,6 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	// warehouse and the audit writer the steps use.
 	comps.Steps.Warehouse = wrap(ports.Warehouse, comps.Steps.Warehouse)
 	comps.Steps.Audit = wrap(ports.Audit, comps.Steps.Audit)
-	g.reconcile = &reconciler{store: g.Store, rt: rt, steps: comps.Steps, log: log}
 	routes := comps.Routes
 	routes.Extra = map[string]http.Handler{
 		"/v1/projects/":    rt.CallbackHandler(),
