@@ -108,6 +108,11 @@ type Config struct {
 	// the latest version, Approval verifies with the version a link names
 	// (internal/secrets).
 	ApprovalKeySecret string `env:"APPROVAL_KEY_SECRET"`
+
+	// SchedulerServiceAccount is the only caller of Reconcile (Cloud
+	// Scheduler's OIDC token, terraform/reconcile.tf); only Reconcile
+	// reads it, and requires it.
+	SchedulerServiceAccount string `env:"QUERYGATE_SCHEDULER_SA"`
 }
 
 // Validate reports every problem at once.

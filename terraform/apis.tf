@@ -17,6 +17,7 @@ locals {
     "cloudidentity.googleapis.com",
     "cloudkms.googleapis.com",
     "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com", # reconcile.tf
     "dlp.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",

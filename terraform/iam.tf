@@ -301,6 +301,13 @@ resource "google_iap_web_iam_member" "approvers" {
 # when an IAM resource granting to a service account is missing here.
 locals {
   grant_list = concat(
+    # reconcile.tf
+    ["reconcile|project ${google_project_iam_member.reconcile_datastore.role}"],
+    ["reconcile|project ${google_project_iam_member.reconcile_job_user.role}"],
+    [for m in [google_project_iam_member.reconcile_execution_reader] : "reconcile|project custom:${google_project_iam_custom_role.execution_reader.role_id}"],
+    [for m in [google_bigquery_table_iam_member.reconcile_audit_writer] : "reconcile|table:events custom:${google_project_iam_custom_role.audit_appender.role_id}"],
+    [for m in [google_bigquery_dataset_iam_member.reconcile_results] : "reconcile|dataset:results custom:${google_project_iam_custom_role.results_cleaner.role_id}"],
+    [for k, m in google_cloud_run_v2_service_iam_member.scheduler_invokes_reconcile : "reconcile-scheduler|service:${k} ${m.role}"],
     [for k in keys(google_project_iam_member.sa) : "${split(" ", k)[0]}|project ${split(" ", k)[1]}"],
     # A custom role's id is known only after apply; its role_id names it.
     [for m in [google_project_iam_member.deidentify_job_reader] : "deidentify|project custom:${google_project_iam_custom_role.job_reader.role_id}"],

@@ -12,7 +12,9 @@ data "google_project" "this" {
 locals {
   data_project = var.data_project_id != "" ? var.data_project_id : var.project_id
 
-  function_names = ["intake", "sessions", "policy", "notify", "execute", "deidentify", "record", "approval"]
+  function_names = ["intake", "sessions", "policy", "notify", "execute", "deidentify", "record", "approval",
+    "reconcile", # reconcile.tf
+  ]
 
   # Called only by the workflow: internal ingress, and only the workflow's
   # service account holds roles/run.invoker on them.
@@ -181,6 +183,17 @@ locals {
       memory      = "512Mi"
       concurrency = 40
       env         = local.config_env
+    }
+    # reconcile.tf: called by Cloud Scheduler only. No policy or masking
+    # file: the record step reads neither.
+    reconcile = {
+      target      = "Reconcile"
+      ingress     = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+      memory      = "512Mi"
+      concurrency = 1
+      env = {
+        QUERYGATE_SCHEDULER_SA = google_service_account.reconcile_scheduler.email
+      }
     }
     approval = {
       target      = "Approval"

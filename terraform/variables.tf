@@ -325,13 +325,16 @@ variable "scaling" {
     deidentify = { min = 0, max = 10 }
     record     = { min = 0, max = 10 }
     approval   = { min = 0, max = 5 }
+
+    # One pass at a time (reconcile.tf).
+    reconcile = { min = 0, max = 1 }
   }
 
   # services.tf reads var.scaling[f] for every function, so a map that
   # misses one would fail the plan with an opaque index error.
   validation {
-    condition     = length(setsubtract(["intake", "sessions", "policy", "notify", "execute", "deidentify", "record", "approval"], keys(var.scaling))) == 0
-    error_message = "scaling needs an entry for every function: intake, sessions, policy, notify, execute, deidentify, record, approval."
+    condition     = length(setsubtract(["intake", "sessions", "policy", "notify", "execute", "deidentify", "record", "approval", "reconcile"], keys(var.scaling))) == 0
+    error_message = "scaling needs an entry for every function: intake, sessions, policy, notify, execute, deidentify, record, approval, reconcile."
   }
   validation {
     condition     = alltrue([for f, s in var.scaling : s.min >= 0 && s.max >= 1 && s.min <= s.max])

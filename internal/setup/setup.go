@@ -29,6 +29,7 @@ import (
 	"github.com/querygate/querygate/internal/intake"
 	"github.com/querygate/querygate/internal/mcp"
 	"github.com/querygate/querygate/internal/policy"
+	"github.com/querygate/querygate/internal/reconcile"
 	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/steps"
 	"github.com/querygate/querygate/internal/warehouse"
@@ -137,6 +138,9 @@ type Components struct {
 	MCP         *mcp.Server
 	BigQueryAPI *bqapi.Server
 	Approval    *approval.Service
+	// Reconciler ends sessions their workflow execution left open; built
+	// when the steps are and the Orchestrator port reads executions.
+	Reconciler *reconcile.Reconciler
 	// Routes mount every built component; the caller adds Extra handlers
 	// and wraps it (host checks, logging middleware).
 	Routes *gateway.Routes
@@ -224,12 +228,28 @@ func Build(ctx context.Context, cfg Config, p Ports) (*Components, error) {
 		}
 	}
 	if p.ApprovalState != nil && p.Store != nil {
-		svc, err := approval.New(cfg.Approval, approval.Deps{Store: p.Store, State: p.ApprovalState, Keys: p.Keys,
-			Groups: p.ApproverGroups, Mailer: p.Mailer, IDToken: p.CallbackToken, IAP: p.IAP, Now: c.Now})
+		// Secret Manager and SMTP calls get the steps' CallTimeout (bounded.go).
+		callTimeout := cfg.Limits.CallTimeout
+		if callTimeout <= 0 {
+			callTimeout = steps.DefaultLimits.CallTimeout
+		}
+		keys, mailer := boundApproval(p.Keys, p.Mailer, callTimeout)
+		svc, err := approval.New(cfg.Approval, approval.Deps{Store: p.Store, State: p.ApprovalState, Keys: keys,
+			Groups: p.ApproverGroups, Mailer: mailer, IDToken: p.CallbackToken, IAP: p.IAP, Now: c.Now})
 		if err != nil {
 			return nil, fmt.Errorf("approval: %w", err)
 		}
 		c.Approval = svc
+	}
+	// The reconciler (internal/reconcile): the record step, and an
+	// orchestrator that reads executions (the local runtime, the cloud's
+	// Executions API client).
+	if ex, ok := p.Orchestrator.(reconcile.Executions); ok && c.Steps != nil {
+		r, err := reconcile.New(reconcile.Config{Store: p.Store, Executions: ex, Recorder: c.Steps, Now: p.Now, Logger: c.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		c.Reconciler = r
 	}
 	c.Routes = &gateway.Routes{Intake: c.Intake, Steps: c.Steps, MCP: c.MCP, Approval: c.Approval, Internal: p.Internal,
 		WorkflowCallers: cfg.WorkflowCallers, Reidentify: c.Reidentify, BigQuery: c.BigQueryAPI}

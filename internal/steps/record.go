@@ -14,6 +14,10 @@ type RecordInput struct {
 	SessionID string
 	Outcome   session.Status
 	Error     string
+	// ExpectLastSeq, when set, is the seq of the last event the caller
+	// (internal/reconcile) saw: Record refuses with ErrRecordInProgress if
+	// the session has changed since, because another attempt is ending it.
+	ExpectLastSeq int64
 }
 
 // RecordResult is the status the session ended with.
@@ -38,6 +42,9 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 	if err != nil {
 		return nil, err
 	}
+	if in.ExpectLastSeq != 0 && lastSeq(sess) != in.ExpectLastSeq {
+		return nil, &StepError{Code: http.StatusServiceUnavailable, Msg: "store final events: another attempt is ending the session", Err: ErrRecordInProgress}
+	}
 	if sess.Status.Terminal() {
 		if err := s.writeRetry(ctx, sess); err != nil {
 			return nil, transient("write audit", err)
@@ -51,15 +58,24 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 	retry := finalStatus(sess) != ""
 	if !retry {
 		now, l := s.now(), s.limits()
+		appended := false
 		sess, err = s.store().Update(ctx, in.SessionID, func(x *session.Session) error {
+			appended = false // the store may run fn again
 			if finalStatus(x) != "" || x.Status.Terminal() {
 				return nil
 			}
 			*x = *finalize(x, in, now, l)
+			appended = true
 			return nil
 		})
 		if err != nil {
 			return nil, transient("store final events", err)
+		}
+		if !appended {
+			// Another attempt (a reconciler pass) appended them between
+			// our read and our update and is writing their audit rows:
+			// writing them here too could give an event a second row.
+			return nil, &StepError{Code: http.StatusServiceUnavailable, Msg: "store final events: another attempt is ending the session", Err: ErrRecordInProgress}
 		}
 	}
 	// 2. Make every event durable in the audit dataset.
@@ -89,6 +105,14 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 	// result is no longer needed by any step or retry.
 	s.deleteResult(ctx, sess.Execution)
 	return &RecordResult{Status: sess.Status}, nil
+}
+
+// lastSeq is the seq of the session's last event, 0 if it has none.
+func lastSeq(s *session.Session) int64 {
+	if len(s.Timeline) == 0 {
+		return 0
+	}
+	return s.Timeline[len(s.Timeline)-1].Seq
 }
 
 // writeRetry writes the audit rows of a session an earlier attempt of this

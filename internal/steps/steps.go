@@ -162,6 +162,12 @@ func transient(msg string, err error) error {
 // ErrPrecondition is returned when a step is called out of order.
 var ErrPrecondition = errors.New("step called out of order")
 
+// ErrRecordInProgress is returned by Record when another attempt appended
+// the session's closing events while this one was reading it; that attempt
+// ends the session (internal/reconcile counts it as busy; the workflow's
+// retry finds the events and reuses them).
+var ErrRecordInProgress = errors.New("another record attempt is ending the session")
+
 type request struct {
 	SessionID string `json:"session_id"`
 	Outcome   string `json:"outcome,omitempty"`

@@ -25,4 +25,5 @@ scaling = {
   deidentify = { min = 0, max = 2 }
   record     = { min = 0, max = 1 }
   approval   = { min = 0, max = 1 }
+  reconcile  = { min = 0, max = 1 } # one pass at a time (reconcile.tf)
 }

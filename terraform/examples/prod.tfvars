@@ -42,4 +42,5 @@ scaling = {
   deidentify = { min = 0, max = 10 }
   record     = { min = 0, max = 10 }
   approval   = { min = 0, max = 5 }
+  reconcile  = { min = 0, max = 1 } # one pass at a time (reconcile.tf)
 }

@@ -16,7 +16,8 @@ run "example_plans" {
   command = plan
 
   assert {
-    condition     = length(google_cloud_run_v2_service.fn) == 8
+    # The eight functions of the session flow, plus Reconcile (reconcile.tf).
+    condition     = length(google_cloud_run_v2_service.fn) == 9
     error_message = "Every function needs a service."
   }
 

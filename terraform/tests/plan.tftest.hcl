@@ -38,6 +38,7 @@ run "every_function_has_a_service" {
       intake     = "Intake"
       notify     = "Notify"
       policy     = "Policy"
+      reconcile  = "Reconcile"
       record     = "Record"
       sessions   = "Sessions"
     })
@@ -295,6 +296,16 @@ run "service_accounts_have_their_documented_roles" {
         "secret:masking roles/secretmanager.secretAccessor",
         "secret:policy roles/secretmanager.secretAccessor",
       ]
+      reconcile = [
+        "dataset:results custom:querygateResultsCleaner",
+        "project custom:querygateExecutionReader",
+        "project roles/bigquery.jobUser",
+        "project roles/datastore.user",
+        "table:events custom:querygateAuditAppender",
+      ]
+      "reconcile-scheduler" = [
+        "service:reconcile roles/run.invoker",
+      ]
       record = [
         "dataset:results custom:querygateResultsCleaner",
         "project roles/bigquery.jobUser",
@@ -316,5 +327,42 @@ run "service_accounts_have_their_documented_roles" {
       ]
     })
     error_message = "A service account's grants differ from docs/deploy.md's Roles table."
+  }
+}
+
+# The reconciler (reconcile.tf): Cloud Scheduler POSTs hourly to the
+# Reconcile service's URL with an OIDC token whose audience is that URL; the
+# service is internal, runs one instance, knows its only caller, and its
+# execution role reads executions and nothing else.
+run "reconcile_is_scheduled" {
+  command = plan
+
+  assert {
+    condition = (
+      google_cloud_scheduler_job.reconcile.http_target[0].http_method == "POST" &&
+      google_cloud_scheduler_job.reconcile.http_target[0].uri == "https://querygate-reconcile-123456789012.us-central1.run.app" &&
+      google_cloud_scheduler_job.reconcile.http_target[0].oidc_token[0].audience == "https://querygate-reconcile-123456789012.us-central1.run.app"
+    )
+    error_message = "The scheduler job must POST to the Reconcile service's run.app URL with an OIDC token for that URL."
+  }
+
+  assert {
+    condition = (
+      google_cloud_run_v2_service.fn["reconcile"].ingress == "INGRESS_TRAFFIC_INTERNAL_ONLY" &&
+      google_cloud_run_v2_service.fn["reconcile"].template[0].scaling[0].max_instance_count == 1 &&
+      google_cloud_run_v2_service.fn["reconcile"].template[0].max_instance_request_concurrency == 1 &&
+      contains([for e in google_cloud_run_v2_service.fn["reconcile"].template[0].containers[0].env : e.name], "QUERYGATE_SCHEDULER_SA")
+    )
+    error_message = "The Reconcile service must be internal, one instance of one request, and know its caller (QUERYGATE_SCHEDULER_SA)."
+  }
+
+  assert {
+    condition     = jsonencode(google_project_iam_custom_role.execution_reader.permissions) == jsonencode(["workflows.executions.get"])
+    error_message = "The reconciler's execution role must hold workflows.executions.get only."
+  }
+
+  assert {
+    condition     = google_cloud_run_v2_service_iam_member.scheduler_invokes_reconcile["reconcile"].role == "roles/run.invoker" && contains(local.apis, "cloudscheduler.googleapis.com")
+    error_message = "The scheduler's account needs run.invoker on Reconcile, and the Cloud Scheduler API must be enabled."
   }
 }

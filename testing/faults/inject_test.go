@@ -30,6 +30,10 @@ const (
 	depCreate   = "session_store.create" // session Store Create (intake)
 	depWorkflow = "workflow_state"       // workflow StateStore.SaveExecution
 	depSMTP     = "smtp"                 // Mailer.Send
+	// depSecrets is the secret store: the SMTP password (mail.Secrets) and
+	// the approval link keys (approval.Keys), both Secret Manager in the
+	// cloud.
+	depSecrets = "secret_manager"
 )
 
 // fault is what the injector does to the target dependency.
@@ -165,7 +169,9 @@ func (in *injector) ports(smtpOverride func(approval.Mailer) approval.Mailer) *l
 				h.ServeHTTP(w, r)
 			})
 		},
-		Sleep: in.sleep,
+		Sleep:   in.sleep,
+		Secrets: func(s mail.Secrets) mail.Secrets { return &faultySecrets{s, in} },
+		Keys:    func(k approval.Keys) approval.Keys { return &faultyKeys{k, in} },
 	}
 }
 
@@ -273,4 +279,35 @@ func (f *faultyMailer) Send(ctx context.Context, m mail.Message) error {
 		return err
 	}
 	return f.Mailer.Send(ctx, m)
+}
+
+type faultySecrets struct {
+	mail.Secrets
+	in *injector
+}
+
+func (f *faultySecrets) Secret(ctx context.Context, name string) (string, error) {
+	if err := f.in.hit(ctx, depSecrets); err != nil {
+		return "", err
+	}
+	return f.Secrets.Secret(ctx, name)
+}
+
+type faultyKeys struct {
+	approval.Keys
+	in *injector
+}
+
+func (f *faultyKeys) SigningKey(ctx context.Context) (string, []byte, error) {
+	if err := f.in.hit(ctx, depSecrets); err != nil {
+		return "", nil, err
+	}
+	return f.Keys.SigningKey(ctx)
+}
+
+func (f *faultyKeys) VerificationKey(ctx context.Context, kid string) ([]byte, error) {
+	if err := f.in.hit(ctx, depSecrets); err != nil {
+		return nil, err
+	}
+	return f.Keys.VerificationKey(ctx, kid)
 }

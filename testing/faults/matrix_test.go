@@ -118,7 +118,9 @@ func (s *swappableMailer) set(h bool) {
 
 var mailers = &swappableMailer{}
 
-func start(t *testing.T) *env {
+// start starts a gateway with every port behind the injector; tweak, if
+// given, changes the ports before the start.
+func start(t *testing.T, tweak ...func(*local.Ports)) *env {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(blackHoleSMTP(t))
 	var portN int
@@ -131,6 +133,9 @@ func start(t *testing.T) *env {
 	mailers.hung = hung
 	in := newInjector()
 	ports := in.ports(func(m approval.Mailer) approval.Mailer { mailers.real = m; return mailers })
+	for _, f := range tweak {
+		f(ports)
+	}
 	g, err := local.Start(context.Background(), local.Config{
 		Addr: "127.0.0.1:0", BigQueryAddr: "127.0.0.1:0", SMTPAddr: "127.0.0.1:0",
 		DataDir: t.TempDir(), Project: "querygate-local",
@@ -395,6 +400,12 @@ func TestFaultMatrix(t *testing.T) {
 		{name: "smtp fails once", dep: depSMTP, fault: faultOnce, sql: approvalSQL, pendOK: true, wantStatus: "pending_approval", wantBackoff: workflowBackoff[:1]},
 		{name: "smtp fails", dep: depSMTP, fault: faultAlways, sql: approvalSQL, wantStatus: "failed", wantReason: "notify", wantBackoff: workflowBackoff},
 		{name: "smtp relay hangs", dep: depSMTP, hungRelay: true, sql: approvalSQL, wantStatus: "failed", wantReason: "notify", wantBackoff: workflowBackoff},
+
+		// Secret Manager in the cloud (the SMTP password and the link keys),
+		// the data dir here: notify reads both before the mail goes out.
+		{name: "secret manager fails once", dep: depSecrets, fault: faultOnce, sql: approvalSQL, pendOK: true, wantStatus: "pending_approval", wantBackoff: workflowBackoff[:1]},
+		{name: "secret manager fails", dep: depSecrets, fault: faultAlways, sql: approvalSQL, wantStatus: "failed", wantReason: "notify", wantBackoff: workflowBackoff},
+		{name: "secret manager hangs", dep: depSecrets, fault: faultHang, sql: approvalSQL, wantStatus: "failed", wantReason: "notify", wantBackoff: workflowBackoff},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -127,6 +127,7 @@ func TestServicesSetConfigEnv(t *testing.T) {
 		"record":     {"QUERYGATE_POLICY_FILE", "QUERYGATE_MASKING_FILE"},
 		"notify":     {"SMTP_HOST", "SMTP_PORT", "SMTP_FROM", "PUBLIC_BASE_URL", "APPROVAL_KEY_SECRET"},
 		"approval":   {"PUBLIC_BASE_URL", "APPROVAL_KEY_SECRET", "APPROVAL_CALLBACK_URL_PREFIXES"},
+		"reconcile":  {"QUERYGATE_SCHEDULER_SA"}, // its only caller (reconcile.tf)
 	}
 
 	// The functions that get the config files mounted are the ones told
@@ -322,8 +323,16 @@ func TestStepServicesAreNotPublic(t *testing.T) {
 				if role := m.text(b.Body.Attributes["role"].Expr); role != `"roles/run.invoker"` {
 					t.Errorf("%s: role %s, want roles/run.invoker", key, role)
 				}
+			case "toset(local.scheduled_functions)":
+				// reconcile.tf: Cloud Scheduler's account, and only it.
+				if member != `"serviceAccount:${google_service_account.reconcile_scheduler.email}"` {
+					t.Errorf("%s: the scheduled functions' invoker is %s, want only the scheduler's service account", key, member)
+				}
+				if role := m.text(b.Body.Attributes["role"].Expr); role != `"roles/run.invoker"` {
+					t.Errorf("%s: role %s, want roles/run.invoker", key, role)
+				}
 			default:
-				t.Errorf("%s: for_each = %s, want toset(local.public_functions) or toset(local.step_functions)", key, forEach)
+				t.Errorf("%s: for_each = %s, want toset(local.public_functions), toset(local.step_functions) or toset(local.scheduled_functions)", key, forEach)
 			}
 		}
 	}
@@ -368,6 +377,7 @@ var customPermissions = map[string]bool{
 var customRoles = map[string][]string{
 	"job_reader":          {"bigquery.jobs.get"},
 	"execution_starter":   {"workflows.executions.create", "workflows.executions.get"},
+	"execution_reader":    {"workflows.executions.get"}, // reconcile.tf
 	"callback_sender":     {"workflows.callbacks.send"},
 	"audit_appender":      {"bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData"},
 	"dlp_template_reader": {"dlp.deidentifyTemplates.get", "dlp.inspectTemplates.get"},

@@ -106,9 +106,8 @@ type Gateway struct {
 	// links `querygate dev` prints.
 	Approvers []string
 
-	srv       *http.Server
-	closers   []func() error
-	reconcile *reconciler
+	srv     *http.Server
+	closers []func() error
 }
 
 // Start starts every component and serves the gateway.
@@ -247,7 +246,7 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	// AUTH in clear is acceptable on loopback only, which is where the sink
 	// listens for this sender.
 	sender, err := mail.NewSender(mail.SMTPConfig{Host: host, Port: portN, TLS: mail.TLSNone, From: "querygate <querygate@querygate.local>",
-		Username: SMTPUser, PasswordSecret: "smtp", AllowInsecureAuth: true}, mail.WithSecrets(mail.StaticSecrets{"smtp": smtpSecret}))
+		Username: SMTPUser, PasswordSecret: "smtp", AllowInsecureAuth: true}, mail.WithSecrets(wrap(ports.Secrets, mail.Secrets(mail.StaticSecrets{"smtp": smtpSecret}))))
 	if err != nil {
 		return nil, fmt.Errorf("smtp sender: %w", err)
 	}
@@ -315,7 +314,7 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	}, setup.Ports{
 		BigQuery: client, Store: g.Store, Deidentifier: wrap(ports.Deid, deid.Deidentifier(deider)), Inspector: deider, Reidentifier: deider,
 		Orchestrator: rt, External: external, Internal: internalV, Groups: groups,
-		ApprovalState: apState, Keys: keys, ApproverGroups: approval.StaticGroups(cfg.Groups), Mailer: wrap(ports.Mailer, approval.Mailer(sender)),
+		ApprovalState: apState, Keys: wrap(ports.Keys, approval.Keys(keys)), ApproverGroups: approval.StaticGroups(cfg.Groups), Mailer: wrap(ports.Mailer, approval.Mailer(sender)),
 		CallbackToken: mint(ApprovalIdentity), Now: cfg.Now, Logger: log,
 	})
 	if err != nil {
@@ -332,7 +331,6 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	// warehouse and the audit writer the steps use.
 	comps.Steps.Warehouse = wrap(ports.Warehouse, comps.Steps.Warehouse)
 	comps.Steps.Audit = wrap(ports.Audit, comps.Steps.Audit)
-	g.reconcile = &reconciler{store: g.Store, rt: rt, steps: comps.Steps, log: log}
 	routes := comps.Routes
 	routes.Extra = map[string]http.Handler{
 		"/v1/projects/":    rt.CallbackHandler(),

@@ -7,6 +7,7 @@ import (
 
 	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/deid"
+	"github.com/querygate/querygate/internal/mail"
 	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/steps"
 	"github.com/querygate/querygate/internal/workflow"
@@ -37,6 +38,13 @@ type Ports struct {
 	// Sleep replaces the workflow runtime's backoff wait, so a test sees
 	// each retry delay without waiting it out.
 	Sleep func(ctx context.Context, d time.Duration) error
+
+	// Secrets wraps where the mail sender reads its SMTP password (Secret
+	// Manager in the cloud, the data dir here).
+	Secrets func(mail.Secrets) mail.Secrets
+	// Keys wraps the approval link keys (Secret Manager in the cloud, the
+	// data dir here).
+	Keys func(approval.Keys) approval.Keys
 }
 
 func wrap[T any](f func(T) T, v T) T {
