@@ -22,7 +22,9 @@ func TestDevTokenDefaults(t *testing.T) {
 	t.Setenv("QUERYGATE_URL", "")
 	t.Setenv("QUERYGATE_TOKEN", "")
 	dataDir := t.TempDir()
-	noFlags := func(url, token, as, groups string) *apiOpts { return &apiOpts{url: &url, token: &token, as: &as, asGroups: &groups} }
+	noFlags := func(url, token, as, groups string) *apiOpts {
+		return &apiOpts{url: &url, token: &token, as: &as, asGroups: &groups}
+	}
 	var stderr bytes.Buffer
 
 	// No state file: no dev token.

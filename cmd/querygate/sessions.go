@@ -125,7 +125,9 @@ func runSessionsList(ctx context.Context, args []string, stdout, stderr io.Write
 	return nil
 }
 
-func knownStatus(s string) bool { return terminalStatus(s) || s == "pending_approval" || s == "running" }
+func knownStatus(s string) bool {
+	return terminalStatus(s) || s == "pending_approval" || s == "running"
+}
 
 func listRow(m map[string]any) []string {
 	str := func(k string) string { s, _ := m[k].(string); return s }
