@@ -16,10 +16,11 @@ const sessionsHelp = `usage: querygate sessions list [--status S] [--conversatio
        querygate sessions show SESSION_ID [--wait SECONDS] [--page-token T]
 
 list prints your sessions (every session for auditors), newest first, as a
-table (GET /v1/sessions), or with --json the API's pages as they came. The
-API filters by conversation; --status is applied here, to the pages read,
-until --limit sessions match. When more remain, the last line on stderr
-names the --page-token to continue with.
+table (GET /v1/sessions), or with --json the API's pages as they came
+(with --status, the matching sessions, one JSON object per line). The API
+filters by conversation; --status is applied here, to the pages read (at
+most 20), until --limit sessions match. When more remain, the last line on
+stderr names the --page-token to continue with.
 
 show prints one session as the API returns it (GET /v1/sessions/{id}):
 prompt, SQL, decision, approval, timeline and the first page of masked

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/querygate/querygate/internal/auth"
@@ -37,12 +36,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var gs []string
-	for _, g := range strings.Split(*groups, ",") {
-		if g = strings.TrimSpace(g); g != "" {
-			gs = append(gs, g)
-		}
-	}
+	gs := splitList(*groups)
 	if *ttl == 0 {
 		fmt.Fprintln(stderr, "querygate token: --ttl must not be zero")
 		return exitCode(2)
