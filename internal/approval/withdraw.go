@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/querygate/querygate/internal/session"
 )
@@ -22,10 +23,10 @@ var errWithdrawn = errors.New("already withdrawn")
 // front door's jobs.cancel): while the session waits for approval and no
 // one has decided, it records the decision "rejected" with by as the
 // decider, reason as the comment and an approval.decided event with Via
-// ViaRequester, then wakes the workflow as a decision does. The workflow
-// reads the record and ends the session rejected, recorded and audited
-// like any rejection. Withdrawing cannot run anything: it only ever
-// rejects.
+// ViaRequester (RecordWithdrawal), then wakes the workflow as a decision
+// does. The workflow reads the record and ends the session rejected,
+// recorded and audited like any rejection. Withdrawing cannot run
+// anything: it only ever rejects.
 //
 // It reports false, changing nothing, when the session does not wait for
 // approval (not yet decided by policy, already decided, or ended); a call
@@ -33,8 +34,53 @@ var errWithdrawn = errors.New("already withdrawn")
 // by must be the session's requester (issuer and subject), else the
 // session is not found. A failed wake-up is a *DeliveryError.
 func (s *Service) Withdraw(ctx context.Context, sessionID string, by *session.Principal, reason string) (bool, error) {
-	now := s.now().UTC()
-	ss, err := s.deps.Store.Update(ctx, sessionID, func(x *session.Session) error {
+	ss, err := recordWithdrawal(ctx, s.deps.Store, sessionID, by, reason, s.now().UTC())
+	if err != nil || ss == nil {
+		return false, err
+	}
+	ap := ss.Approval
+	out := Outcome{SessionID: ss.ID, Decision: ap.Decision, Approver: ap.DecidedBy, Comment: ap.Comment, DecidedAt: ap.DecidedAt}
+	req, err := s.deps.State.Get(ctx, ss.ID)
+	if err != nil {
+		return true, &DeliveryError{Outcome: out, Err: fmt.Errorf("load callback: %w", err)}
+	}
+	if err := s.deliver(ctx, req.CallbackURL, CallbackBody{Decision: out.Decision, Approver: out.Approver, Comment: out.Comment}); err != nil {
+		return true, &DeliveryError{Outcome: out, Err: err}
+	}
+	if err := s.deps.State.MarkDelivered(ctx, ss.ID, s.now()); err != nil {
+		slog.ErrorContext(ctx, "record callback delivery", "session_id", ss.ID, "error", err)
+	}
+	slog.InfoContext(ctx, "held query withdrawn by its requester", "session_id", ss.ID)
+	return true, nil
+}
+
+// RecordWithdrawal is Withdraw for a process that holds the session store
+// but may not send workflow callbacks (the cloud's Intake function, whose
+// service account lacks workflows.callbacks.send by design): it records
+// the withdrawal, so that no approver can approve the query any more, and
+// leaves the workflow to read it when its approval window closes; the
+// session then ends rejected. It reports whether a withdrawal is on record.
+type RecordWithdrawal struct {
+	Store session.Store
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// Withdraw records the requester's withdrawal (see Service.Withdraw).
+func (r RecordWithdrawal) Withdraw(ctx context.Context, sessionID string, by *session.Principal, reason string) (bool, error) {
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	ss, err := recordWithdrawal(ctx, r.Store, sessionID, by, reason, now().UTC())
+	return ss != nil, err
+}
+
+// recordWithdrawal records the withdrawal and returns the session, or nil
+// when the session does not wait for approval. A withdrawal already on
+// record returns the session again, for its delivery to be retried.
+func recordWithdrawal(ctx context.Context, st session.Store, sessionID string, by *session.Principal, reason string, now time.Time) (*session.Session, error) {
+	ss, err := st.Update(ctx, sessionID, func(x *session.Session) error {
 		if by == nil || x.Principal.Issuer != by.Issuer || x.Principal.Subject != by.Subject {
 			return refuseNotFound
 		}
@@ -51,32 +97,19 @@ func (s *Service) Withdraw(ctx context.Context, sessionID string, by *session.Pr
 	})
 	switch {
 	case errors.Is(err, errNoChange):
-		return false, nil
+		return nil, nil
 	case errors.Is(err, errWithdrawn):
-		if ss, err = s.deps.Store.Get(ctx, sessionID); err != nil {
-			return false, fmt.Errorf("get session: %w", err)
+		if ss, err = st.Get(ctx, sessionID); err != nil {
+			return nil, fmt.Errorf("get session: %w", err)
 		}
 	case errors.Is(err, session.ErrNotFound):
-		return false, refuseNotFound
+		return nil, refuseNotFound
 	case err != nil:
 		var ref *Refusal
 		if errors.As(err, &ref) {
-			return false, ref
+			return nil, ref
 		}
-		return false, fmt.Errorf("record withdrawal: %w", err)
+		return nil, fmt.Errorf("record withdrawal: %w", err)
 	}
-	ap := ss.Approval
-	out := Outcome{SessionID: ss.ID, Decision: ap.Decision, Approver: ap.DecidedBy, Comment: ap.Comment, DecidedAt: ap.DecidedAt}
-	req, err := s.deps.State.Get(ctx, ss.ID)
-	if err != nil {
-		return true, &DeliveryError{Outcome: out, Err: fmt.Errorf("load callback: %w", err)}
-	}
-	if err := s.deliver(ctx, req.CallbackURL, CallbackBody{Decision: out.Decision, Approver: out.Approver, Comment: out.Comment}); err != nil {
-		return true, &DeliveryError{Outcome: out, Err: err}
-	}
-	if err := s.deps.State.MarkDelivered(ctx, ss.ID, s.now()); err != nil {
-		slog.ErrorContext(ctx, "record callback delivery", "session_id", ss.ID, "error", err)
-	}
-	slog.InfoContext(ctx, "held query withdrawn by its requester", "session_id", ss.ID)
-	return true, nil
+	return ss, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -70,5 +71,35 @@ func TestWithdraw(t *testing.T) {
 	}
 	if a := e.get("s2").Approval; a != nil {
 		t.Errorf("running session got an approval record: %+v", a)
+	}
+}
+
+// TestRecordWithdrawal: without the callback identity the withdrawal is
+// recorded, approvers can no longer decide, and the workflow reads the
+// rejection when its approval window closes.
+func TestRecordWithdrawal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t)
+	e.heldSession("s1", demoSQL)
+	e.notify("s1")
+	alice := &session.Principal{Issuer: "https://issuer.example", Subject: "alice-sub", Email: "alice@example.com"}
+	w := RecordWithdrawal{Store: e.store, Now: e.clock.Now}
+	if ok, err := w.Withdraw(ctx, "s1", alice, "cancelled"); !ok || err != nil {
+		t.Fatalf("RecordWithdrawal = %v, %v", ok, err)
+	}
+	if bodies, _ := e.callback.Calls(); len(bodies) != 0 {
+		t.Errorf("RecordWithdrawal sent %d callbacks, want none", len(bodies))
+	}
+	s := e.get("s1")
+	if _, err := e.svc.DecideAs(ctx, "bob@example.com", "s1", APIDecision{Decision: DecisionApprove, SQLSHA256: s.SQLSHA256, RunSHA256: RunHash(s)}); !errors.Is(err, refuseNotPending) {
+		t.Errorf("approve after the withdrawal: %v, want not pending", err)
+	}
+	e.clock.Advance(time.Hour)
+	if d, err := e.svc.ReadDecision(ctx, "s1"); err != nil || d.Decision != "rejected" || d.Comment != "cancelled" {
+		t.Errorf("ReadDecision after the window = %+v, %v; want the withdrawal", d, err)
+	}
+	if ok, err := w.Withdraw(ctx, "s1", &session.Principal{Issuer: "https://issuer.example", Subject: "bob-sub"}, "x"); ok || !errors.Is(err, refuseNotFound) {
+		t.Errorf("RecordWithdrawal by another = %v, %v; want not found", ok, err)
 	}
 }

@@ -17,7 +17,10 @@ type Withdrawer interface {
 	Withdraw(ctx context.Context, sessionID string, by *session.Principal, reason string) (bool, error)
 }
 
-var _ Withdrawer = (*approval.Service)(nil)
+var (
+	_ Withdrawer = (*approval.Service)(nil)
+	_ Withdrawer = approval.RecordWithdrawal{}
+)
 
 // reasonStopped is BigQuery's reason for a job that was cancelled.
 const reasonStopped = "stopped"
@@ -34,7 +37,10 @@ const cancelWait = 10 * time.Second
 // session ends rejected, with a cancellation as its reason, and the job
 // DONE with errorResult reason "stopped"); a job that is already running
 // or finished goes on to its end and is returned as it is, for querygate
-// never stops a BigQuery job half way through its record.
+// never stops a BigQuery job half way through its record. Where the
+// withdrawal cannot wake the workflow (approval.RecordWithdrawal, the
+// cloud's Intake function), the job ends when its approval window closes;
+// the answer, after at most cancelWait, shows it still RUNNING.
 func (s *Server) cancel(c *call) *apiError {
 	jobID := c.r.PathValue("job")
 	sess, e := s.job(c, jobID)

@@ -240,6 +240,11 @@ func Build(ctx context.Context, cfg Config, p Ports) (*Components, error) {
 		}
 		if c.Approval != nil {
 			c.BigQueryAPI.Withdraw = c.Approval
+		} else {
+			// Without the approval service (the cloud's Intake function may
+			// not send workflow callbacks) the withdrawal is recorded and the
+			// workflow reads it when the approval window closes.
+			c.BigQueryAPI.Withdraw = approval.RecordWithdrawal{Store: p.Store, Now: c.Now}
 		}
 	}
 	c.Routes = &gateway.Routes{Intake: c.Intake, Steps: c.Steps, MCP: c.MCP, Approval: c.Approval, Internal: p.Internal,
