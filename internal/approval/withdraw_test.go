@@ -11,13 +11,20 @@ import (
 	"github.com/querygate/querygate/internal/session"
 )
 
-func TestWithdraw(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// heldForWithdrawal is an env with session s1 held and its approvers
+// notified, and s1's requester.
+func heldForWithdrawal(t *testing.T) (*env, *session.Principal) {
+	t.Helper()
 	e := newEnv(t)
 	e.heldSession("s1", demoSQL)
 	e.notify("s1")
-	alice := &session.Principal{Issuer: "https://issuer.example", Subject: "alice-sub", Email: "alice@example.com"}
+	return e, &session.Principal{Issuer: "https://issuer.example", Subject: "alice-sub", Email: "alice@example.com"}
+}
+
+func TestWithdraw(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e, alice := heldForWithdrawal(t)
 	const reason = "cancelled by the requester"
 
 	// Only the requester may withdraw; anyone else finds nothing.
@@ -80,10 +87,7 @@ func TestWithdraw(t *testing.T) {
 func TestRecordWithdrawal(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := newEnv(t)
-	e.heldSession("s1", demoSQL)
-	e.notify("s1")
-	alice := &session.Principal{Issuer: "https://issuer.example", Subject: "alice-sub", Email: "alice@example.com"}
+	e, alice := heldForWithdrawal(t)
 	w := RecordWithdrawal{Store: e.store, Now: e.clock.Now}
 	if ok, err := w.Withdraw(ctx, "s1", alice, "cancelled"); !ok || err != nil {
 		t.Fatalf("RecordWithdrawal = %v, %v", ok, err)

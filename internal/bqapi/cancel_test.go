@@ -3,9 +3,6 @@ package bqapi
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +10,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/querygate/querygate/internal/approval"
-	"github.com/querygate/querygate/internal/intake"
 	"github.com/querygate/querygate/internal/mcp"
 	"github.com/querygate/querygate/internal/session"
 )
@@ -61,23 +57,11 @@ func (fakeSources) Describe(_ context.Context, _ *session.Principal, table strin
 
 func newCancelHarness(t *testing.T, w Withdrawer) *harness {
 	t.Helper()
-	store, err := session.OpenSQLite(filepath.Join(t.TempDir(), "s.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	orch := &fakeOrchestrator{}
-	in := &intake.Server{Store: store, Orchestrator: orch, Verifier: fakeVerifier{
-		"alice-token": {Issuer: "https://issuer", Subject: "alice", Email: "alice@example.com"},
-	}}
+	h := newHarnessWith(t, func(s *Server) { s.Withdraw, s.Sources = w, fakeSources{} })
 	if fw, ok := w.(*fakeWithdrawer); ok {
-		fw.store = store
+		fw.store = h.store
 	}
-	mux := http.NewServeMux()
-	(&Server{Intake: in, DecisionWait: time.Millisecond, Withdraw: w, Sources: fakeSources{}}).Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &harness{t: t, url: srv.URL, store: store, orch: orch}
+	return h
 }
 
 // hold inserts job jobID and plays policy holding it for approval.
