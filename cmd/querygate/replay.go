@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
+	"unicode"
 
 	"github.com/querygate/querygate/internal/replay"
 	"github.com/querygate/querygate/internal/session"
@@ -36,6 +38,7 @@ examples:
 `
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	stdout = replayOut(stdout)
 	fs := newFlags("replay", replayHelp, stderr)
 	api := apiFlags(fs)
 	dataDir := fs.String("data-dir", "", "read the session store of the local gateway with this data dir instead of the API")
@@ -157,8 +160,7 @@ const maxReplayPages = 10000
 // apiView reads session id and every page of its rows through the API.
 // fail is the printed failure's exit code.
 func apiView(ctx context.Context, c *apiClient, id string, stderr io.Writer) (v *replay.View, fail error) {
-	var s *session.Session
-	var pages []*session.Page
+	var r apiReplay
 	token := ""
 	for i := 0; i < maxReplayPages; i++ {
 		path := "/v1/sessions/" + url.PathEscape(id)
@@ -172,41 +174,91 @@ func apiView(ctx context.Context, c *apiClient, id string, stderr io.Writer) (v 
 		if a.code != http.StatusOK {
 			return nil, failAnswer(stderr, "replay", a)
 		}
-		var as apiSession
-		if err := json.Unmarshal(a.raw, &as); err != nil {
-			return nil, commandError(stderr, "replay", fmt.Errorf("the gateway's session %s is not in the API's shape: %w", id, err))
+		if token, err = r.add(a.raw); err != nil {
+			return nil, commandError(stderr, "replay", fmt.Errorf("session %s: %w", id, err))
 		}
-		if s == nil {
-			s = &as.Session
-			for _, m := range as.Errors {
-				s.Errors = append(s.Errors, session.ErrorEntry{Step: "-", Message: m})
-			}
-			if as.Schema != nil {
-				s.Result = &session.Result{Schema: as.Schema, MaskedColumns: as.MaskedColumns, TotalRows: as.TotalRows, Truncated: as.Truncated}
-			}
-		}
-		if s.Result != nil && len(as.Rows) > 0 {
-			var n []json.RawMessage
-			if err := json.Unmarshal(as.Rows, &n); err != nil {
-				return nil, commandError(stderr, "replay", fmt.Errorf("page %d of session %s is not a JSON array", len(pages), id))
-			}
-			if len(n) > 0 {
-				var buf bytes.Buffer
-				_ = json.Compact(&buf, as.Rows)
-				pages = append(pages, &session.Page{Index: len(pages), Rows: buf.Bytes(), Count: len(n)})
-				s.Result.StoredRows += int64(len(n))
-			}
-		}
-		if token = as.NextPageToken; token == "" {
+		if token == "" {
 			break
 		}
 	}
-	if s.Result != nil {
-		s.Result.Pages = len(pages)
-	}
-	v, err := replay.NewView(s, pages)
+	v, err := r.view()
 	if err != nil {
 		return nil, commandError(stderr, "replay", err)
 	}
 	return v, nil
+}
+
+// apiReplay assembles a session from GET /v1/sessions/{id} answers, the
+// first and then one per page of rows. The answers come from the gateway
+// and are checked as outside input.
+type apiReplay struct {
+	s     *session.Session
+	pages []*session.Page
+}
+
+// add takes one answer and returns its next_page_token.
+func (r *apiReplay) add(raw []byte) (next string, err error) {
+	var as apiSession
+	if err := json.Unmarshal(raw, &as); err != nil {
+		return "", fmt.Errorf("the gateway's answer is not a session in the API's shape: %w", err)
+	}
+	if r.s == nil {
+		r.s = &as.Session
+		for _, m := range as.Errors {
+			r.s.Errors = append(r.s.Errors, session.ErrorEntry{Step: "-", Message: m})
+		}
+		if as.Schema != nil {
+			r.s.Result = &session.Result{Schema: as.Schema, MaskedColumns: as.MaskedColumns, TotalRows: as.TotalRows, Truncated: as.Truncated}
+		}
+	}
+	if r.s.Result != nil && len(as.Rows) > 0 {
+		var n []json.RawMessage
+		if err := json.Unmarshal(as.Rows, &n); err != nil {
+			return "", fmt.Errorf("page %d is not a JSON array", len(r.pages))
+		}
+		if len(n) > 0 {
+			var buf bytes.Buffer
+			_ = json.Compact(&buf, as.Rows)
+			r.pages = append(r.pages, &session.Page{Index: len(r.pages), Rows: buf.Bytes(), Count: len(n)})
+			r.s.Result.StoredRows += int64(len(n))
+		}
+	}
+	return as.NextPageToken, nil
+}
+
+func (r *apiReplay) view() (*replay.View, error) {
+	if r.s == nil {
+		return nil, fmt.Errorf("the gateway sent no session")
+	}
+	if r.s.Result != nil {
+		r.s.Result.Pages = len(r.pages)
+	}
+	return replay.NewView(r.s, r.pages)
+}
+
+// terminalSafe passes text to a terminal with its control characters
+// other than newline and tab replaced: a session's fields and rows come
+// from agents and data, and a terminal must not run their escape
+// sequences. Output to a file or a pipe stays byte for byte.
+type terminalSafe struct{ w io.Writer }
+
+func (t terminalSafe) Write(p []byte) (int, error) {
+	safe := strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' || !unicode.IsControl(r) {
+			return r
+		}
+		return unicode.ReplacementChar
+	}, string(p))
+	if _, err := io.WriteString(t.w, safe); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// replayOut is where replay prints: terminalSafe on a terminal.
+func replayOut(w io.Writer) io.Writer {
+	if isTerminal(w) {
+		return terminalSafe{w}
+	}
+	return w
 }
