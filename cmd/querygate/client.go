@@ -165,7 +165,10 @@ func failAnswer(stderr io.Writer, cmd string, a *answer) error {
 	case a.code == http.StatusForbidden || a.code == http.StatusConflict:
 		fmt.Fprintf(stderr, "querygate %s: refused (%d%s): %s\n", cmd, a.code, code, msg)
 		return exitRefused
-	case a.code == http.StatusTooManyRequests || a.code >= 500:
+	case a.code == http.StatusTooManyRequests:
+		fmt.Fprintf(stderr, "querygate %s: the gateway is busy (%d%s): %s; retry later\n", cmd, a.code, code, msg)
+		return exitUnavailable
+	case a.code >= 500:
 		fmt.Fprintf(stderr, "querygate %s: the gateway failed (%d%s): %s\n", cmd, a.code, code, msg)
 		return exitUnavailable
 	}
