@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -30,6 +31,20 @@ func TestFailAnswerExitCodes(t *testing.T) {
 			got := failAnswer(&errb, "x", &answer{code: tc.code, body: tc.body})
 			if got != tc.exit || errb.String() != tc.stderr {
 				t.Errorf("failAnswer = %v, %q; want %v, %q", got, errb.String(), tc.exit, tc.stderr)
+			}
+		})
+	}
+}
+
+// TestHelpShowsExample: `querygate CMD --help` exits 0 with an example.
+func TestHelpShowsExample(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range [][]string{{"dev"}, {"token"}, {"query"}, {"sessions"}, {"sessions", "list"}, {"sessions", "show"}, {"replay"},
+		{"approve"}, {"deny"}, {"approvals"}, {"policy"}, {"policy", "check"}, {"deid"}, {"workflows"}, {"audit"}} {
+		t.Run(strings.Join(cmd, " "), func(t *testing.T) {
+			stdout, stderr, err := run(t, append(cmd, "--help")...)
+			if err != nil || !strings.Contains(stdout+stderr, "example") || !strings.Contains(stdout+stderr, "querygate "+cmd[0]+" ") {
+				t.Errorf("--help: err %v\n%s%s", err, stdout, stderr)
 			}
 		})
 	}
