@@ -43,7 +43,7 @@ func TestHelpShowsExample(t *testing.T) {
 		{"approve"}, {"deny"}, {"approvals"}, {"policy"}, {"policy", "check"}, {"deid"}, {"workflows"}, {"audit"}} {
 		t.Run(strings.Join(cmd, " "), func(t *testing.T) {
 			stdout, stderr, err := run(t, append(cmd, "--help")...)
-			if err != nil || !strings.Contains(stdout+stderr, "example") || !strings.Contains(stdout+stderr, "querygate "+cmd[0]+" ") {
+			if err != nil || !strings.Contains(stdout+stderr, "example") || !strings.Contains(stdout+stderr, "querygate "+cmd[0]) {
 				t.Errorf("--help: err %v\n%s%s", err, stdout, stderr)
 			}
 		})
