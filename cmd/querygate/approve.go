@@ -2,36 +2,25 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 )
 
-// apiFlags are the gateway and token flags of the commands that work over
-// the API; they default to $QUERYGATE_URL and $QUERYGATE_TOKEN.
-func apiFlags(fs *flag.FlagSet) (gw, token *string) {
-	def := os.Getenv("QUERYGATE_URL")
-	if def == "" {
-		def = "http://127.0.0.1:8080"
-	}
-	gw = fs.String("url", def, "gateway URL (default: $QUERYGATE_URL, else the dev gateway)")
-	token = fs.String("token", "", "your own ID token (default: $QUERYGATE_TOKEN)")
-	return gw, token
-}
-
-const approveUsage = `usage: querygate approve SESSION_ID [--comment TEXT] [--url URL] [--token TOKEN]
-       querygate deny SESSION_ID [--comment TEXT] [--url URL] [--token TOKEN]
+const approveHelp = `usage: querygate approve SESSION_ID [--comment TEXT]
+       querygate deny SESSION_ID [--comment TEXT]
 
 Decides on a held query as you, the approver named by your own token, under
 the rules of the mailed link: never on your own query, only while it waits,
 each approver counted once. The command prints what will run, then sends
 your decision bound to its sql_sha256 and run_sha256; pass --sql-sha256 and
 --run-sha256 to bind it to hashes you checked before.
+
+Exit codes: 0 decided (or counted towards a quorum), 1 no such held query
+for you, 3 refused (your own query, no longer waiting, the query changed),
+5 gateway unreachable or the token refused.
 
 example:
   export QUERYGATE_URL=https://querygate.example.com QUERYGATE_TOKEN=$(gcloud auth print-identity-token)
@@ -40,75 +29,60 @@ example:
 
 // runDecide implements `approve` and `deny` (decision is approve or deny).
 func runDecide(ctx context.Context, decision string, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet(decision, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, approveUsage) }
-	gw, token := apiFlags(fs)
+	fs := newFlags(decision, approveHelp, stderr)
+	api := apiFlags(fs)
 	comment := fs.String("comment", "", "a comment recorded with your decision")
 	sqlHash := fs.String("sql-sha256", "", "approve only this SQL hash (default: the one shown)")
 	runHash := fs.String("run-sha256", "", "approve only this run hash (default: the one shown)")
-	if err := fs.Parse(reorder(args)); err != nil {
-		return exitCode(2)
-	}
-	if *token == "" {
-		*token = os.Getenv("QUERYGATE_TOKEN")
+	if ok, err := parseFlags(fs, args); !ok {
+		return err
 	}
 	id := fs.Arg(0)
-	if id == "" || fs.NArg() != 1 || *token == "" {
-		fmt.Fprint(stderr, approveUsage)
-		return exitCode(2)
+	if id == "" || fs.NArg() != 1 {
+		fmt.Fprint(stderr, approveHelp)
+		return exitUsage
 	}
-	base := strings.TrimRight(*gw, "/") + "/v1/approvals/" + url.PathEscape(id)
-	code, held, err := apiCall(ctx, http.MethodGet, base, *token, nil)
+	c, err := api.client(stderr)
 	if err != nil {
-		return err
+		return commandError(stderr, decision, err)
 	}
-	if code != http.StatusOK {
-		return refused(stderr, code, held)
+	base := "/v1/approvals/" + url.PathEscape(id)
+	held, err := c.do(ctx, http.MethodGet, base, nil)
+	if err != nil {
+		return commandError(stderr, decision, err)
 	}
-	sqlText, _ := held["sql"].(string)
-	progress, _ := held["progress"].(string)
-	fmt.Fprintf(stderr, "session %s, requested by %v\nSQL:\n%s\napprovals: %s\n", id, held["requester"], indent(sqlText), progress)
+	if held.code != http.StatusOK {
+		return failAnswer(stderr, decision, held)
+	}
+	fmt.Fprintf(stderr, "session %s, requested by %s\nSQL:\n%s\napprovals: %s\n", id, clean(held.str("requester")), indent(held.str("sql")), held.str("progress"))
 	if *sqlHash == "" {
-		*sqlHash, _ = held["sql_sha256"].(string)
+		*sqlHash = held.str("sql_sha256")
 	}
 	if *runHash == "" {
-		*runHash, _ = held["run_sha256"].(string)
+		*runHash = held.str("run_sha256")
 	}
-	body, _ := json.Marshal(map[string]string{"decision": decision, "comment": *comment, "sql_sha256": *sqlHash, "run_sha256": *runHash})
-	code, out, err := apiCall(ctx, http.MethodPost, base+"/decision", *token, body)
+	body := map[string]string{"decision": decision, "comment": *comment, "sql_sha256": *sqlHash, "run_sha256": *runHash}
+	out, err := c.do(ctx, http.MethodPost, base+"/decision", body)
 	if err != nil {
-		return err
+		return commandError(stderr, decision, err)
 	}
-	if code != http.StatusOK {
-		return refused(stderr, code, out)
+	if out.code != http.StatusOK {
+		return failAnswer(stderr, decision, out)
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return printJSON(stdout, out.body)
 }
 
-// apiCall is call for the approvals API: a JSON refusal (4xx) is an
-// answer for refused to print, not an error.
-func apiCall(ctx context.Context, method, u, token string, body []byte) (int, map[string]any, error) {
-	code, out, err := call(ctx, method, u, token, body)
-	if err != nil && code >= 400 && code < 500 && out != nil {
-		return code, out, nil
+// indent prints agent-written text (SQL) indented, its control
+// characters other than tabs made visible.
+func indent(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = "  " + strings.Join(strings.Split(clean(strings.ReplaceAll(l, "\t", "    ")), "\t"), "")
 	}
-	return code, out, err
+	return strings.Join(lines, "\n")
 }
 
-// refused prints the gateway's refusal and ends with exit code 1.
-func refused(stderr io.Writer, code int, out map[string]any) error {
-	msg, _ := out["error"].(string)
-	c, _ := out["code"].(string)
-	fmt.Fprintf(stderr, "querygate: refused (%d %s): %s\n", code, c, msg)
-	return exitCode(1)
-}
-
-func indent(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }
-
-const approvalsUsage = `usage: querygate approvals [--url URL] [--token TOKEN]
+const approvalsHelp = `usage: querygate approvals
 
 Lists, as JSON, the held queries that wait for your decision
 (GET /v1/approvals?status=pending).
@@ -118,28 +92,25 @@ example:
 `
 
 func runApprovals(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("approvals", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, approvalsUsage) }
-	gw, token := apiFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitCode(2)
-	}
-	if *token == "" {
-		*token = os.Getenv("QUERYGATE_TOKEN")
-	}
-	if *token == "" || fs.NArg() != 0 {
-		fmt.Fprint(stderr, approvalsUsage)
-		return exitCode(2)
-	}
-	code, out, err := apiCall(ctx, http.MethodGet, strings.TrimRight(*gw, "/")+"/v1/approvals?status=pending", *token, nil)
-	if err != nil {
+	fs := newFlags("approvals", approvalsHelp, stderr)
+	api := apiFlags(fs)
+	if ok, err := parseFlags(fs, args); !ok {
 		return err
 	}
-	if code != http.StatusOK {
-		return refused(stderr, code, out)
+	if fs.NArg() != 0 {
+		fmt.Fprint(stderr, approvalsHelp)
+		return exitUsage
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	c, err := api.client(stderr)
+	if err != nil {
+		return commandError(stderr, "approvals", err)
+	}
+	a, err := c.do(ctx, http.MethodGet, "/v1/approvals?status=pending", nil)
+	if err != nil {
+		return commandError(stderr, "approvals", err)
+	}
+	if a.code != http.StatusOK {
+		return failAnswer(stderr, "approvals", a)
+	}
+	return printJSON(stdout, a.body)
 }

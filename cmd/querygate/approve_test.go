@@ -25,6 +25,7 @@ func TestApproveCommand(t *testing.T) {
 	}
 	t.Cleanup(func() { g.Close() })
 	t.Chdir(t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	mint := func(sub string, groups ...string) string {
 		tok, err := g.DevIssuer.Mint(auth.MintOptions{Subject: sub, Groups: groups})
 		if err != nil {
@@ -73,8 +74,8 @@ func TestApproveCommand(t *testing.T) {
 	// The requester may not approve her own query.
 	_, stderr, err := run(t, "approve", id, "--url", g.URL, "--token", alice)
 	var ec exitCode
-	if !errors.As(err, &ec) || ec != 1 || !strings.Contains(stderr, "self_approval") {
-		t.Errorf("self-approval: err %v, stderr %q; want exit 1 with self_approval", err, stderr)
+	if !errors.As(err, &ec) || ec != exitRefused || !strings.Contains(stderr, "refused (403 self_approval): You cannot approve your own query") {
+		t.Errorf("self-approval: err %v, stderr %q; want exit 3 with self_approval", err, stderr)
 	}
 
 	a1 := mint("approver1@example.com")
@@ -100,8 +101,12 @@ func TestApproveCommand(t *testing.T) {
 	if s := status(id2); s != "rejected" {
 		t.Errorf("denied session ended %q, want rejected", s)
 	}
-	// A decided session is no longer waiting: refused, exit 1.
-	if _, _, err := run(t, "approve", id2); !errors.As(err, &ec) || ec != 1 {
-		t.Errorf("approve after deny: %v, want exit 1", err)
+	// A decided session is no longer waiting: refused, exit 3.
+	if _, stderr, err := run(t, "approve", id2); !errors.As(err, &ec) || ec != exitRefused || !strings.Contains(stderr, "not_pending") {
+		t.Errorf("approve after deny: %v %q, want exit 3 naming not_pending", err, stderr)
+	}
+	// No such held query for this approver: exit 1.
+	if _, _, err := run(t, "approve", "qs_00000000000000000000000000000000"); !errors.As(err, &ec) || ec != exitFailed {
+		t.Errorf("approve of an unknown session: %v, want exit 1", err)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,9 +19,21 @@ type stringList []string
 func (s *stringList) String() string     { return fmt.Sprint(*s) }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+const devHelp = `usage: querygate dev [--addr 127.0.0.1:8080] [--data-dir .querygate] [--policy FILE] [--masking FILE]
+
+Runs the whole gateway locally: embedded BigQuery with the demo dataset, the
+Workflows runtime, the DLP engine, a dev OIDC issuer and an SMTP sink with a
+mailbox page. It records its URL and data dir in the user's config dir
+(querygate/dev-gateway.json) so that the CLI, run from any directory, finds
+it and mints dev tokens without --url or --token.
+
+example:
+  querygate dev --policy policy.yaml &
+  querygate query --sql 'SELECT full_name FROM demo.customers LIMIT 3'
+`
+
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("dev", devHelp, stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "gateway listen address")
 	dataDir := fs.String("data-dir", ".querygate", "state directory (survives restarts)")
 	project := fs.String("project", "querygate-local", "the local BigQuery project id")
@@ -40,8 +51,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060), for profiling")
 	var data stringList
 	fs.Var(&data, "data", "extra dataset file in the bigquery-emulator YAML format (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return exitCode(2)
+	if ok, err := parseFlags(fs, args); !ok {
+		return err
 	}
 	log := logging.FromContext(ctx)
 	start := time.Now()
@@ -77,6 +88,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer g.Close()
+	// The CLI, run from any directory, finds this gateway and its dev
+	// issuer key through the state file (devstate.go).
+	if forget, err := writeDevState(g.URL, *dataDir); err != nil {
+		log.Warn("could not record the dev gateway for the CLI; pass --url and --token to it", "error", err.Error())
+	} else {
+		defer forget()
+	}
 	if err := printDevBanner(stdout, g, *project, *dataDir, time.Since(start)); err != nil {
 		return err
 	}

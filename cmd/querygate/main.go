@@ -3,6 +3,7 @@
 //	querygate dev                       run everything locally
 //	querygate token --subject EMAIL     mint a dev ID token
 //	querygate query --sql SQL           send a query and wait for it
+//	querygate sessions list|show        read sessions through the API
 //	querygate policy check|test         try the policy
 //	querygate deid                      de-identify JSON Lines from stdin
 //	querygate workflows validate FILE   check a workflow against the local runtime's subset
@@ -48,27 +49,46 @@ type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
-const usage = `usage: querygate <command> [flags]
+const usage = `usage: querygate <command> [flags]    (querygate <command> --help shows an example)
 
 commands:
   dev                 run the gateway locally with embedded BigQuery, Workflows, DLP, OIDC and SMTP
   token               print a dev ID token
   query               send a query to a gateway and wait for the result
+  sessions list|show  list your sessions, show one (as the sessions API returns it)
+  replay              print a recorded session or conversation (API, or a store directly)
+  approve|deny        decide on a held query as an approver, through the API
+  approvals           list the held queries waiting for your decision
   policy check|test   evaluate SQL against a policy / run a policy test table
   deid                de-identify JSON Lines rows from stdin
   workflows validate  check a workflow file against the local runtime's subset
-  approve|deny        decide on a held query as an approver, through the API
-  approvals           list the held queries waiting for your decision
-  replay              print a recorded session or conversation
   audit verify        recompute the audit hash chains
+
+gateway and token (query, sessions, replay, approve, deny, approvals):
+  --url, else $QUERYGATE_URL, else the running ` + "`querygate dev`" + `, else ` + defaultGateway + `
+  --token, else $QUERYGATE_TOKEN, else, for the local dev gateway only, a
+  fresh dev token minted with its data dir's issuer key (--as EMAIL picks the
+  identity; default ` + defaultDevSubject + `, groups ` + defaultDevGroups + `)
+
+exit codes:
+  0  ok
+  1  the query failed, or what was asked for does not exist (or is not yours to see)
+  2  usage: bad flags or arguments
+  3  refused: policy denied the query, an approver rejected it, its approval
+     expired, or your approve/deny was refused (your own query, no longer waiting)
+  4  still waiting: --wait ended while the query awaited approval or ran
+  5  the gateway was unreachable, did not accept the token, or failed
 `
 
 func realMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return exitCode(2)
+		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
+	if wantsHelp(rest) && printHelp(cmd, stdout) {
+		return nil
+	}
 	switch cmd {
 	case "dev":
 		return runDev(ctx, rest, stdout, stderr)
@@ -76,6 +96,8 @@ func realMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return runToken(rest, stdout, stderr)
 	case "query":
 		return runQuery(ctx, rest, stdout, stderr)
+	case "sessions":
+		return runSessions(ctx, rest, stdout, stderr)
 	case "policy":
 		return runPolicy(ctx, rest, stdout, stderr)
 	case "deid":
@@ -99,5 +121,5 @@ func realMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return nil
 	}
 	fmt.Fprintf(stderr, "querygate: unknown command %q\n\n%s", cmd, usage)
-	return exitCode(2)
+	return exitUsage
 }

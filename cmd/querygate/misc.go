@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"strings"
 
 	"cloud.google.com/go/bigquery"
 
@@ -14,8 +14,6 @@ import (
 	"github.com/querygate/querygate/internal/bqlocal"
 	"github.com/querygate/querygate/internal/deid"
 	"github.com/querygate/querygate/internal/gateway/local"
-	"github.com/querygate/querygate/internal/replay"
-	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/workflow"
 )
 
@@ -45,35 +43,6 @@ func runWorkflows(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", args[1])
 	return nil
-}
-
-func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", ".querygate", "the local gateway's data dir")
-	conv := fs.String("conversation", "", "replay every session of this conversation")
-	fsProject := fs.String("firestore-project", "", "read sessions from Firestore in this project (Application Default Credentials) instead of the local data dir")
-	fsDatabase := fs.String("firestore-database", "(default)", "Firestore database, with --firestore-project")
-	if err := fs.Parse(reorder(args)); err != nil {
-		return exitCode(2)
-	}
-	id := fs.Arg(0)
-	if (id == "") == (*conv == "") {
-		fmt.Fprintln(stderr, "usage: querygate replay [--data-dir DIR] (SESSION_ID | --conversation ID)")
-		return exitCode(2)
-	}
-	var st session.Store
-	var err error
-	if *fsProject != "" {
-		st, err = session.OpenFirestore(ctx, *fsProject, *fsDatabase)
-	} else {
-		st, err = session.OpenSQLite(filepath.Join(*dataDir, "sessions.db"))
-	}
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	return replay.Run(ctx, st, id, *conv, stdout)
 }
 
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -120,14 +89,21 @@ func localBigQuery(ctx context.Context, endpoint, project, dataDir string) (*big
 }
 
 // reorder moves flags before positional arguments so that
-// `replay ID --data-dir D` parses like `replay --data-dir D ID`.
-func reorder(args []string) []string {
+// `replay ID --data-dir D` parses like `replay --data-dir D ID`. A flag
+// takes the next argument as its value unless it is boolean or written
+// -flag=value; "--" ends the flags.
+func reorder(fs *flag.FlagSet, args []string) []string {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
 		if len(a) > 1 && a[0] == '-' {
 			flags = append(flags, a)
-			if !containsEq(a) && i+1 < len(args) {
+			name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			if !hasValue && !isBoolFlag(fs, name) && i+1 < len(args) {
 				flags = append(flags, args[i+1])
 				i++
 			}
@@ -135,14 +111,14 @@ func reorder(args []string) []string {
 		}
 		pos = append(pos, a)
 	}
-	return append(flags, pos...)
+	return append(append(flags, "--"), pos...)
 }
 
-func containsEq(s string) bool {
-	for _, c := range s {
-		if c == '=' {
-			return true
-		}
+func isBoolFlag(fs *flag.FlagSet, name string) bool {
+	f := fs.Lookup(name)
+	if f == nil {
+		return name == "h" || name == "help"
 	}
-	return false
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }

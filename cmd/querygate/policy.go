@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/querygate/querygate/internal/catalog"
 	"github.com/querygate/querygate/internal/demodata"
@@ -71,12 +70,7 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "querygate policy check: --sql is required")
 		return exitCode(2)
 	}
-	var gs []string
-	for _, g := range strings.Split(*groups, ",") {
-		if g = strings.TrimSpace(g); g != "" {
-			gs = append(gs, g)
-		}
-	}
+	gs := splitList(*groups)
 	return policy.RunCheck(ctx, policy.NewEngine(pol, cat), policy.Input{SQL: *sql, Groups: gs, Email: *email,
 		DefaultProject: *project, DefaultDataset: *dataset}, *jsonOut, stdout)
 }

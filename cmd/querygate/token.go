@@ -1,25 +1,32 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/querygate/querygate/internal/auth"
 )
 
+const tokenHelp = `usage: querygate token --subject EMAIL [--groups g1,g2] [--ttl 1h] [--data-dir .querygate]
+
+Prints a dev ID token signed with the dev issuer key in the data dir, which
+the local gateway accepts. The other commands mint one themselves for the
+running dev gateway (see --as); this is for curl and agents.
+
+example:
+  export QUERYGATE_TOKEN=$(querygate token --subject alice@example.com --groups analysts)
+`
+
 func runToken(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("token", tokenHelp, stderr)
 	dataDir := fs.String("data-dir", ".querygate", "the gateway's data dir (holds the dev issuer key)")
 	subject := fs.String("subject", "", "subject and email of the token (required)")
 	groups := fs.String("groups", "", "comma-separated groups claim")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime; negative gives an already-expired token")
 	audience := fs.String("audience", auth.DevAudience, "audience claim")
-	if err := fs.Parse(args); err != nil {
-		return exitCode(2)
+	if ok, err := parseFlags(fs, args); !ok {
+		return err
 	}
 	if *subject == "" {
 		fmt.Fprintln(stderr, "querygate token: --subject is required")
@@ -29,12 +36,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var gs []string
-	for _, g := range strings.Split(*groups, ",") {
-		if g = strings.TrimSpace(g); g != "" {
-			gs = append(gs, g)
-		}
-	}
+	gs := splitList(*groups)
 	if *ttl == 0 {
 		fmt.Fprintln(stderr, "querygate token: --ttl must not be zero")
 		return exitCode(2)

@@ -207,25 +207,6 @@ func (s *Server) getJob(c *call) *apiError {
 	return nil
 }
 
-// cancel: POST /projects/{project}/jobs/{job}/cancel. BigQuery's cancel is
-// a request that may not take effect ("the job may still complete"); a
-// querygate session cannot be cancelled from this door, so the job is
-// returned as it is and goes on to its end (an approval still pending
-// expires). The answer says so in the job's statistics.
-func (s *Server) cancel(c *call) *apiError {
-	jobID := c.r.PathValue("job")
-	sess, e := s.job(c, jobID)
-	if e != nil {
-		return e
-	}
-	s.log().InfoContext(c.ctx(), "bigquery jobs.cancel: not supported, job continues", "session_id", sess.ID)
-	writeJSON(c.w, http.StatusOK, map[string]any{
-		"kind": "bigquery#jobCancelResponse",
-		"job":  s.jobResource(c, sess, jobRef{ProjectID: c.project, JobID: jobID, Location: s.location(c.r.URL.Query().Get("location"))}),
-	})
-	return nil
-}
-
 // jobResource renders a session as BigQuery's Job resource.
 func (s *Server) jobResource(c *call, sess *session.Session, ref jobRef) map[string]any {
 	st := map[string]any{"state": "RUNNING"}
@@ -313,6 +294,10 @@ func jobError(sess *session.Session) *apiError {
 	case session.StatusDenied:
 		return deniedError(sess)
 	case session.StatusRejected:
+		if cancelled(sess) {
+			return &apiError{Code: http.StatusBadRequest, Reason: reasonStopped,
+				Message: "Job execution was cancelled: the requester cancelled the query while it waited for approval [session " + sess.ID + "]"}
+		}
 		msg := "Access Denied: an approver rejected the query"
 		if sess.Approval != nil && sess.Approval.Comment != "" {
 			msg += ": " + sess.Approval.Comment

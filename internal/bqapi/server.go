@@ -8,7 +8,8 @@
 // Served: jobs.query, jobs.insert (query jobs), jobs.get,
 // jobs.getQueryResults, jobs.cancel, and datasets.list/get, tables.list/get
 // and tabledata.list over the results dataset (ResultsDataset), which holds
-// one table per succeeded session, its masked result.
+// one table per succeeded session, its masked result; tables.get also
+// describes the source tables queries read, masked columns marked.
 package bqapi
 
 import (
@@ -48,6 +49,15 @@ type Server struct {
 	// decision, so that a denied query answers 403 at once.
 	DecisionWait time.Duration
 	Logger       *slog.Logger
+
+	// Sources, when set, serves tables.get on the tables queries read
+	// (sources.go): their schema with the columns querygate masks for the
+	// caller marked. mcp.Server implements it.
+	Sources SourceTables
+	// Withdraw, when set, lets jobs.cancel end a job that waits for
+	// approval: the held query is rejected at its requester's request.
+	// approval.Service implements it.
+	Withdraw Withdrawer
 }
 
 // Prefix is where the API is served.

@@ -56,6 +56,13 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith is newHarness with configure applied to the Server
+// before it is mounted.
+func newHarnessWith(t *testing.T, configure func(*Server)) *harness {
+	t.Helper()
 	store, err := session.OpenSQLite(filepath.Join(t.TempDir(), "s.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +74,11 @@ func newHarness(t *testing.T) *harness {
 		"bob-token":   {Issuer: "https://issuer", Subject: "bob", Email: "bob@example.com"},
 	}}
 	mux := http.NewServeMux()
-	(&Server{Intake: in, DecisionWait: time.Millisecond}).Register(mux)
+	srvConf := &Server{Intake: in, DecisionWait: time.Millisecond}
+	if configure != nil {
+		configure(srvConf)
+	}
+	srvConf.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &harness{t: t, url: srv.URL, store: store, orch: orch}

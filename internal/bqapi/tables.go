@@ -11,8 +11,9 @@ import (
 
 // The results dataset is virtual: its tables are the caller's succeeded
 // sessions, each holding its masked result, the destinationTable of the
-// job. No other dataset is served through this door, so no table's data
-// is reachable except through a query that passed policy.
+// job. No other dataset's data is served through this door, so no table's
+// data is reachable except through a query that passed policy; tables.get
+// on a source table serves its schema only (sources.go).
 
 func (s *Server) datasetResource(c *call) map[string]any {
 	return map[string]any{
@@ -126,9 +127,13 @@ func (s *Server) resultTable(c *call) (*session.Session, *apiError) {
 	return sess, nil
 }
 
-// getTable: GET .../tables/{table}. Masked columns are served as STRING
-// and say so in their description.
+// getTable: GET .../tables/{table}. In the results dataset, masked columns
+// are served as STRING and say so in their description; any other table is
+// a source table (sources.go), described when Sources is set.
 func (s *Server) getTable(c *call) *apiError {
+	if ds := c.r.PathValue("dataset"); ds != ResultsDataset && s.Sources != nil {
+		return s.getSourceTable(c, ds, c.r.PathValue("table"))
+	}
 	sess, e := s.resultTable(c)
 	if e != nil {
 		return e

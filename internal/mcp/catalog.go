@@ -162,54 +162,28 @@ func (s *Server) describeTable(ctx context.Context, req *sdk.CallToolRequest, in
 	if err != nil {
 		return toolError(err.Error()), nil, nil
 	}
-	ref, err := s.parseTable(in.Table)
-	if err != nil {
-		return toolError(err.Error() + "."), nil, nil
-	}
-	// The policy classifies the table (policy file, policy tags, profiles)
-	// as it would for a real query: SELECT * reaches every column, so its
-	// masked output columns are the table's masked columns. A caller the
-	// policy denies the table sees no schema.
-	d, err := s.decide(ctx, p, "SELECT * FROM `"+ref.String()+"`", "")
-	if err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "mcp policy check failed", "error", err.Error())
-		return toolError("The policy could not be evaluated; retry later."), nil, nil
-	}
-	// Fail closed: whatever the rule, a denied probe shows no schema.
-	if d.Action == "deny" {
-		return toolError("You may not read " + ref.String() + ": " + strings.Join(d.Reasons, " ")), nil, nil
-	}
-	meta, err := s.cfg.Tables.Table(ctx, ref)
-	if errors.Is(err, sqlscan.ErrTableNotFound) {
-		return toolError("Table " + ref.String() + " does not exist. Call list_datasets to see the tables."), nil, nil
+	out, err := s.Describe(ctx, p, in.Table)
+	var de *DescribeError
+	if errors.As(err, &de) {
+		return toolError(de.Message), nil, nil
 	}
 	if err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "mcp describe table failed", "table", ref.String(), "error", err.Error())
 		return toolError("The table could not be read; retry later."), nil, nil
 	}
-	all := d.ColumnInfoTypes["*"]
-	out := &TableDescription{Table: ref.String(), Type: meta.Type, Columns: []Column{}, SelectStar: d.Action}
 	var masked []string
-	for _, c := range meta.Columns {
-		col := Column{Name: c.Name, Type: c.Type, Mode: c.Mode, Description: c.Description}
-		it := infoTypesOf(d.ColumnInfoTypes, c.Name)
-		if len(it) == 0 && all != nil {
-			it = all
-		}
-		if len(it) > 0 || all != nil {
-			col.Masked, col.InfoTypes = true, it
+	for _, c := range out.Columns {
+		if c.Masked {
 			masked = append(masked, c.Name)
 		}
-		out.Columns = append(out.Columns, col)
 	}
 	out.NextStep = "Select the columns you need by name."
 	if len(masked) > 0 {
 		out.NextStep += " Masked columns (" + strings.Join(masked, ", ") + ") come back de-identified; leave them out if you do not need them."
 	}
-	if d.Action == "require_approval" {
+	if out.SelectStar == "require_approval" {
 		out.NextStep += " SELECT * on this table needs a person's approval; naming columns may not."
 	}
-	return withText(false, fmt.Sprintf("%s: %d columns, %d masked.", ref, len(out.Columns), len(masked)), out), out, nil
+	return withText(false, fmt.Sprintf("%s: %d columns, %d masked.", out.Table, len(out.Columns), len(masked)), out), out, nil
 }
 
 func infoTypesOf(m map[string][]string, col string) []string {

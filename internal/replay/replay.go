@@ -45,7 +45,24 @@ func Load(ctx context.Context, st session.Store, id string) (*View, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", id, err)
 	}
-	v := &View{Session: s, BrokenAt: s.VerifyChain()}
+	var pages []*session.Page
+	if s.Result != nil {
+		for i := 0; i < s.Result.Pages; i++ {
+			p, err := st.GetPage(ctx, id, i)
+			if err != nil {
+				return nil, fmt.Errorf("replay %s: page %d: %w", id, i, err)
+			}
+			pages = append(pages, p)
+		}
+	}
+	return NewView(s, pages)
+}
+
+// NewView builds the view of session s with its masked pages, read from a
+// store (Load) or from the sessions API (`querygate replay` over the API).
+// It checks the timeline's hash chain.
+func NewView(s *session.Session, pages []*session.Page) (*View, error) {
+	v := &View{Session: s, BrokenAt: s.VerifyChain(), Pages: pages}
 	start := s.CreatedAt
 	if len(s.Timeline) > 0 && (start.IsZero() || s.Timeline[0].Time.Before(start)) {
 		start = s.Timeline[0].Time
@@ -55,20 +72,11 @@ func Load(ctx context.Context, st session.Store, id string) (*View, error) {
 		if len(e.Data) > 0 {
 			b, err := json.Marshal(e.Data)
 			if err != nil {
-				return nil, fmt.Errorf("replay %s: event %d: %w", id, e.Seq, err)
+				return nil, fmt.Errorf("replay %s: event %d: %w", s.ID, e.Seq, err)
 			}
 			ent.Data = string(b)
 		}
 		v.Entries = append(v.Entries, ent)
-	}
-	if s.Result != nil {
-		for i := 0; i < s.Result.Pages; i++ {
-			p, err := st.GetPage(ctx, id, i)
-			if err != nil {
-				return nil, fmt.Errorf("replay %s: page %d: %w", id, i, err)
-			}
-			v.Pages = append(v.Pages, p)
-		}
 	}
 	return v, nil
 }

@@ -251,6 +251,22 @@ func Build(ctx context.Context, cfg Config, p Ports) (*Components, error) {
 		}
 		c.Reconciler = r
 	}
+	// The BigQuery front door describes source tables with MCP's
+	// describe_table logic, and its jobs.cancel withdraws a held query
+	// through approval, in whichever process has them (issue 14).
+	if c.BigQueryAPI != nil {
+		if c.MCP != nil {
+			c.BigQueryAPI.Sources = c.MCP
+		}
+		if c.Approval != nil {
+			c.BigQueryAPI.Withdraw = c.Approval
+		} else {
+			// Without the approval service (the cloud's Intake function may
+			// not send workflow callbacks) the withdrawal is recorded and the
+			// workflow reads it when the approval window closes.
+			c.BigQueryAPI.Withdraw = approval.RecordWithdrawal{Store: p.Store, Now: c.Now}
+		}
+	}
 	c.Routes = &gateway.Routes{Intake: c.Intake, Steps: c.Steps, MCP: c.MCP, Approval: c.Approval, Internal: p.Internal,
 		WorkflowCallers: cfg.WorkflowCallers, Reidentify: c.Reidentify, BigQuery: c.BigQueryAPI}
 	return c, nil

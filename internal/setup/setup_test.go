@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/querygate/querygate/internal/approval"
+	"github.com/querygate/querygate/internal/bqapi"
 	"github.com/querygate/querygate/internal/gateway"
 	"github.com/querygate/querygate/internal/gateway/local"
 	"github.com/querygate/querygate/internal/policy"
@@ -95,6 +97,12 @@ func TestBuildPartialPorts(t *testing.T) {
 	if c.Intake.Logger != logger || c.Intake.Now == nil || !c.Intake.Now().Equal(at) || c.Intake.AuditorsGroup != "auditors" || c.Intake.PublicURL != "https://qg.example" {
 		t.Errorf("intake = %+v, want the config's groups and URL, the ports' logger and clock", c.Intake)
 	}
+	// Without the approval service (the cloud's Intake function), jobs.cancel
+	// records a withdrawal in the store; without MCP no source table is
+	// described.
+	if w, ok := c.BigQueryAPI.Withdraw.(approval.RecordWithdrawal); !ok || w.Store != store || c.BigQueryAPI.Sources != nil {
+		t.Errorf("BigQuery API withdraw %#v sources %#v; want a store-only withdrawal and no sources", c.BigQueryAPI.Withdraw, c.BigQueryAPI.Sources)
+	}
 }
 
 // TestLocalComposition starts `querygate dev`'s gateway and checks that the
@@ -125,6 +133,9 @@ func TestLocalComposition(t *testing.T) {
 	}
 	if c.Steps.Logger != logger || c.Intake.Logger != logger || c.BigQueryAPI.Logger != logger {
 		t.Error("a component does not log to the configured logger")
+	}
+	if c.BigQueryAPI.Withdraw != bqapi.Withdrawer(c.Approval) || c.BigQueryAPI.Sources != bqapi.SourceTables(c.MCP) {
+		t.Errorf("BigQuery API withdraw %T sources %T; want the approval service and MCP", c.BigQueryAPI.Withdraw, c.BigQueryAPI.Sources)
 	}
 	for name, now := range map[string]func() time.Time{"steps": c.Steps.Now, "intake": c.Intake.Now} {
 		if now == nil || !now().Equal(at) {
