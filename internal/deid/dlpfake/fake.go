@@ -4,11 +4,16 @@
 //
 //   - request size: at most 524,288 bytes (0.5 MB), measured as the serialized
 //     request;
+//
 //   - table values: at most 50,000 cells a request;
+//
 //   - findings: at most 3,000 findings a request;
+//
 //   - transformations: at most 100 in the DeidentifyConfig (each field
 //     transformation and each infoType transformation inside one counts);
+//
 //   - required fields: parent, item.table, a config, rows as wide as headers;
+//
 //   - replaceWithInfoTypeConfig is refused as a whole-field (record)
 //     primitive, as DLP only allows it inside infoType transformations.
 //
