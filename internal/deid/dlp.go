@@ -515,6 +515,11 @@ func isTransient(err error) bool {
 	return false
 }
 
+// IsLimitError reports whether err is a DLP answer that the adapter fixes
+// by sending fewer rows (it splits the batch). testing/cloudtier records,
+// against the real service, which answers this matches.
+func IsLimitError(err error) bool { return isLimitError(err) }
+
 // isLimitError recognises DLP's InvalidArgument answers about request size,
 // table values or findings; those are fixed by sending fewer rows.
 func isLimitError(err error) bool {

@@ -1,39 +1,35 @@
 // Package dlpfake is an in-process gRPC fake of Cloud DLP's DlpService for
-// tests. It implements DeidentifyContent and ReidentifyContent, with Table
-// items, and is honest about the limits the real service enforces. It models:
-//
+// tests. It implements DeidentifyContent, ReidentifyContent and
+// InspectContent, with Table items, and is honest about the limits the real
+// service enforces. It models:
 //   - request size: at most 524,288 bytes (0.5 MB), measured as the serialized
 //     request;
-//
 //   - table values: at most 50,000 cells a request;
-//
 //   - findings: at most 3,000 findings a request;
-//
 //   - transformations: at most 100 in the DeidentifyConfig (each field
 //     transformation and each infoType transformation inside one counts);
-//
 //   - required fields: parent, item.table, a config, rows as wide as headers;
-//
 //   - replaceWithInfoTypeConfig is refused as a whole-field (record)
-//     primitive, as DLP only allows it inside infoType transformations.
-//
+//     primitive, as DLP only allows it inside infoType transformations;
 //   - templates: inspectTemplateName and deidentifyTemplateName name templates
 //     stored with SetInspectTemplate / SetDeidentifyTemplate; the inline
 //     config is merged over the template as DLP documents (proto.Merge:
 //     singular fields replace, repeated fields append, sub-messages merge);
 //     a name of the wrong form is InvalidArgument, an unknown one NotFound.
 //
-// It does not model quotas (600 requests a minute) or latency. The
+// It does not model quotas (600 requests a minute), latency, organization
+// templates, or the template names of ReidentifyContent. The
 // de-identification itself is done by the local engine (deid.Local) on the
 // request's own configs, so the response has DLP's shape and plausible values.
 //
 // Behaviour the fake invents, until testing/cloudtier records the real one
-// (testdata/dlp_behaviour.json there, compared by TestInventedBehaviour):
+// (testing/cloudtier/testdata/dlp.json, which TestInventedBehaviour in this
+// package compares with the fake):
 //   - the error texts: limit errors say "exceeds", "Too many values",
 //     "Too many transformations" or "Too many findings", and the adapter's
 //     batch splitting keys on such words (deid.isLimitError);
-//   - the codes and texts of an unknown or malformed template name
-//     (NotFound / InvalidArgument);
+//   - the codes of an unknown and of a malformed template name (NotFound,
+//     InvalidArgument);
 //   - whether a template must be in the request's location (not checked);
 //   - the request-size measure (the serialized request, not DLP's own).
 package dlpfake
