@@ -433,3 +433,19 @@ run "policy_reads_what_it_classifies" {
     error_message = "intake must not hold bigquery.jobUser; policy needs dlp.user for the profiler."
   }
 }
+
+# The decisions API is routed to approval, which serves it; the agent paths
+# to intake (routes.tf; TestPathRoutesMatchCode checks the Go side).
+run "paths_route_to_their_services" {
+  command = plan
+
+  assert {
+    condition     = output.path_routes["/v1/approvals"] == "https://querygate-approval-123456789012.us-central1.run.app" && output.path_routes["/approval"] == output.path_routes["/v1/approvals"]
+    error_message = "/v1/approvals and /approval must route to the approval service."
+  }
+
+  assert {
+    condition     = alltrue([for p in ["/v1/queries", "/v1/sessions", "/bigquery/v2", "/mcp"] : output.path_routes[p] == "https://querygate-intake-123456789012.us-central1.run.app"])
+    error_message = "The agent paths must route to intake."
+  }
+}
