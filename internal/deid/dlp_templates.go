@@ -42,23 +42,23 @@ func WithTemplates(cfg *Config, inspect, deidentify string) (*Config, error) {
 		cfg = DefaultConfig()
 	}
 	out := *cfg
-	if inspect != "" {
-		if !inspectTemplateName.MatchString(inspect) {
-			return nil, fmt.Errorf("%w: DLP inspect template %q is not projects/P/locations/L/inspectTemplates/T", ErrConfig, inspect)
+	for _, t := range []struct {
+		kind, name string
+		re         *regexp.Regexp
+		field      *string
+	}{
+		{"inspect", inspect, inspectTemplateName, &out.InspectTemplateName},
+		{"de-identify", deidentify, deidentifyTemplateName, &out.DeidentifyTemplateName},
+	} {
+		switch {
+		case t.name == "":
+		case !t.re.MatchString(t.name):
+			return nil, fmt.Errorf("%w: DLP %s template %q is not of the form %s", ErrConfig, t.kind, t.name, t.re)
+		case *t.field != "" && *t.field != t.name:
+			return nil, fmt.Errorf("%w: the masking file names %s template %q, the environment %q", ErrConfig, t.kind, *t.field, t.name)
+		default:
+			*t.field = t.name
 		}
-		if cfg.InspectTemplateName != "" && cfg.InspectTemplateName != inspect {
-			return nil, fmt.Errorf("%w: the masking file names inspect template %q, the environment %q", ErrConfig, cfg.InspectTemplateName, inspect)
-		}
-		out.InspectTemplateName = inspect
-	}
-	if deidentify != "" {
-		if !deidentifyTemplateName.MatchString(deidentify) {
-			return nil, fmt.Errorf("%w: DLP de-identify template %q is not projects/P/locations/L/deidentifyTemplates/T", ErrConfig, deidentify)
-		}
-		if cfg.DeidentifyTemplateName != "" && cfg.DeidentifyTemplateName != deidentify {
-			return nil, fmt.Errorf("%w: the masking file names de-identify template %q, the environment %q", ErrConfig, cfg.DeidentifyTemplateName, deidentify)
-		}
-		out.DeidentifyTemplateName = deidentify
 	}
 	return &out, nil
 }

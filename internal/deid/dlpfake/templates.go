@@ -2,6 +2,7 @@ package dlpfake
 
 import (
 	"regexp"
+	"sync"
 
 	"cloud.google.com/go/dlp/apiv2/dlppb"
 	"google.golang.org/grpc/codes"
@@ -44,43 +45,38 @@ func (s *Server) SetDeidentifyTemplate(name string, dc *dlppb.DeidentifyConfig) 
 // groups are recursively merged." That is proto.Merge(template, inline). A
 // name that is malformed is InvalidArgument; an unknown one NotFound.
 func (s *Server) effectiveInspect(name string, inline *dlppb.InspectConfig) (*dlppb.InspectConfig, error) {
-	if name == "" {
-		return inline, nil
-	}
-	if !inspectTemplateRE.MatchString(name) {
-		return nil, status.Errorf(codes.InvalidArgument, "Invalid inspect template name")
-	}
 	s.mu.Lock()
-	tmpl, ok := s.inspectTemplates[name]
+	store := s.inspectTemplates
 	s.mu.Unlock()
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "Inspect template not found")
-	}
-	out := proto.Clone(tmpl).(*dlppb.InspectConfig)
-	if inline != nil {
-		proto.Merge(out, inline)
-	}
-	return out, nil
+	return effective(name, inline, "inspect", inspectTemplateRE, store, &s.mu)
 }
 
 // effectiveDeidentify is effectiveInspect for deidentify_template_name. A
 // oneof set inline (recordTransformations over a template's
 // infoTypeTransformations, say) replaces the template's, as proto.Merge does.
 func (s *Server) effectiveDeidentify(name string, inline *dlppb.DeidentifyConfig) (*dlppb.DeidentifyConfig, error) {
+	s.mu.Lock()
+	store := s.deidentifyTemplates
+	s.mu.Unlock()
+	return effective(name, inline, "deidentify", deidentifyTemplateRE, store, &s.mu)
+}
+
+func effective[T proto.Message](name string, inline T, kind string, re *regexp.Regexp, store map[string]T, mu *sync.Mutex) (T, error) {
+	var zero T
 	if name == "" {
 		return inline, nil
 	}
-	if !deidentifyTemplateRE.MatchString(name) {
-		return nil, status.Errorf(codes.InvalidArgument, "Invalid deidentify template name")
+	if !re.MatchString(name) {
+		return zero, status.Errorf(codes.InvalidArgument, "Invalid %s template name", kind)
 	}
-	s.mu.Lock()
-	tmpl, ok := s.deidentifyTemplates[name]
-	s.mu.Unlock()
+	mu.Lock()
+	tmpl, ok := store[name]
+	mu.Unlock()
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "Deidentify template not found")
+		return zero, status.Errorf(codes.NotFound, "%s template not found", kind)
 	}
-	out := proto.Clone(tmpl).(*dlppb.DeidentifyConfig)
-	if inline != nil {
+	out := proto.Clone(tmpl).(T)
+	if inline.ProtoReflect().IsValid() {
 		proto.Merge(out, inline)
 	}
 	return out, nil
