@@ -65,8 +65,7 @@ locals {
     QUERYGATE_RETENTION          = "${var.retention_days * 24}h"
     QUERYGATE_RESULTS_DATASET    = google_bigquery_dataset.results.dataset_id
     # The project holding the datasets agents query (jobs still run in
-    # QUERYGATE_PROJECT). Not read by functions.Config yet: testing/terraform
-    # lists it in pendingEnv until it is.
+    # QUERYGATE_PROJECT): functions.Config.DataProject.
     QUERYGATE_DATA_PROJECT = local.data_project
   }
 
