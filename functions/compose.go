@@ -108,6 +108,9 @@ func (c *cloud) dlp(ctx context.Context) (*deid.DLP, error) {
 	if err != nil {
 		return nil, err
 	}
+	if maskCfg, err = deid.WithTemplates(maskCfg, c.cfg.DLPInspectTemplate, c.cfg.DLPDeidentifyTemplate); err != nil {
+		return nil, err
+	}
 	return deid.NewDLP(ctx, maskCfg, "projects/"+c.cfg.Project+"/locations/"+c.cfg.Location, c.dlpOptions...)
 }
 

@@ -68,6 +68,12 @@ type Config struct {
 	// ResultsDataset receives query results so that the deidentify
 	// function's account can read what the execute function's job wrote.
 	ResultsDataset string `env:"QUERYGATE_RESULTS_DATASET, default=querygate_results"`
+	// DLPInspectTemplate and DLPDeidentifyTemplate are the full names of the
+	// DLP templates terraform/dlp.tf builds from the masking file; when set,
+	// DLP requests name them (deid.WithTemplates). Empty sends the masking
+	// file's config inline.
+	DLPInspectTemplate    string `env:"QUERYGATE_DLP_INSPECT_TEMPLATE"`
+	DLPDeidentifyTemplate string `env:"QUERYGATE_DLP_DEIDENTIFY_TEMPLATE"`
 	// PolicyFile and MaskingFile are paths inside the image or a mounted
 	// secret volume; empty uses the built-in defaults.
 	PolicyFile  string        `env:"QUERYGATE_POLICY_FILE"`

@@ -34,14 +34,18 @@ locals {
     { sa = "policy", role = "roles/bigquery.jobUser" },
     # Execute runs the query job, billed to this project.
     { sa = "execute", role = "roles/bigquery.jobUser" },
-    # Record reads the audit hash chain's head with a query before it
-    # appends (internal/audit/writer.go).
+    # A retried record step reads which of the session's audit rows the
+    # table already holds, with a query (audit.Writer.WriteRemaining), so
+    # that a crash after the write leaves one row per event. Intake, the
+    # other audit writer, only appends (WriteSession reads nothing) and has
+    # no jobUser: it runs no query job.
     { sa = "record", role = "roles/bigquery.jobUser" },
-    # Intake writes the re-identification audit event (functions/intake.go)
-    # and the audit writer reads the chain head with a query first.
-    { sa = "intake", role = "roles/bigquery.jobUser" },
     # Deidentify calls Cloud DLP DeidentifyContent (dlp.content.deidentify).
     { sa = "deidentify", role = "roles/dlp.user" },
+    # Policy's profiler runs each sampled column through Cloud DLP
+    # InspectContent (dlp.content.inspect) to classify a table no policy
+    # file lists (issue 11).
+    { sa = "policy", role = "roles/dlp.user" },
     # Intake serves POST /v1/sessions/{id}/reidentify through Cloud DLP
     # ReidentifyContent (dlp.content.reidentify).
     { sa = "intake", role = "roles/dlp.user" },
@@ -118,15 +122,38 @@ resource "google_project_iam_member" "approval_callback_sender" {
   member  = "serviceAccount:${google_service_account.sa["approval"].email}"
 }
 
-# Policy resolves table schemas (catalog) for ZetaSQL analysis: metadata
-# only, no row data, and only on the datasets agents may query. A table
-# outside them is unknown to policy, which denies (fails closed).
-resource "google_bigquery_dataset_iam_member" "policy_metadata" {
+# Policy classifies and estimates every table a query reaches, on the
+# datasets agents may query only (a table outside them is unknown to
+# policy, which denies: fails closed):
+#   - bigquery.tables.get: the schema and policy tags for ZetaSQL analysis
+#     (internal/catalog) and lastModifiedTime for the profile cache;
+#   - bigquery.tables.list: a wildcard table's members (warehouse.ListTables);
+#   - bigquery.tables.getData: the dry run (BigQuery checks read access on
+#     every table a query references, even for a dry run) and the
+#     profiler's sample through tabledata.list (at most 1,000 rows or 1 MB);
+#   - bigquery.routines.get: a dry run of a query calling a persistent UDF.
+# Not roles/bigquery.dataViewer (which adds tables.export, snapshots, IAM
+# reads and models) nor metadataViewer (no getData, so every dry run of an
+# unlisted table failed and denied: issue 12 item 7, issue 11). The role
+# lives in the data project: a project's custom role can only be granted on
+# that project's resources. docs/threat-model.md ("IAM: policy reads
+# samples") says what this grant means.
+resource "google_project_iam_custom_role" "table_reader" {
+  project     = local.data_project
+  role_id     = "querygateTableReader"
+  title       = "querygate table reader"
+  description = "Schema, dry run and a bounded sample of the allowed datasets' tables (the policy function)."
+  permissions = ["bigquery.routines.get", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.list"]
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_bigquery_dataset_iam_member" "policy_read" {
   for_each = toset(var.allowed_datasets)
 
   project    = local.data_project
   dataset_id = each.key
-  role       = "roles/bigquery.metadataViewer"
+  role       = google_project_iam_custom_role.table_reader.id
   member     = "serviceAccount:${google_service_account.sa["policy"].email}"
 }
 
@@ -171,21 +198,22 @@ resource "google_bigquery_table_iam_member" "audit_writer" {
   member     = "serviceAccount:${google_service_account.sa[each.key].email}"
 }
 
-# Deidentify and intake read the DLP templates (dlp.tf) by name at each
-# DeidentifyContent / ReidentifyContent. DLP templates have no IAM of their
-# own, so the grant is project-wide, but it reads templates only.
+# The functions whose DLP requests name the templates (dlp.tf) read them:
+# deidentify (DeidentifyContent), policy and intake (InspectContent of the
+# profiler). DLP templates have no IAM of their own, so the grant is
+# project-wide, but it reads templates only. None with dlp_templates = false.
 resource "google_project_iam_custom_role" "dlp_template_reader" {
   project     = var.project_id
   role_id     = "querygateDlpTemplateReader"
   title       = "querygate DLP template reader"
-  description = "Read DLP inspect and de-identify templates (deidentify, intake)."
+  description = "Read DLP inspect and de-identify templates (policy, deidentify, intake)."
   permissions = ["dlp.deidentifyTemplates.get", "dlp.inspectTemplates.get"]
 
   depends_on = [google_project_service.enabled]
 }
 
 resource "google_project_iam_member" "dlp_template_reader" {
-  for_each = toset(["deidentify", "intake"])
+  for_each = toset(local.dlp_functions)
 
   project = var.project_id
   role    = google_project_iam_custom_role.dlp_template_reader.id
@@ -314,7 +342,7 @@ locals {
     [for m in [google_project_iam_member.intake_execution_starter] : "intake|project custom:${google_project_iam_custom_role.execution_starter.role_id}"],
     [for m in [google_project_iam_member.approval_callback_sender] : "approval|project custom:${google_project_iam_custom_role.callback_sender.role_id}"],
     [for k in keys(google_project_iam_member.dlp_template_reader) : "${k}|project custom:${google_project_iam_custom_role.dlp_template_reader.role_id}"],
-    [for k, m in google_bigquery_dataset_iam_member.policy_metadata : "policy|dataset:allowed ${m.role}"],
+    [for k in keys(google_bigquery_dataset_iam_member.policy_read) : "policy|dataset:allowed custom:${google_project_iam_custom_role.table_reader.role_id}"],
     [for k, m in google_bigquery_dataset_iam_member.execute_read : "execute|dataset:allowed ${m.role}"],
     ["execute|dataset:results ${google_bigquery_dataset_iam_member.execute_results.role}"],
     ["deidentify|dataset:results ${google_bigquery_dataset_iam_member.deidentify_results.role}"],

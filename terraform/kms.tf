@@ -3,7 +3,8 @@
 # kmsWrapped: DLP decrypts it with this key, as the calling function's
 # identity, on each request, so the plain data key is never in Terraform,
 # the image or a secret. docs/deploy.md shows how to make the wrapped key
-# (masking_wrapped_key) once.
+# once and put it in the masking file (cryptoDeterministicConfig.cryptoKey.
+# kmsWrapped), from which dlp.tf builds the de-identify template.
 #
 # A key ring cannot be deleted, and destroying this key makes every token
 # already handed out irreversible, so the key is protected from destroy.
@@ -38,4 +39,7 @@ resource "google_kms_crypto_key" "masking" {
 
 locals {
   masking_kms_key = var.masking_kms_key != "" ? var.masking_kms_key : google_kms_crypto_key.masking[0].id
+  # The same name, known at plan time: the masking file's kmsWrapped
+  # cryptoKeyName must be this (dlp.tf checks it).
+  masking_kms_key_name = var.masking_kms_key != "" ? var.masking_kms_key : "projects/${var.project_id}/locations/${var.region}/keyRings/querygate/cryptoKeys/masking-key-wrap"
 }

@@ -67,18 +67,19 @@ locals {
     QUERYGATE_RETENTION          = "${var.retention_days * 24}h"
     QUERYGATE_RESULTS_DATASET    = google_bigquery_dataset.results.dataset_id
     # The project holding the datasets agents query (jobs still run in
-    # QUERYGATE_PROJECT). Not read by functions.Config yet: testing/terraform
-    # lists it in pendingEnv until it is.
+    # QUERYGATE_PROJECT): functions.Config.DataProject.
     QUERYGATE_DATA_PROJECT = local.data_project
   }
 
-  # The DLP templates (dlp.tf), by full name, for the functions that call
-  # DLP: deidentify (DeidentifyContent) and intake (ReidentifyContent).
-  # Read by neither yet (pendingEnv in testing/terraform).
-  dlp_env = {
-    QUERYGATE_DLP_INSPECT_TEMPLATE    = google_data_loss_prevention_inspect_template.cells.id
-    QUERYGATE_DLP_DEIDENTIFY_TEMPLATE = google_data_loss_prevention_deidentify_template.cells.id
-  }
+  # The DLP templates (dlp.tf), by full name, for the functions whose DLP
+  # requests name them (functions.Config, deid.WithTemplates): deidentify
+  # (DeidentifyContent), and policy and intake, whose profiler inspects
+  # table samples (InspectContent). Empty with dlp_templates = false.
+  dlp_functions = var.dlp_templates ? ["policy", "deidentify", "intake"] : []
+  dlp_env = var.dlp_templates ? {
+    QUERYGATE_DLP_INSPECT_TEMPLATE    = google_data_loss_prevention_inspect_template.cells[0].id
+    QUERYGATE_DLP_DEIDENTIFY_TEMPLATE = google_data_loss_prevention_deidentify_template.cells[0].id
+  } : {}
 
   # Approval links: signed by notify, verified by approval.
   approval_env = {
@@ -139,7 +140,7 @@ locals {
       # requests bound the analyzer's peak.
       memory      = "2Gi"
       concurrency = 8
-      env         = local.config_env
+      env         = merge(local.config_env, local.dlp_env)
     }
     notify = {
       target      = "Notify"

@@ -36,7 +36,7 @@ variable "data_project_id" {
 }
 
 variable "allowed_datasets" {
-  description = "Dataset ids in data_project_id that the execute step may read (bigquery.dataViewer) and the policy step may describe (bigquery.metadataViewer). Policy rules still decide per query."
+  description = "Dataset ids in data_project_id that the execute step may read (bigquery.dataViewer) and the policy step may describe, dry-run and sample (custom querygateTableReader). Policy rules still decide per query."
   type        = list(string)
   default     = []
 }
@@ -132,37 +132,46 @@ variable "masking_kms_key" {
   }
 }
 
+variable "dlp_templates" {
+  description = "Build the DLP inspect and de-identify templates from masking_file (dlp.tf) and have the functions send them by name. false sends the masking file's config inline in every DLP request (for a masking file a template cannot hold)."
+  type        = bool
+  default     = true
+}
+
+# Replaced by the masking file, from which dlp.tf now builds both templates:
+# kept only so that an old tfvars fails with a pointer instead of planning
+# templates that differ from what the functions mask with.
 variable "masking_wrapped_key" {
-  description = "Base64 of the deterministic-encryption data key (16, 24 or 32 random bytes) encrypted with the masking KMS key (docs/deploy.md shows the gcloud kms encrypt command). Terraform never sees the plain key. Empty leaves deterministic tokens out of the DLP de-identify template: every finding is replaced by its infoType."
+  description = "Removed: put the wrapped key in the masking file's cryptoDeterministicConfig.cryptoKey.kmsWrapped (docs/deploy.md). Must stay unset."
   type        = string
-  default     = ""
+  default     = null
   sensitive   = true
 
   validation {
-    condition     = var.masking_wrapped_key == "" || can(base64decode(var.masking_wrapped_key))
-    error_message = "masking_wrapped_key must be empty or base64."
+    condition     = var.masking_wrapped_key == null
+    error_message = "masking_wrapped_key is no longer read: put the wrapped key in the masking file (cryptoDeterministicConfig.cryptoKey.kmsWrapped.wrappedKey, docs/deploy.md)."
   }
 }
 
 variable "dlp_info_types" {
-  description = "infoTypes the DLP inspect template looks for in every string cell. The default is the six the local engine also detects (internal/deid)."
+  description = "Removed: the inspect template's infoTypes are the masking file's inspectConfig.infoTypes. Must stay unset."
   type        = list(string)
-  default     = ["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD_NUMBER", "US_SOCIAL_SECURITY_NUMBER", "IP_ADDRESS", "IBAN_CODE"]
+  default     = null
 
   validation {
-    condition     = length(var.dlp_info_types) > 0 && alltrue([for n in var.dlp_info_types : can(regex("^[A-Z0-9_]+$", n))])
-    error_message = "dlp_info_types needs at least one infoType name (upper case, digits, underscores)."
+    condition     = var.dlp_info_types == null
+    error_message = "dlp_info_types is no longer read: list the infoTypes in the masking file's inspectConfig.infoTypes."
   }
 }
 
 variable "deterministic_info_types" {
-  description = "infoTypes the DLP de-identify template replaces with a deterministic token (reversible by the reidentify group) when masking_wrapped_key is set; every other finding becomes [INFO_TYPE]."
+  description = "Removed: the masking file's infoTypeTransformations say which infoTypes become deterministic tokens. Must stay unset."
   type        = list(string)
-  default     = ["EMAIL_ADDRESS"]
+  default     = null
 
   validation {
-    condition     = alltrue([for n in var.deterministic_info_types : can(regex("^[A-Z0-9_]+$", n))])
-    error_message = "deterministic_info_types must be infoType names (upper case, digits, underscores)."
+    condition     = var.deterministic_info_types == null
+    error_message = "deterministic_info_types is no longer read: give those infoTypes a cryptoDeterministicConfig in the masking file."
   }
 }
 

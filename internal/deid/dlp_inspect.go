@@ -25,10 +25,7 @@ const inspectCellsPerRequest = 500
 // sensitive column.
 func (d *DLP) Inspect(ctx context.Context, cells []string) ([][]string, error) {
 	out := make([][]string, len(cells))
-	ic := d.cfg.Inspect
-	if ic == nil && d.cfg.InspectTemplateName == "" {
-		ic = DefaultConfig().Inspect
-	}
+	ic := d.inlineInspect()
 	if ic != nil {
 		ic = proto.Clone(ic).(*dlppb.InspectConfig)
 		ic.IncludeQuote = false

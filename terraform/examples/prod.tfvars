@@ -10,7 +10,7 @@ smtp_host        = "smtp.example.com"
 smtp_username    = "querygate"
 smtp_from        = "querygate <querygate@example.com>"
 policy_file      = "examples/policy.yaml"
-masking_file     = "examples/masking.yaml"
+masking_file     = "examples/masking-prod.yaml"
 data_project_id  = "acme-warehouse"
 data_location    = "US"
 allowed_datasets = ["sales", "marketing"]
@@ -26,9 +26,9 @@ approval_public_url   = "https://approvals.example.com"
 approval_ingress      = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
 approval_iap_audience = "/projects/123456789012/global/backendServices/1234567890123456789"
 
-# base64 of `gcloud kms encrypt` over 32 random bytes (docs/deploy.md).
-masking_wrapped_key      = "cGxhY2Vob2xkZXI6IHJlcGxhY2Ugd2l0aCB0aGUgYmFzZTY0IG91dHB1dCBvZiBnY2xvdWQga21zIGVuY3J5cHQ="
-deterministic_info_types = ["EMAIL_ADDRESS"]
+# Deterministic e-mail tokens: examples/masking-prod.yaml holds the wrapped
+# key (base64 of `gcloud kms encrypt` over 32 random bytes, docs/deploy.md);
+# dlp.tf builds the DLP templates from that file.
 
 retention_days           = 400
 audit_log_retention_days = 2555

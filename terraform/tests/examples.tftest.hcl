@@ -47,8 +47,8 @@ run "example_plans" {
   }
 
   assert {
-    condition     = length(google_data_loss_prevention_deidentify_template.cells.deidentify_config[0].info_type_transformations[0].transformations) == 1 + (var.masking_wrapped_key == "" ? 0 : length(var.deterministic_info_types))
-    error_message = "The de-identify template has one deterministic transformation per deterministic infoType when a wrapped key is given, plus the catch-all."
+    condition     = length(google_data_loss_prevention_deidentify_template.cells) == (var.dlp_templates ? 1 : 0)
+    error_message = "The DLP templates exist exactly when dlp_templates is true."
   }
 
   assert {

@@ -210,21 +210,22 @@ run "audit_and_masking_resources" {
   }
 
   assert {
-    condition     = jsonencode([for t in google_data_loss_prevention_inspect_template.cells.inspect_config[0].info_types : t.name]) == jsonencode(["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD_NUMBER", "US_SOCIAL_SECURITY_NUMBER", "IP_ADDRESS", "IBAN_CODE"])
-    error_message = "The inspect template must inspect the six built-in infoTypes by default."
+    condition     = jsonencode([for t in google_data_loss_prevention_inspect_template.cells[0].inspect_config[0].info_types : t.name]) == jsonencode(["EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD_NUMBER", "US_SOCIAL_SECURITY_NUMBER", "IP_ADDRESS", "IBAN_CODE"])
+    error_message = "The inspect template must inspect the masking file's six infoTypes (examples/masking.yaml)."
   }
 
   assert {
-    condition     = length(google_data_loss_prevention_deidentify_template.cells.deidentify_config[0].info_type_transformations[0].transformations) == 1
-    error_message = "Without a wrapped key the de-identify template only replaces findings with their infoType."
+    condition     = length(google_data_loss_prevention_deidentify_template.cells[0].deidentify_config[0].info_type_transformations[0].transformations) == 1 && google_data_loss_prevention_deidentify_template.cells[0].deidentify_config[0].info_type_transformations[0].transformations[0].primitive_transformation[0].replace_with_info_type_config == true
+    error_message = "examples/masking.yaml replaces every finding with its infoType: so must the de-identify template."
   }
 
   assert {
-    condition = alltrue(flatten([for k in ["deidentify", "intake"] : [
-      contains([for e in google_cloud_run_v2_service.fn[k].template[0].containers[0].env : e.name], "QUERYGATE_DLP_INSPECT_TEMPLATE"),
-      contains([for e in google_cloud_run_v2_service.fn[k].template[0].containers[0].env : e.name], "QUERYGATE_DLP_DEIDENTIFY_TEMPLATE"),
-    ]]))
-    error_message = "deidentify and intake must get the DLP template names."
+    condition = jsonencode({ for k, s in google_cloud_run_v2_service.fn : k => sort([for e in s.template[0].containers[0].env : e.name if startswith(e.name, "QUERYGATE_DLP_")]) if length([for e in s.template[0].containers[0].env : e if startswith(e.name, "QUERYGATE_DLP_")]) > 0 }) == jsonencode({
+      deidentify = ["QUERYGATE_DLP_DEIDENTIFY_TEMPLATE", "QUERYGATE_DLP_INSPECT_TEMPLATE"]
+      intake     = ["QUERYGATE_DLP_DEIDENTIFY_TEMPLATE", "QUERYGATE_DLP_INSPECT_TEMPLATE"]
+      policy     = ["QUERYGATE_DLP_DEIDENTIFY_TEMPLATE", "QUERYGATE_DLP_INSPECT_TEMPLATE"]
+    })
+    error_message = "Exactly the functions that call DLP (policy, deidentify, intake) get the DLP template names."
   }
 
   assert {
@@ -277,7 +278,6 @@ run "service_accounts_have_their_documented_roles" {
         "key:masking roles/cloudkms.cryptoKeyDecrypter",
         "project custom:querygateDlpTemplateReader",
         "project custom:querygateExecutionStarter",
-        "project roles/bigquery.jobUser",
         "project roles/datastore.user",
         "project roles/dlp.user",
         "secret:masking roles/secretmanager.secretAccessor",
@@ -290,9 +290,11 @@ run "service_accounts_have_their_documented_roles" {
         "secret:smtp_password roles/secretmanager.secretAccessor",
       ]
       policy = [
-        "dataset:allowed roles/bigquery.metadataViewer",
+        "dataset:allowed custom:querygateTableReader",
+        "project custom:querygateDlpTemplateReader",
         "project roles/bigquery.jobUser",
         "project roles/datastore.user",
+        "project roles/dlp.user",
         "secret:masking roles/secretmanager.secretAccessor",
         "secret:policy roles/secretmanager.secretAccessor",
       ]
@@ -364,5 +366,134 @@ run "reconcile_is_scheduled" {
   assert {
     condition     = google_cloud_run_v2_service_iam_member.scheduler_invokes_reconcile["reconcile"].role == "roles/run.invoker" && contains(local.apis, "cloudscheduler.googleapis.com")
     error_message = "The scheduler's account needs run.invoker on Reconcile, and the Cloud Scheduler API must be enabled."
+  }
+}
+
+# The DLP templates are built from the masking file (dlp.tf). The first
+# assert's literal is also what testing/terraform
+# TestDLPTemplatesMatchMaskingConfig gets from the Go loader
+# (deid.LoadConfig) for the same file, so the templates and the inline
+# config the functions use are one config.
+run "dlp_templates_follow_the_masking_file" {
+  command = plan
+  variables {
+    masking_file = "tests/testdata/masking-tokens.yaml"
+  }
+
+  assert {
+    condition = jsonencode({
+      info_types     = [for t in google_data_loss_prevention_inspect_template.cells[0].inspect_config[0].info_types : t.name]
+      min_likelihood = google_data_loss_prevention_inspect_template.cells[0].inspect_config[0].min_likelihood
+      transformations = [for t in google_data_loss_prevention_deidentify_template.cells[0].deidentify_config[0].info_type_transformations[0].transformations : {
+        info_types = [for i in t.info_types : i.name]
+        primitive = (
+          t.primitive_transformation[0].replace_with_info_type_config == true ? "replace_with_info_type" :
+          length(t.primitive_transformation[0].redact_config) > 0 ? "redact" :
+          length(t.primitive_transformation[0].replace_config) > 0 ? "replace ${t.primitive_transformation[0].replace_config[0].new_value[0].string_value}" :
+          length(t.primitive_transformation[0].character_mask_config) > 0 ? "character_mask ${t.primitive_transformation[0].character_mask_config[0].masking_character} ${t.primitive_transformation[0].character_mask_config[0].number_to_mask}" :
+          length(t.primitive_transformation[0].crypto_deterministic_config) > 0 ? "crypto_deterministic ${t.primitive_transformation[0].crypto_deterministic_config[0].surrogate_info_type[0].name} ${t.primitive_transformation[0].crypto_deterministic_config[0].crypto_key[0].kms_wrapped[0].crypto_key_name}" :
+          "unknown"
+        )
+      }]
+      }) == jsonencode({
+      info_types     = ["EMAIL_ADDRESS", "PHONE_NUMBER", "US_SOCIAL_SECURITY_NUMBER", "IP_ADDRESS"]
+      min_likelihood = "LIKELY"
+      transformations = [
+        { info_types = ["EMAIL_ADDRESS"], primitive = "crypto_deterministic EMAIL_TOKEN projects/qg-test/locations/us-central1/keyRings/querygate/cryptoKeys/masking-key-wrap" },
+        { info_types = ["PHONE_NUMBER"], primitive = "character_mask # 4" },
+        { info_types = ["IP_ADDRESS"], primitive = "redact" },
+        { info_types = ["US_SOCIAL_SECURITY_NUMBER"], primitive = "replace [SSN]" },
+        { info_types = [], primitive = "replace_with_info_type" },
+      ]
+    })
+    error_message = "The DLP templates differ from tests/testdata/masking-tokens.yaml."
+  }
+
+  assert {
+    condition     = google_data_loss_prevention_deidentify_template.cells[0].deidentify_config[0].info_type_transformations[0].transformations[0].primitive_transformation[0].crypto_deterministic_config[0].crypto_key[0].kms_wrapped[0].wrapped_key == "cGxhY2Vob2xkZXIgd3JhcHBlZCBrZXk="
+    error_message = "The template's wrapped key is the masking file's."
+  }
+}
+
+# A masking file a template cannot hold fails the plan, naming what does
+# not fit...
+run "masking_file_a_template_cannot_hold_is_refused" {
+  command = plan
+  variables {
+    masking_file = "tests/testdata/masking-record.yaml"
+  }
+  expect_failures = [google_data_loss_prevention_inspect_template.cells, google_data_loss_prevention_deidentify_template.cells]
+}
+
+# ...unless the templates are off: then no template, no template env, no
+# template reader, and the functions send the masking file inline.
+run "dlp_templates_off" {
+  command = plan
+  variables {
+    masking_file  = "tests/testdata/masking-record.yaml"
+    dlp_templates = false
+  }
+
+  assert {
+    condition     = length(google_data_loss_prevention_inspect_template.cells) == 0 && length(google_data_loss_prevention_deidentify_template.cells) == 0 && length(google_project_iam_member.dlp_template_reader) == 0
+    error_message = "dlp_templates = false creates no template and grants no template reader."
+  }
+
+  assert {
+    condition     = alltrue([for k, s in google_cloud_run_v2_service.fn : length([for e in s.template[0].containers[0].env : e if startswith(e.name, "QUERYGATE_DLP_")]) == 0])
+    error_message = "dlp_templates = false sets no QUERYGATE_DLP_* variable."
+  }
+}
+
+# The variables the masking file replaced are refused, not ignored.
+run "removed_dlp_variables_are_refused" {
+  command = plan
+  variables {
+    masking_wrapped_key      = "Zm9v"
+    deterministic_info_types = ["EMAIL_ADDRESS"]
+    dlp_info_types           = ["EMAIL_ADDRESS"]
+  }
+  expect_failures = [var.masking_wrapped_key, var.deterministic_info_types, var.dlp_info_types]
+}
+
+# Issue 12 item 7 and issue 11: policy can dry-run and sample the allowed
+# datasets through a custom role that holds exactly that, created in the
+# data project; intake, an audit writer that runs no query, has no jobUser.
+run "policy_reads_what_it_classifies" {
+  command = plan
+  variables {
+    allowed_datasets = ["sales", "crm"]
+    data_project_id  = "qg-warehouse"
+  }
+
+  assert {
+    condition     = jsonencode(sort(google_project_iam_custom_role.table_reader.permissions)) == jsonencode(["bigquery.routines.get", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.list"]) && google_project_iam_custom_role.table_reader.project == "qg-warehouse"
+    error_message = "querygateTableReader holds tables.get, getData, list and routines.get, in the data project."
+  }
+
+  assert {
+    condition     = jsonencode(sort(keys(google_bigquery_dataset_iam_member.policy_read))) == jsonencode(["crm", "sales"]) && alltrue([for k, m in google_bigquery_dataset_iam_member.policy_read : m.project == "qg-warehouse"])
+    error_message = "policy reads each allowed dataset, in the data project, and nothing else."
+  }
+
+  assert {
+    condition     = !contains(keys(google_project_iam_member.sa), "intake roles/bigquery.jobUser") && contains(keys(google_project_iam_member.sa), "policy roles/dlp.user")
+    error_message = "intake must not hold bigquery.jobUser; policy needs dlp.user for the profiler."
+  }
+}
+
+# The decisions API is routed to approval, which serves it; the agent paths
+# to intake (routes.tf; TestPathRoutesMatchCode checks the Go side).
+run "paths_route_to_their_services" {
+  command = plan
+
+  assert {
+    condition     = output.path_routes["/v1/approvals"] == "https://querygate-approval-123456789012.us-central1.run.app" && output.path_routes["/approval"] == output.path_routes["/v1/approvals"]
+    error_message = "/v1/approvals and /approval must route to the approval service."
+  }
+
+  assert {
+    condition     = alltrue([for p in ["/v1/queries", "/v1/sessions", "/bigquery/v2", "/mcp"] : output.path_routes[p] == "https://querygate-intake-123456789012.us-central1.run.app"])
+    error_message = "The agent paths must route to intake."
   }
 }

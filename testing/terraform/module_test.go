@@ -195,8 +195,9 @@ func traversalText(e hclsyntax.Expression) string {
 }
 
 // envNames returns the names an env map expression sets: an object literal,
-// local.NAME of one, merge() of such, or each.value.env (resolved through
-// eachEnv, the current function's env expression).
+// local.NAME of one, merge() of such, COND ? A : B (the names of both), or
+// each.value.env (resolved through eachEnv, the current function's env
+// expression).
 func (m *module) envNames(t *testing.T, e hclsyntax.Expression, eachEnv hclsyntax.Expression) map[string]hclsyntax.Expression {
 	t.Helper()
 	out := map[string]hclsyntax.Expression{}
@@ -210,6 +211,12 @@ func (m *module) envNames(t *testing.T, e hclsyntax.Expression, eachEnv hclsynta
 			t.Fatalf("env expression %s: only merge() of object literals can be checked", m.text(e))
 		}
 		for _, a := range e.Args {
+			for k, v := range m.envNames(t, a, eachEnv) {
+				out[k] = v
+			}
+		}
+	case *hclsyntax.ConditionalExpr:
+		for _, a := range []hclsyntax.Expression{e.TrueResult, e.FalseResult} {
 			for k, v := range m.envNames(t, a, eachEnv) {
 				out[k] = v
 			}

@@ -10,6 +10,12 @@
 //
 // It does not run workflows: executions stay ACTIVE unless a test sets
 // their state with Finish.
+//
+// Invented until testing/cloudtier records the real service (its
+// testdata/workflows.json, which TestInventedBehaviour compares with this
+// fake): the codes above for an argument over 32 KB, one that is not a JSON
+// object, a malformed parent and an unknown execution, and every message
+// text.
 package workflowfake
 
 import (

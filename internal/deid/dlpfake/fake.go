@@ -1,7 +1,7 @@
 // Package dlpfake is an in-process gRPC fake of Cloud DLP's DlpService for
-// tests. It implements DeidentifyContent and ReidentifyContent, with Table
-// items, and is honest about the limits the real service enforces. It models:
-//
+// tests. It implements DeidentifyContent, ReidentifyContent and
+// InspectContent, with Table items, and is honest about the limits the real
+// service enforces. It models:
 //   - request size: at most 524,288 bytes (0.5 MB), measured as the serialized
 //     request;
 //   - table values: at most 50,000 cells a request;
@@ -10,11 +10,28 @@
 //     transformation and each infoType transformation inside one counts);
 //   - required fields: parent, item.table, a config, rows as wide as headers;
 //   - replaceWithInfoTypeConfig is refused as a whole-field (record)
-//     primitive, as DLP only allows it inside infoType transformations.
+//     primitive, as DLP only allows it inside infoType transformations;
+//   - templates: inspectTemplateName and deidentifyTemplateName name templates
+//     stored with SetInspectTemplate / SetDeidentifyTemplate; the inline
+//     config is merged over the template as DLP documents (proto.Merge:
+//     singular fields replace, repeated fields append, sub-messages merge);
+//     a name of the wrong form is InvalidArgument, an unknown one NotFound.
 //
-// It does not model quotas (600 requests a minute) or latency. The
+// It does not model quotas (600 requests a minute), latency, organization
+// templates, or the template names of ReidentifyContent. The
 // de-identification itself is done by the local engine (deid.Local) on the
 // request's own configs, so the response has DLP's shape and plausible values.
+//
+// Behaviour the fake invents, until testing/cloudtier records the real one
+// (testing/cloudtier/testdata/dlp.json, which TestInventedBehaviour in this
+// package compares with the fake):
+//   - the error texts: limit errors say "exceeds", "Too many values",
+//     "Too many transformations" or "Too many findings", and the adapter's
+//     batch splitting keys on such words (deid.isLimitError);
+//   - the codes of an unknown and of a malformed template name (NotFound,
+//     InvalidArgument);
+//   - whether a template must be in the request's location (not checked);
+//   - the request-size measure (the serialized request, not DLP's own).
 package dlpfake
 
 import (
@@ -45,6 +62,10 @@ var Default = Limits{RequestBytes: 512 * 1024, Values: 50_000, Findings: 3_000, 
 type Call struct {
 	Bytes, Values, Rows, Findings, Transformations int
 	Code                                           codes.Code
+	// The template names the request carried, and whether it also had
+	// an inline deidentifyConfig / inspectConfig.
+	InspectTemplate, DeidentifyTemplate string
+	InlineInspect, InlineDeidentify     bool
 }
 
 // Server is the fake.
@@ -59,6 +80,9 @@ type Server struct {
 	// inject, when set, is consulted before a request is processed; a non-nil
 	// error is returned as is (for injecting transient or limit errors).
 	inject func(n int, req *dlppb.DeidentifyContentRequest) error
+
+	inspectTemplates    map[string]*dlppb.InspectConfig
+	deidentifyTemplates map[string]*dlppb.DeidentifyConfig
 }
 
 // Inject sets the error injector; n counts requests from 1.
@@ -122,7 +146,11 @@ func (s *Server) DeidentifyContent(ctx context.Context, req *dlppb.DeidentifyCon
 		s.mu.Unlock()
 	}()
 	tbl := req.GetItem().GetTable()
-	c := Call{Bytes: proto.Size(req), Transformations: deid.CountTransformations(req.GetDeidentifyConfig())}
+	c := Call{Bytes: proto.Size(req), InspectTemplate: req.GetInspectTemplateName(), DeidentifyTemplate: req.GetDeidentifyTemplateName(),
+		InlineInspect: req.GetInspectConfig() != nil, InlineDeidentify: req.GetDeidentifyConfig() != nil}
+	dc, dcErr := s.effectiveDeidentify(req.GetDeidentifyTemplateName(), req.GetDeidentifyConfig())
+	ic, icErr := s.effectiveInspect(req.GetInspectTemplateName(), req.GetInspectConfig())
+	c.Transformations = deid.CountTransformations(dc)
 	if tbl != nil {
 		c.Rows = len(tbl.GetRows())
 		for _, r := range tbl.GetRows() {
@@ -142,11 +170,16 @@ func (s *Server) DeidentifyContent(ctx context.Context, req *dlppb.DeidentifyCon
 	if req.GetParent() == "" {
 		return nil, reject(codes.InvalidArgument, "parent is required")
 	}
+	for _, err := range []error{dcErr, icErr} {
+		if err != nil {
+			return nil, reject(status.Code(err), "%s", status.Convert(err).Message())
+		}
+	}
 	if tbl == nil {
 		return nil, reject(codes.InvalidArgument, "only table items are supported by this fake")
 	}
-	if req.GetDeidentifyConfig() == nil {
-		return nil, reject(codes.InvalidArgument, "deidentify_config is required")
+	if dc == nil {
+		return nil, reject(codes.InvalidArgument, "deidentify_config or deidentify_template_name is required")
 	}
 	if c.Bytes > s.Limits.RequestBytes {
 		return nil, reject(codes.InvalidArgument, "Request size %d exceeds the limit of %d bytes", c.Bytes, s.Limits.RequestBytes)
@@ -157,7 +190,7 @@ func (s *Server) DeidentifyContent(ctx context.Context, req *dlppb.DeidentifyCon
 	if c.Transformations > s.Limits.Transformations {
 		return nil, reject(codes.InvalidArgument, "Too many transformations: %d, the maximum is %d", c.Transformations, s.Limits.Transformations)
 	}
-	for _, ft := range req.GetDeidentifyConfig().GetRecordTransformations().GetFieldTransformations() {
+	for _, ft := range dc.GetRecordTransformations().GetFieldTransformations() {
 		if ft.GetPrimitiveTransformation().GetReplaceWithInfoTypeConfig() != nil {
 			return nil, reject(codes.InvalidArgument, "ReplaceWithInfoTypeConfig is only valid within InfoTypeTransformations")
 		}
@@ -176,7 +209,7 @@ func (s *Server) DeidentifyContent(ctx context.Context, req *dlppb.DeidentifyCon
 		}
 		t.Rows = append(t.Rows, row)
 	}
-	l, err := deid.NewLocal(&deid.Config{Inspect: req.GetInspectConfig(), Deidentify: req.GetDeidentifyConfig()}, deid.WithWorkers(1))
+	l, err := deid.NewLocal(&deid.Config{Inspect: ic, Deidentify: dc}, deid.WithWorkers(1))
 	if err != nil {
 		return nil, reject(codes.InvalidArgument, "config: %v", err)
 	}

@@ -24,7 +24,7 @@ const InspectFindingsLimit = 2000
 // DLP. Calls are recorded like DeidentifyContent's.
 func (s *Server) InspectContent(ctx context.Context, req *dlppb.InspectContentRequest) (*dlppb.InspectContentResponse, error) {
 	tbl := req.GetItem().GetTable()
-	c := Call{Bytes: proto.Size(req)}
+	c := Call{Bytes: proto.Size(req), InspectTemplate: req.GetInspectTemplateName(), InlineInspect: req.GetInspectConfig() != nil}
 	if tbl != nil {
 		c.Rows = len(tbl.GetRows())
 		for _, r := range tbl.GetRows() {
@@ -39,6 +39,10 @@ func (s *Server) InspectContent(ctx context.Context, req *dlppb.InspectContentRe
 	if req.GetParent() == "" {
 		return nil, reject(codes.InvalidArgument, "parent is required")
 	}
+	ic, err := s.effectiveInspect(req.GetInspectTemplateName(), req.GetInspectConfig())
+	if err != nil {
+		return nil, reject(status.Code(err), "%s", status.Convert(err).Message())
+	}
 	if tbl == nil {
 		return nil, reject(codes.InvalidArgument, "only table items are supported by this fake")
 	}
@@ -49,7 +53,7 @@ func (s *Server) InspectContent(ctx context.Context, req *dlppb.InspectContentRe
 		return nil, reject(codes.InvalidArgument, "Too many values in the table: %d, the maximum is %d", c.Values, s.Limits.Values)
 	}
 	// The local engine needs a deidentifyConfig; inspection ignores it.
-	l, err := deid.NewLocal(&deid.Config{Inspect: req.GetInspectConfig(), Deidentify: deid.DefaultConfig().Deidentify}, deid.WithWorkers(1))
+	l, err := deid.NewLocal(&deid.Config{Inspect: ic, Deidentify: deid.DefaultConfig().Deidentify}, deid.WithWorkers(1))
 	if err != nil {
 		return nil, reject(codes.InvalidArgument, "config: %v", err)
 	}
@@ -80,7 +84,7 @@ func (s *Server) InspectContent(ctx context.Context, req *dlppb.InspectContentRe
 							TableLocation: &dlppb.TableLocation{RowIndex: int64(r)},
 						}},
 					}}}}
-				if req.GetInspectConfig().GetIncludeQuote() {
+				if ic.GetIncludeQuote() {
 					f.Quote = "(the fake does not quote)"
 				}
 				res.Findings = append(res.Findings, f)
