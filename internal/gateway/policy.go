@@ -31,7 +31,7 @@ func (p *EnginePolicy) Evaluate(ctx context.Context, s *session.Session) (*sessi
 		}
 	}
 	d, err := p.Engine.Evaluate(ctx, policy.Input{SQL: s.SQL, Groups: s.Principal.Groups, Email: s.Principal.Email,
-		DefaultProject: proj, DefaultDataset: ds})
+		DefaultProject: proj, DefaultDataset: ds, Justification: s.Justification, BreakGlass: s.BreakGlass})
 	if err != nil {
 		return nil, err
 	}
@@ -41,6 +41,8 @@ func (p *EnginePolicy) Evaluate(ctx context.Context, s *session.Session) (*sessi
 		MaxBytesBilled: d.MaxBytesBilled, ColumnInfoTypes: d.ColumnInfoTypes, JobTimeout: session.Duration(d.JobTimeout),
 		MinApprovals: d.MinApprovals, ApproverGroups: d.ApproverGroups, AllGroupsMustApprove: d.AllGroupsMustApprove,
 	}
+	// Issue 15 items 2 and 3: justification and break-glass.
+	out.Justify = session.Justify{MissingJustification: d.MissingJustification, BreakGlass: d.BreakGlass, BreakGlassGroups: d.BreakGlassGroups}
 	for c := range d.ColumnInfoTypes {
 		out.MaskedColumns = append(out.MaskedColumns, c)
 	}
