@@ -226,11 +226,11 @@ type Session struct {
 	DefaultDataset string      `json:"default_dataset,omitempty"`
 	Parameters     []Parameter `json:"parameters,omitempty"`
 	// Justification and BreakGlass are what the agent sent (justify.go).
-	Justification string `json:"justification,omitempty"`
-	BreakGlass    bool   `json:"break_glass,omitempty"`
-	Status        Status `json:"status"`
-	CreatedAt      time.Time   `json:"created_at"`
-	UpdatedAt      time.Time   `json:"updated_at"`
+	Justification string    `json:"justification,omitempty"`
+	BreakGlass    bool      `json:"break_glass,omitempty"`
+	Status        Status    `json:"status"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 	// Version increases by one on every stored change; watchers wait on it.
 	Version       int64        `json:"version"`
 	ExecutionName string       `json:"execution_name,omitempty"`
