@@ -63,6 +63,13 @@ func (w workflow) Start(ctx context.Context, args map[string]any) (string, error
 		case "DROP TABLE t":
 			x.Status = session.StatusDenied
 			x.Decision = &session.Decision{Action: "deny", RuleIDs: []string{"deny-ddl"}, Reasons: []string{"DDL is not allowed."}}
+		case "SELECT ssn FROM t":
+			if x.Justification == "" {
+				x.Status = session.StatusDenied
+				x.Decision = &session.Decision{Action: "deny", RuleIDs: []string{"ssn-held", "builtin.justification_required"},
+					Reasons: []string{"held", "Rule ssn-held holds this query for approval and requires a justification."},
+					Justify: session.Justify{MissingJustification: true}}
+			}
 		case "SELECT broken":
 			x.Status = session.StatusFailed
 			x.Errors = append(x.Errors, session.ErrorEntry{Step: "execute", Message: "Unrecognized name: broken"})
