@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/querygate/querygate/internal/gateway/local"
+	"github.com/querygate/querygate/internal/openapi"
 	"github.com/querygate/querygate/internal/policy"
 )
 
@@ -95,6 +96,9 @@ func TestJustificationAndBreakGlass(t *testing.T) {
 		r := post(alice, nil)
 		if r.code != http.StatusBadRequest || r.body["code"] != "justification_required" || r.body["status"] != "denied" {
 			t.Fatalf("POST without a justification = %d %s, want 400 justification_required", r.code, r.raw)
+		}
+		if _, err := openapi.CheckResponse("POST", "/v1/queries", r.code, "application/json", r.raw); err != nil {
+			t.Errorf("the 400 is not as documented: %v", err)
 		}
 		if msg, _ := r.body["error"].(string); !strings.Contains(msg, "Rule star-over-sensitive holds this query for approval and requires a justification") ||
 			!strings.Contains(msg, `add the field "justification"`) {
@@ -183,6 +187,9 @@ func TestJustificationAndBreakGlass(t *testing.T) {
 		}
 		id, _ := r.body["session_id"].(string)
 		s := waitSession(t, g, oncall, id)
+		if _, err := openapi.CheckResponse("GET", "/v1/sessions/"+id, s.code, "application/json", s.raw); err != nil {
+			t.Errorf("the break-glass session is not as documented: %v", err)
+		}
 		if s.body["break_glass"] != true || s.body["justification"] != why {
 			t.Errorf("session break_glass %v justification %v", s.body["break_glass"], s.body["justification"])
 		}
