@@ -191,6 +191,7 @@ var apiOf = []struct{ prefix, api string }{
 	{"google_bigquery_data_transfer_", "bigquerydatatransfer.googleapis.com"},
 	{"google_bigquery_", "bigquery.googleapis.com"},
 	{"google_cloud_run_v2_", "run.googleapis.com"},
+	{"google_cloud_scheduler_", "cloudscheduler.googleapis.com"},
 	{"google_data_loss_prevention_", "dlp.googleapis.com"},
 	{"google_firestore_", "firestore.googleapis.com"},
 	{"google_kms_", "cloudkms.googleapis.com"},
