@@ -2,6 +2,8 @@ package approval
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -259,4 +261,32 @@ func FuzzJustificationMail(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNotifyHandlerSweep: the notify function runs the sweep on
+// {"sweep": true} (the cloud's scheduler) and answers what it sent; sweep
+// mixed with a session's fields is a 400.
+func TestNotifyHandlerSweep(t *testing.T) {
+	e := newEnv(t)
+	ss := e.heldSession("qs_s1", "SELECT email FROM demo.customers")
+	e.notify(ss.ID)
+	e.clock.Advance(20 * time.Minute)
+	post := func(body string) (int, string) {
+		resp, err := http.Post(e.srv.URL+"/fn/notify", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(b))
+	}
+	if code, body := post(`{"sweep":true}`); code != http.StatusOK || body != `{"reminded":1,"reviews":0}` {
+		t.Errorf("sweep = %d %s, want 200 one reminded", code, body)
+	}
+	if code, body := post(`{"sweep":true}`); code != http.StatusOK || body != `{"reminded":0,"reviews":0}` {
+		t.Errorf("second sweep = %d %s, want 200 nothing sent", code, body)
+	}
+	if code, _ := post(`{"sweep":true,"session_id":"qs_s1"}`); code != http.StatusBadRequest {
+		t.Errorf("sweep with a session id = %d, want 400", code)
+	}
 }
