@@ -65,6 +65,14 @@ func TestRunQueryJustification(t *testing.T) {
 		t.Errorf("session.received = %+v, want the justification and break_glass", got)
 	}
 
+	// explain_policy has no justification to give: it says one is needed.
+	res, out = call(t, cs, "explain_policy", map[string]any{"sql": "SELECT ssn FROM t"})
+	next, _ = out["next_step"].(string)
+	if res.IsError || out["action"] != "require_approval" || out["outcome"] != "would need a justification, then approval" ||
+		!strings.Contains(next, `Call run_query with "justification"`) {
+		t.Errorf("explain_policy = error %v %v", res.IsError, out)
+	}
+
 	res, _ = call(t, cs, "run_query", map[string]any{"sql": "SELECT 1", "break_glass": true})
 	if !res.IsError || !strings.Contains(text(res), "break_glass needs a justification") {
 		t.Errorf("break_glass without justification: error %v %q", res.IsError, text(res))
