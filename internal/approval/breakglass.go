@@ -18,11 +18,15 @@ import (
 // How far back ReviewBreakGlass looks for break-glass runs, and how many
 // sessions it reads at most per sweep. A sweep runs every few minutes, so
 // a run is found many times over within the window; the approval store's
-// mark keeps it to one mail.
+// mark keeps it to one mail. Each sweep lists the window's sessions (no
+// timelines), so the window is short: an hour of sessions, at most 1000,
+// per sweep. A run older than that when the sweep first sees it (a sweep
+// outage of over an hour, or more than 1000 sessions an hour) is not
+// mailed; its policy.break_glass event is in the audit table regardless.
 const (
-	reviewWindow   = 6 * time.Hour
+	reviewWindow   = time.Hour
 	reviewPageSize = 100
-	reviewMaxPages = 20
+	reviewMaxPages = 10
 )
 
 // ReviewBreakGlass mails the approvers of every break-glass run that has
