@@ -21,6 +21,7 @@ func FuzzDecodePayload(f *testing.F) {
 		session.PolicyDecidedData{Action: "allow", RuleIDs: []string{"r1"}, EstimatedBytes: 1<<53 + 1},
 		session.ResultMaskedData{Rows: 3, Findings: map[string]int64{"EMAIL_ADDRESS": 2}, MaskedColumns: []string{"email"}},
 		session.FailedData{Status: "failed", Error: "a < b & \u2028"},
+		session.BreakGlassData{Principal: "oc@example.com", Groups: []string{"oncall"}, Justification: "incident <1>", ReviewGroup: "approvers"},
 	}
 	for _, p := range seeds {
 		for i, typ := range types {
