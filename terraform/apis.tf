@@ -16,6 +16,7 @@ locals {
     "cloudbuild.googleapis.com",
     "cloudidentity.googleapis.com",
     "cloudkms.googleapis.com",
+    "cloudscheduler.googleapis.com",
     "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com", # reconcile.tf
     "dlp.googleapis.com",

@@ -317,6 +317,6 @@ func FuzzMailStructure(f *testing.F) {
 			}
 		}
 		quoted(at["SQL:"][0], at[markers[1]][0], "  | ")
-		quoted(at[markers[2]][0], at[markers[3]][0], "  > ", "Agent:", "Prompt:", "  (none)")
+		quoted(at[markers[2]][0], at[markers[3]][0], "  > ", "Agent:", "Justification:", "Prompt:", "  (none)")
 	})
 }

@@ -31,6 +31,9 @@ type details struct {
 	// is needed: "2 distinct approvers", "1 of 2 approvals: a@x.com".
 	Quorum   string
 	Progress string
+	// Justification is the agent's stated reason for the query (issue 15),
+	// empty when it gave none.
+	Justification string
 }
 
 func newDetails(ss *session.Session, expires time.Time) details {
@@ -38,6 +41,7 @@ func newDetails(ss *session.Session, expires time.Time) details {
 		SessionID:      visibleLine(ss.ID),
 		Requester:      visibleLine(ss.Principal.Email),
 		Prompt:         visibleBlock(ss.Prompt),
+		Justification:  visibleLine(ss.Justification),
 		SQL:            visibleBlock(ss.SQL),
 		DefaultDataset: visibleLine(ss.DefaultDataset),
 		ExpiresAt:      expires.UTC().Format("2006-01-02 15:04 MST"),

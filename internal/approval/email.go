@@ -13,6 +13,9 @@ type emailView struct {
 	To         string
 	ApproveURL string
 	DenyURL    string
+	// Reminder marks the one reminder sent at half the approval window
+	// (remind.go).
+	Reminder bool
 }
 
 // The text mail puts what runs first, between fixed markers, and agent
@@ -21,7 +24,7 @@ type emailView struct {
 // at the margin, so no SQL, parameter or prompt line can pass for a
 // section marker, a header or a link line.
 var emailText = texttemplate.Must(texttemplate.New("text").Funcs(texttemplate.FuncMap{"quote": quote}).Parse(
-	`An AI agent's query is waiting for your approval.
+	`{{if .Reminder}}Reminder: an AI agent's query is still waiting for your approval; half of its approval window has passed.{{else}}An AI agent's query is waiting for your approval.{{end}}
 
 ==================== WHAT WILL RUN ====================
 Default dataset:
@@ -54,6 +57,8 @@ The links work once, only for {{.To}}, and only for this exact SQL, default data
 ------- Written by the agent (not verified, quoted) -------
 Agent:
 {{quote "  > " .Agent}}
+Justification:
+{{if .Justification}}{{quote "  > " .Justification}}{{else}}  (none){{end}}
 Prompt:
 {{if .Prompt}}{{quote "  > " .Prompt}}{{else}}  (none){{end}}
 ------------------- End of agent text -------------------
@@ -61,7 +66,7 @@ Prompt:
 
 var emailHTML = htmltemplate.Must(htmltemplate.New("html").Parse(`<!doctype html>
 <html><body style="font-family:Arial,Helvetica,sans-serif;color:#222;max-width:720px">
-<p>An AI agent's query is waiting for your approval.</p>
+<p>{{if .Reminder}}<b>Reminder:</b> an AI agent's query is still waiting for your approval; half of its approval window has passed.{{else}}An AI agent's query is waiting for your approval.{{end}}</p>
 <div style="border:2px solid #1f2328;padding:8px 12px;margin:12px 0">
 <p style="margin:0 0 6px"><b>What will run</b></p>
 <p style="margin:6px 0 2px"><b>Default dataset</b></p>
@@ -94,6 +99,8 @@ The links work once, only for {{.To}}, and only for this exact SQL, default data
 <p style="margin:0 0 6px"><b>Written by the agent</b> (not verified)</p>
 <p style="margin:6px 0 2px"><b>Agent</b></p>
 <pre style="white-space:pre-wrap;background:#f6f6f6;padding:8px;margin:0">{{.Agent}}</pre>
+<p style="margin:6px 0 2px"><b>Justification</b></p>
+<pre style="white-space:pre-wrap;background:#f6f6f6;padding:8px;margin:0">{{if .Justification}}{{.Justification}}{{else}}(none){{end}}</pre>
 <p style="margin:6px 0 2px"><b>Prompt</b></p>
 <pre style="white-space:pre-wrap;background:#f6f6f6;padding:8px;margin:0">{{if .Prompt}}{{.Prompt}}{{else}}(none){{end}}</pre>
 </div>
@@ -107,9 +114,13 @@ func renderEmail(v emailView) (mail.Message, error) {
 	if err := emailHTML.Execute(&html, v); err != nil {
 		return mail.Message{}, err
 	}
+	subject := "[querygate] Approval needed: query by "
+	if v.Reminder {
+		subject = "[querygate] Reminder: approval needed: query by "
+	}
 	return mail.Message{
 		To:      v.To,
-		Subject: "[querygate] Approval needed: query by " + v.Requester + " (session " + v.SessionID + ")",
+		Subject: subject + v.Requester + " (session " + v.SessionID + ")",
 		Text:    text.String(),
 		HTML:    html.String(),
 	}, nil

@@ -286,3 +286,34 @@ func parseTime(s string) (time.Time, error) {
 	}
 	return t.UTC(), nil
 }
+
+// MarksCollection is the subcollection of a request document that holds
+// Claim's marks, one document per mark.
+const MarksCollection = "approval_marks"
+
+// Claim implements StateStore. Each mark is a document of the request's
+// MarksCollection, and creating it is the compare-and-set: Create fails
+// with AlreadyExists for every caller but the first, across instances
+// (and on the emulator, which does not isolate transactions). The mark
+// carries the request's expire_at, so the TTL policy deletes it with it.
+func (f *Firestore) Claim(ctx context.Context, id, mark string, at time.Time) (bool, error) {
+	ref, err := f.ref(id)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	r, err := f.Get(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	_, err = ref.Collection(MarksCollection).Doc(mark).Create(ctx, map[string]any{
+		"at":        fmtTime(at),
+		"expire_at": r.ExpiresAt.Add(ExpireGrace).UTC(),
+	})
+	switch status.Code(err) {
+	case codes.OK:
+		return true, nil
+	case codes.AlreadyExists:
+		return false, nil
+	}
+	return false, fmt.Errorf("claim %s: %w", mark, err)
+}

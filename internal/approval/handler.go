@@ -248,7 +248,8 @@ func ParseDecideForm(body []byte) (DecideForm, error) {
 // {"session_id", "callback_url"} answers 200 {"notified", "expires_at"};
 // POST {"session_id", "read_decision": true} answers 200 with the
 // RecordedDecision, which the workflow acts on instead of the callback's
-// body.
+// body. POST {"sweep": true} runs Sweep (reminders, break-glass reviews)
+// and answers 200 with the SweepResult.
 // Caller mistakes are 4xx with {"error": code, "message": text}; faults
 // are 5xx and safe to retry. Only the workflow's identity may call it; the
 // caller's authentication is the mounting code's job.
@@ -268,12 +269,25 @@ func NewNotifyHandler(s *Service) http.Handler {
 			SessionID    string `json:"session_id"`
 			CallbackURL  string `json:"callback_url"`
 			ReadDecision bool   `json:"read_decision"`
+			Sweep        bool   `json:"sweep"`
 		}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil || in.SessionID == "" || (in.ReadDecision && in.CallbackURL != "") {
+		err = dec.Decode(&in)
+		if err == nil && in.Sweep && in.SessionID == "" && in.CallbackURL == "" && !in.ReadDecision {
+			// Issue 15: the reminder and break-glass review sweep (remind.go).
+			res, err := s.Sweep(r.Context())
+			if err != nil {
+				slog.ErrorContext(r.Context(), "sweep failed", "reminded", res.Reminded, "reviews", res.Reviews, "error", err)
+				writeJSON(w, http.StatusBadGateway, map[string]string{"error": "sweep_failed", "message": "the sweep did not finish; retry"})
+				return
+			}
+			writeJSON(w, http.StatusOK, res)
+			return
+		}
+		if err != nil || in.Sweep || in.SessionID == "" || (in.ReadDecision && in.CallbackURL != "") {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad_request",
-				"message": "want JSON {session_id, callback_url} or {session_id, read_decision: true}"})
+				"message": "want JSON {session_id, callback_url} , {session_id, read_decision: true} or {sweep: true}"})
 			return
 		}
 		var res any

@@ -116,7 +116,7 @@ func (s *Service) Notify(ctx context.Context, sessionID, callbackURL string) (No
 		if slices.Contains(req.Notified, a) {
 			continue
 		}
-		if err := s.mailApprover(ctx, ss, a); err != nil {
+		if err := s.mailApprover(ctx, ss, a, false); err != nil {
 			errs = append(errs, fmt.Errorf("mail approver: %w", err))
 			continue
 		}
@@ -193,7 +193,9 @@ func (s *Service) approvers(ctx context.Context, ss *session.Session) ([]string,
 	return out, members, nil
 }
 
-func (s *Service) mailApprover(ctx context.Context, ss *session.Session, approver string) error {
+// mailApprover mails approver fresh Approve and Deny links for ss; with
+// reminder set, as the reminder at half the approval window.
+func (s *Service) mailApprover(ctx context.Context, ss *session.Session, approver string, reminder bool) error {
 	base := Claims{
 		SessionID: ss.ID,
 		SQLSHA256: ss.SQLSHA256,
@@ -216,6 +218,7 @@ func (s *Service) mailApprover(ctx context.Context, ss *session.Session, approve
 		To:         approver,
 		ApproveURL: s.link(at),
 		DenyURL:    s.link(dt),
+		Reminder:   reminder,
 	})
 	if err != nil {
 		return fmt.Errorf("render mail: %w", err)

@@ -91,6 +91,8 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <h2>Written by the agent (not verified)</h2>
 <h3>Agent</h3>
 <pre id="agent">{{.Agent}}</pre>
+<h3>Justification</h3>
+<pre id="justification">{{if .Justification}}{{.Justification}}{{else}}(none){{end}}</pre>
 <h3>Prompt</h3>
 <pre id="prompt">{{if .Prompt}}{{.Prompt}}{{else}}(none){{end}}</pre>
 </section>

@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS approval_notified (
   session_id TEXT NOT NULL REFERENCES approval_requests(session_id),
   approver TEXT NOT NULL,
   PRIMARY KEY (session_id, approver)
+);
+CREATE TABLE IF NOT EXISTS approval_marks (
+  session_id TEXT NOT NULL REFERENCES approval_requests(session_id),
+  mark TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (session_id, mark)
 );`
 	if _, err := db.Exec(schema); err != nil {
 		db.Close()
@@ -166,4 +172,23 @@ ORDER BY expires_at, session_id LIMIT ?`, toNanos(now), max(limit, 0))
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// Claim implements StateStore: the primary key makes the insert the
+// compare-and-set.
+func (s *SQLite) Claim(ctx context.Context, id, mark string, at time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `
+INSERT INTO approval_marks (session_id, mark, at)
+SELECT session_id, ?, ? FROM approval_requests WHERE session_id = ?
+ON CONFLICT DO NOTHING`, mark, toNanos(at), id)
+	if err != nil {
+		return false, fmt.Errorf("claim %s: %w", mark, err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return true, nil
+	}
+	if _, err := s.Get(ctx, id); err != nil {
+		return false, err
+	}
+	return false, nil
 }

@@ -42,6 +42,11 @@ type StateStore interface {
 	MarkNotified(ctx context.Context, sessionID, approver string) error
 	// MarkDelivered records that the decision reached the callback.
 	MarkDelivered(ctx context.Context, sessionID string, at time.Time) error
+	// Claim sets the named mark of the session's request (Mark*) at at,
+	// once: it reports true to the one caller that set it and false to
+	// every later one, across instances (a compare-and-set). It fails
+	// with ErrNotFound when the session has no request.
+	Claim(ctx context.Context, sessionID, mark string, at time.Time) (bool, error)
 	// Open returns at most limit requests whose window is open at now
 	// (ExpiresAt after now) and whose decision was not delivered, the
 	// soonest expiry first: what may still be waiting for approvers.
@@ -52,14 +57,30 @@ type StateStore interface {
 
 // Memory is an in-memory StateStore for tests.
 type Memory struct {
-	mu   sync.Mutex
-	reqs map[string]Request
+	mu    sync.Mutex
+	reqs  map[string]Request
+	marks map[string]time.Time // session id + "\x00" + mark
 }
 
 var _ StateStore = (*Memory)(nil)
 
 // NewMemory returns an empty Memory.
-func NewMemory() *Memory { return &Memory{reqs: map[string]Request{}} }
+func NewMemory() *Memory { return &Memory{reqs: map[string]Request{}, marks: map[string]time.Time{}} }
+
+// Claim implements StateStore.
+func (m *Memory) Claim(_ context.Context, id, mark string, at time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.reqs[id]; !ok {
+		return false, fmt.Errorf("session %q: %w", id, ErrNotFound)
+	}
+	k := id + "\x00" + mark
+	if _, ok := m.marks[k]; ok {
+		return false, nil
+	}
+	m.marks[k] = at.UTC()
+	return true, nil
+}
 
 func cloneReq(r Request) Request {
 	r.Notified = slices.Clone(r.Notified)

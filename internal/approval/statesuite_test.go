@@ -18,6 +18,7 @@ import (
 // firestore_test.go) runs the same checks: lifecycle, isolation of returned
 // state, concurrency and awkward ids.
 func runStateStoreSuite(t *testing.T, open func(t *testing.T) StateStore) {
+	t.Run("Claim", func(t *testing.T) { t.Parallel(); claimSuite(t, open(t)) })
 	t.Run("Open", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()

@@ -276,6 +276,9 @@ func millis(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 // deniedError is the 403 for a query policy denied, with querygate's
 // reasons and rule ids in the message.
 func deniedError(sess *session.Session) *apiError {
+	if intake.MissingJustification(sess) {
+		return badRequest(intake.JustificationMessage(sess, "send the header "+JustificationHeader+" (percent-encoded)"))
+	}
 	msg := "Access Denied: querygate policy denied the query"
 	if sess.Decision != nil {
 		if len(sess.Decision.Reasons) > 0 {

@@ -21,6 +21,14 @@ import (
 // only part of the SQL.
 const PromptHeader = "X-Querygate-Prompt"
 
+// JustificationHeader carries the agent's justification (why the query is
+// needed; shown to approvers, recorded), percent-decoded like PromptHeader.
+// BreakGlassHeader set to "true" declares break-glass (docs/policy.md).
+const (
+	JustificationHeader = "X-Querygate-Justification"
+	BreakGlassHeader    = "X-Querygate-Break-Glass"
+)
+
 // Job labels that name the conversation, the agent and its model.
 const (
 	LabelConversation = "querygate-conversation"
@@ -186,6 +194,9 @@ func (o *queryOptions) toIntake(r *http.Request, labels map[string]string, dryRu
 		return nil, err
 	}
 	req.Prompt = prompt
+	if err := justificationOf(r, req); err != nil {
+		return nil, err
+	}
 	req.ConversationID = labels[LabelConversation]
 	req.Agent = session.Agent{Name: labels[LabelAgent], Model: labels[LabelModel]}
 	if d := o.DefaultDataset; d != nil && d.DatasetID != "" {

@@ -31,7 +31,7 @@ func (p *EnginePolicy) Evaluate(ctx context.Context, s *session.Session) (*sessi
 		}
 	}
 	d, err := p.Engine.Evaluate(ctx, policy.Input{SQL: s.SQL, Groups: s.Principal.Groups, Email: s.Principal.Email,
-		DefaultProject: proj, DefaultDataset: ds})
+		DefaultProject: proj, DefaultDataset: ds, Justification: s.Justification, BreakGlass: s.BreakGlass})
 	if err != nil {
 		return nil, err
 	}
@@ -42,6 +42,8 @@ func (p *EnginePolicy) Evaluate(ctx context.Context, s *session.Session) (*sessi
 		MinApprovals: d.MinApprovals, ApproverGroups: d.ApproverGroups, AllGroupsMustApprove: d.AllGroupsMustApprove,
 		Columns: decisionColumns(d.Columns), // issue 11 item 4: the per-column facts
 	}
+	// Issue 15 items 2 and 3: justification and break-glass.
+	out.Justify = session.Justify{MissingJustification: d.MissingJustification, BreakGlass: d.BreakGlass, BreakGlassGroups: d.BreakGlassGroups}
 	for c := range d.ColumnInfoTypes {
 		out.MaskedColumns = append(out.MaskedColumns, c)
 	}

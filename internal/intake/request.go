@@ -22,6 +22,11 @@ type QueryRequest struct {
 	DefaultDataset string              `json:"default_dataset"`
 	Parameters     []session.Parameter `json:"parameters"`
 	WaitSeconds    *int                `json:"wait_seconds"`
+	// Justification says why the query is needed (shown to approvers,
+	// recorded); BreakGlass asks to run a query that would wait for
+	// approval at once (justification.go, docs/policy.md).
+	Justification string `json:"justification"`
+	BreakGlass    bool   `json:"break_glass"`
 }
 
 // Limits on request fields.
@@ -78,7 +83,7 @@ func explainJSON(err error) error {
 		}
 		return bad("field %q must be %s, not %s", field, jsonKind(te.Type.Kind().String()), te.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return bad("unknown field %s; allowed: sql, prompt, conversation_id, agent, default_dataset, parameters, wait_seconds",
+		return bad("unknown field %s; allowed: sql, prompt, conversation_id, agent, default_dataset, parameters, wait_seconds, justification, break_glass",
 			strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
 	return bad("body is not valid JSON")
@@ -96,6 +101,8 @@ func jsonKind(k string) string {
 		return "an object"
 	case "ptr":
 		return "an integer"
+	case "bool":
+		return "a boolean"
 	}
 	return "of another type"
 }
@@ -148,7 +155,7 @@ func (r *QueryRequest) validate() error {
 	if r.WaitSeconds != nil && (*r.WaitSeconds < 0 || *r.WaitSeconds > MaxWaitSeconds) {
 		return bad("wait_seconds must be between 0 and %d", MaxWaitSeconds)
 	}
-	return nil
+	return r.checkJustification()
 }
 
 // invisibleRune finds the first invisible format character (category Cf:

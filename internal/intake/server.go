@@ -194,6 +194,11 @@ func (s *Server) writeOutcome(ctx context.Context, w http.ResponseWriter, cur *s
 		}
 		writeJSON(w, http.StatusOK, body)
 	case session.StatusDenied, session.StatusRejected, session.StatusExpired:
+		if MissingJustification(cur) {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": JustificationMessage(cur, `add the field "justification"`),
+				"code": "justification_required", "session_id": cur.ID, "status": cur.Status, "session_url": s.sessionURL(cur.ID)})
+			return
+		}
 		out := map[string]any{"session_id": cur.ID, "status": cur.Status, "reasons": reasons(cur), "session_url": s.sessionURL(cur.ID)}
 		if cur.Decision != nil {
 			out["rule_ids"] = cur.Decision.RuleIDs
@@ -339,6 +344,8 @@ func (s *Server) sessionBody(ctx context.Context, sess *session.Session, page in
 		out["execution"] = sess.Execution
 		out["errors"] = errorMessages(sess)
 		out["reasons"] = reasons(sess)
+		out["justification"] = sess.Justification
+		out["break_glass"] = sess.Decision != nil && sess.Decision.BreakGlass
 	}
 	if sess.Execution != nil {
 		out["bytes_processed"] = sess.Execution.BytesProcessed

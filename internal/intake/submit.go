@@ -119,6 +119,8 @@ func (s *Server) Submit(ctx context.Context, sr SubmitRequest) (*session.Session
 		SQLSHA256:      session.SQLHash(req.SQL),
 		DefaultDataset: req.DefaultDataset,
 		Parameters:     req.Parameters,
+		Justification:  req.Justification,
+		BreakGlass:     req.BreakGlass,
 		Status:         session.StatusRunning,
 		CreatedAt:      now,
 		Readers:        []string{ReaderKey(p)},
@@ -126,7 +128,8 @@ func (s *Server) Submit(ctx context.Context, sr SubmitRequest) (*session.Session
 	if s.Retention > 0 {
 		sess.ExpireAt = now.Add(s.Retention)
 	}
-	data := session.ReceivedData{Agent: req.Agent.Name, Model: req.Agent.Model, SQLSHA256: sess.SQLSHA256, Groups: p.Groups}
+	data := session.ReceivedData{Agent: req.Agent.Name, Model: req.Agent.Model, SQLSHA256: sess.SQLSHA256, Groups: p.Groups,
+		Justification: req.Justification, BreakGlass: req.BreakGlass}
 	if fd := sr.FrontDoor; fd != nil {
 		data.FrontDoor, data.Method, data.Project, data.JobID, data.Location = fd.Name, fd.Method, fd.Project, fd.JobID, fd.Location
 	}
@@ -183,7 +186,8 @@ func (s *Server) ReadSession(ctx context.Context, p *session.Principal, id strin
 }
 
 // Validate checks a request built by another front door with the same rules
-// as DecodeQueryRequest. Errors are *BadRequestError.
+// as DecodeQueryRequest, and cleans its justification
+// (CleanJustification). Errors are *BadRequestError.
 func (r *QueryRequest) Validate() error { return r.validate() }
 
 // Reasons are the reasons an API response gives for a session's outcome:

@@ -227,6 +227,16 @@ func (s *Server) explainPolicy(ctx context.Context, req *sdk.CallToolRequest, in
 			out.ApprovalTTL = time.Duration(d.ApprovalTTL).String()
 		}
 		out.NextStep = "run_query would wait for a person in " + d.ApproverGroup + ". Rewrite as the reasons say to avoid that, or run it and tell the user approval is needed."
+	case "deny":
+		if d.MissingJustification {
+			// Held for approval by a rule that demands a justification:
+			// the explanation had none to give (issue 15).
+			out.Action = "require_approval"
+			out.Outcome = "would need a justification, then approval"
+			out.NextStep = "Call run_query with \"justification\" saying why this query is needed (from the user's request); a person then approves it."
+			break
+		}
+		fallthrough
 	default:
 		out.Action = "deny"
 		out.Outcome = "would be denied"

@@ -63,6 +63,13 @@ func (w workflow) Start(ctx context.Context, args map[string]any) (string, error
 		case "DROP TABLE t":
 			x.Status = session.StatusDenied
 			x.Decision = &session.Decision{Action: "deny", RuleIDs: []string{"deny-ddl"}, Reasons: []string{"DDL is not allowed."}}
+		case "SELECT ssn FROM t":
+			if x.Justification == "" {
+				x.Status = session.StatusDenied
+				x.Decision = &session.Decision{Action: "deny", RuleIDs: []string{"ssn-held", "builtin.justification_required"},
+					Reasons: []string{"held", "Rule ssn-held holds this query for approval and requires a justification."},
+					Justify: session.Justify{MissingJustification: true}}
+			}
 		case "SELECT broken":
 			x.Status = session.StatusFailed
 			x.Errors = append(x.Errors, session.ErrorEntry{Step: "execute", Message: "Unrecognized name: broken"})
@@ -91,6 +98,10 @@ func (p *fakePolicy) Evaluate(_ context.Context, s *session.Session) (*session.D
 			ColumnInfoTypes: map[string][]string{"Email": {"EMAIL_ADDRESS"}}, MaskedColumns: []string{"Email"}}, nil
 	case "SELECT * FROM `p1.demo.events`":
 		return &session.Decision{Action: "allow", ColumnInfoTypes: map[string][]string{"*": {"PERSON_NAME"}}}, nil
+	case "SELECT ssn FROM t":
+		return &session.Decision{Action: "deny", RuleIDs: []string{"ssn-held", "builtin.justification_required"},
+			Reasons: []string{"held", "Rule ssn-held holds this query for approval and requires a justification."},
+			Justify: session.Justify{MissingJustification: true}}, nil
 	case "SELECT * FROM `p1.secret.keys`", "DROP TABLE t":
 		return &session.Decision{Action: "deny", RuleIDs: []string{"deny-ddl"}, Reasons: []string{"Not allowed."}}, nil
 	}

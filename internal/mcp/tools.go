@@ -23,6 +23,8 @@ type RunQueryInput struct {
 	Wait           *int   `json:"wait,omitempty" jsonschema:"seconds to wait for the result, also while a person decides an approval (0 to 300, default 30)"`
 	ConversationID string `json:"conversation_id,omitempty" jsonschema:"your conversation's id, to group its queries in the record"`
 	DefaultDataset string `json:"default_dataset,omitempty" jsonschema:"dataset or project.dataset that qualifies unqualified table names"`
+	Justification  string `json:"justification,omitempty" jsonschema:"why this query is needed, in one or two sentences (at most 1000 bytes); approvers read it and it is recorded. Some queries need one: the tool error says so"`
+	BreakGlass     bool   `json:"break_glass,omitempty" jsonschema:"run a query that would wait for approval at once, for an emergency; only members of the rule's break-glass group may, it needs a justification, and the approvers review it afterwards. Never set it to avoid a wait"`
 }
 
 // GetSessionInput is get_session's arguments.
@@ -174,7 +176,7 @@ func (s *Server) runQuery(ctx context.Context, req *sdk.CallToolRequest, in RunQ
 		return toolError(err.Error()), nil, nil
 	}
 	q := &intake.QueryRequest{SQL: in.SQL, Prompt: in.Prompt, ConversationID: in.ConversationID, DefaultDataset: in.DefaultDataset,
-		WaitSeconds: in.Wait, Agent: session.Agent{Name: agentName(req)}}
+		WaitSeconds: in.Wait, Agent: session.Agent{Name: agentName(req)}, Justification: in.Justification, BreakGlass: in.BreakGlass}
 	if err := q.Validate(); err != nil {
 		return toolError("The request was not accepted: " + err.Error()), nil, nil
 	}
@@ -386,6 +388,11 @@ func (s *Server) render(ctx context.Context, sess *session.Session, page int) (*
 		out.Reasons = intake.Reasons(sess)
 		switch sess.Status {
 		case session.StatusDenied:
+			if intake.MissingJustification(sess) {
+				out.NextStep = "Nothing ran. Call run_query again with the same arguments plus \"justification\": one or two sentences, " +
+					"from the user's request, saying why this query is needed. Do not invent a reason; ask the user if you do not know it."
+				return withText(true, "A justification is required: "+strings.Join(out.Reasons, " "), out), out, nil
+			}
 			out.NextStep = "Do not retry the same SQL. Change the query as the reasons say; explain_policy checks a rewrite without running it."
 		case session.StatusRejected:
 			out.NextStep = "An approver rejected this query. Do not resubmit it unchanged; ask the user how to proceed."

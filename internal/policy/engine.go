@@ -22,6 +22,10 @@ type Input struct {
 	// DefaultProject and DefaultDataset qualify unqualified table names;
 	// empty means the policy's defaults.
 	DefaultProject, DefaultDataset string
+	// Justification is the agent's stated reason (already cleaned by
+	// intake); BreakGlass is its declaration of break-glass (justify.go).
+	Justification string
+	BreakGlass    bool
 }
 
 // Decision is the outcome of Evaluate.
@@ -43,7 +47,10 @@ type Decision struct {
 	MinApprovals         int
 	ApproverGroups       []string
 	AllGroupsMustApprove bool
-	AnalysisPath         string
+	// Justify is what require_justification and break_glass_group made of
+	// the decision (justify.go).
+	Justify
+	AnalysisPath string
 	// EstimatedBytes comes from the cloud dry run when there is a DryRunner,
 	// otherwise it is a local estimate from table sizes (EstimateSource).
 	EstimatedBytes int64
@@ -370,6 +377,7 @@ func (e *Engine) decide(d *Decision, f *facts) {
 			d.AllGroupsMustApprove = false
 		}
 		d.MinApprovals = max(d.MinApprovals, 1)
+		applyJustify(d, f.in, approvalRules)
 	default:
 		d.Action = ActionAllow
 		addAll(d, allows)

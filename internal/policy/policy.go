@@ -104,6 +104,10 @@ type Rule struct {
 	// from a member of its own.
 	ApproverGroups       []string `yaml:"approver_groups"`
 	AllGroupsMustApprove bool     `yaml:"all_groups_must_approve"`
+	// RequireJustification and BreakGlassGroup (require_approval rules
+	// only) are described in justify.go and docs/policy.md.
+	RequireJustification bool   `yaml:"require_justification"`
+	BreakGlassGroup      string `yaml:"break_glass_group"`
 	// MaxBytesBilled caps jobs granted by an allow rule.
 	MaxBytesBilled ByteSize `yaml:"max_bytes_billed"`
 
@@ -370,6 +374,7 @@ func (p *Policy) validate(root *yaml.Node) error {
 			bad(line, "rule %q requires approval but names no approver_group and defaults has none", r.ID)
 		}
 		checkQuorum(r, rn, line, bad)
+		checkJustify(r, rn, line, bad)
 		if r.Action != ActionAllow && r.MaxBytesBilled != 0 {
 			bad(keyLine(rn, "max_bytes_billed"), "rule %q: max_bytes_billed only applies to allow rules", r.ID)
 		}

@@ -35,6 +35,10 @@ type ReceivedData struct {
 	Project   string `json:"project,omitempty"`
 	JobID     string `json:"job_id,omitempty"`
 	Location  string `json:"location,omitempty"`
+	// Justification and BreakGlass are what the agent declared; omitted
+	// when empty, so events written before them encode as they did.
+	Justification string `json:"justification,omitempty"`
+	BreakGlass    bool   `json:"break_glass,omitempty"`
 }
 
 // PolicyDecidedData is the payload of policy.decided.
@@ -172,6 +176,7 @@ var payloadTypes = map[EventType]func(data []byte, strict bool) (Payload, error)
 	EventReidentified:      decodeAs[ReidentifiedData],
 	EventFailed:            decodeAs[FailedData],
 	EventCompleted:         decodeAs[CompletedData],
+	EventBreakGlass:        decodeAs[BreakGlassData],
 }
 
 // EventTypes returns every event type, sorted.

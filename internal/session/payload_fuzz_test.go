@@ -23,6 +23,7 @@ func FuzzDecodePayload(f *testing.F) {
 			Classes: []session.ColumnClass{{Column: "p.d.t.c", InfoTypes: []string{"EMAIL_ADDRESS"}, Sources: []string{"profile"}, SampledRows: 9, NonNull: 9, Matches: 3}}}}, ColumnsOmitted: 2},
 		session.ResultMaskedData{Rows: 3, Findings: map[string]int64{"EMAIL_ADDRESS": 2}, MaskedColumns: []string{"email"}},
 		session.FailedData{Status: "failed", Error: "a < b & \u2028"},
+		session.BreakGlassData{Principal: "oc@example.com", Groups: []string{"oncall"}, Justification: "incident <1>", ReviewGroup: "approvers"},
 	}
 	for _, p := range seeds {
 		for i, typ := range types {

@@ -18,7 +18,7 @@ import (
 func TestEveryEventTypeHasOnePayload(t *testing.T) {
 	t.Parallel()
 	want := []session.EventType{
-		"approval.decided", "approval.expired", "approval.requested", "policy.decided", "query.finished",
+		"approval.decided", "approval.expired", "approval.requested", "policy.break_glass", "policy.decided", "query.finished",
 		"query.started", "result.masked", "result.reidentified", "session.completed", "session.failed", "session.received",
 	}
 	if diff := cmp.Diff(want, session.EventTypes()); diff != "" {
@@ -27,7 +27,7 @@ func TestEveryEventTypeHasOnePayload(t *testing.T) {
 	payloads := []session.Payload{
 		session.ReceivedData{}, session.PolicyDecidedData{}, session.ApprovalRequestedData{}, session.ApprovalDecidedData{},
 		session.ApprovalExpiredData{}, session.QueryStartedData{}, session.QueryFinishedData{}, session.ResultMaskedData{},
-		session.ReidentifiedData{}, session.FailedData{}, session.CompletedData{},
+		session.ReidentifiedData{}, session.FailedData{}, session.CompletedData{}, session.BreakGlassData{},
 	}
 	seen := map[session.EventType]bool{}
 	for _, p := range payloads {

@@ -103,6 +103,9 @@ const (
 	EventReidentified      EventType = "result.reidentified"
 	EventFailed            EventType = "session.failed"
 	EventCompleted         EventType = "session.completed"
+	// EventBreakGlass: the query runs without waiting for approval,
+	// under break-glass (BreakGlassData).
+	EventBreakGlass EventType = "policy.break_glass"
 )
 
 // Decision is what policy decided about the SQL.
@@ -124,6 +127,9 @@ type Decision struct {
 	JobTimeout           Duration  `json:"job_timeout,omitempty"`
 	MaskedColumns        []string  `json:"masked_columns,omitempty"`
 	DecidedAt            time.Time `json:"decided_at"`
+	// Justify: what require_justification and break_glass_group decided
+	// (justify.go).
+	Justify
 	// ColumnInfoTypes maps an output column to the infoTypes its lineage
 	// reaches; the de-identifier applies the matching transformations.
 	ColumnInfoTypes map[string][]string `json:"column_info_types,omitempty"`
@@ -223,9 +229,12 @@ type Session struct {
 	SQLSHA256      string      `json:"sql_sha256"`
 	DefaultDataset string      `json:"default_dataset,omitempty"`
 	Parameters     []Parameter `json:"parameters,omitempty"`
-	Status         Status      `json:"status"`
-	CreatedAt      time.Time   `json:"created_at"`
-	UpdatedAt      time.Time   `json:"updated_at"`
+	// Justification and BreakGlass are what the agent sent (justify.go).
+	Justification string    `json:"justification,omitempty"`
+	BreakGlass    bool      `json:"break_glass,omitempty"`
+	Status        Status    `json:"status"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 	// Version increases by one on every stored change; watchers wait on it.
 	Version       int64        `json:"version"`
 	ExecutionName string       `json:"execution_name,omitempty"`

@@ -57,6 +57,14 @@ func (s *Steps) RunPolicy(ctx context.Context, id string) (*PolicyResult, error)
 			Columns:        dec.Columns,
 			ColumnsOmitted: dec.ColumnsOmitted,
 		})
+		// Issue 15 item 3: a break-glass run is flagged on the timeline
+		// (and so in the audit table) by its own event.
+		if dec.BreakGlass {
+			x.AddEvent(dec.DecidedAt, "policy", session.BreakGlassData{
+				Principal: x.Principal.Email, Groups: dec.BreakGlassGroups, RuleIDs: dec.RuleIDs,
+				Justification: x.Justification, ReviewGroup: dec.ApproverGroup,
+			})
+		}
 		return nil
 	})
 	if err != nil {

@@ -6,6 +6,7 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -82,10 +83,18 @@ type Config struct {
 	Logger   *slog.Logger
 	// Now overrides the clock (tests).
 	Now func() time.Time
+	// SweepInterval is how often the approval sweep (reminders at half
+	// the TTL, break-glass review mails) runs; 0 means DefaultSweepInterval,
+	// negative turns the ticker off (tests that call Sweep themselves).
+	SweepInterval time.Duration
 
 	// Ports wraps components for fault and crash tests; nil in normal use.
 	Ports *Ports
 }
+
+// DefaultSweepInterval is how often the local gateway runs the approval
+// sweep.
+const DefaultSweepInterval = 30 * time.Second
 
 // Gateway is a running local gateway.
 type Gateway struct {
@@ -367,6 +376,24 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 			}
 		}
 	}()
+	// Issue 15: the approval sweep; in the cloud a scheduler posts
+	// {"sweep": true} to the notify function instead.
+	if every := cmp.Or(cfg.SweepInterval, DefaultSweepInterval); every > 0 && comps.Approval != nil {
+		go func() {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-purgeCtx.Done():
+					return
+				case <-t.C:
+				}
+				if _, err := comps.Approval.Sweep(purgeCtx); err != nil {
+					log.Warn("approval sweep failed", "error", err.Error())
+				}
+			}
+		}()
+	}
 	if err := rt.Resume(ctx); err != nil {
 		return nil, fmt.Errorf("resume workflow executions: %w", err)
 	}
