@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/querygate/querygate/internal/policy"
@@ -137,10 +138,15 @@ func (e *Enforcer) For(p *session.Principal) policy.EffectiveLimits {
 	return e.policy.LimitsFor(p.Email, p.Groups)
 }
 
-// principalKey identifies a principal in counter keys: the verified
-// issuer and subject, which an email change does not reset.
+// principalKey identifies a principal in counter keys as the sessions API
+// and the policy do: by the verified email, else by issuer and subject. A
+// principal is one budget whichever issuer vouches for the email, as the
+// policy's emails rules treat it, and `querygate policy check` can name it.
 func principalKey(p *session.Principal) string {
-	return strconv.Itoa(len(p.Issuer)) + ":" + p.Issuer + "|" + p.Subject
+	if p.Email != "" {
+		return "email:" + strings.ToLower(p.Email)
+	}
+	return "sub:" + strconv.Itoa(len(p.Issuer)) + ":" + p.Issuer + "|" + p.Subject
 }
 
 // principalName is how logs name a principal.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/internal/session"
 )
 
@@ -55,4 +56,20 @@ func (e *Enforcer) Usage(ctx context.Context, p *session.Principal) (*Usage, err
 		u.ConcurrentSessions = &Counter{Limit: lim.ConcurrentSessions, Used: int64(len(slots)), Source: lim.ConcurrentSessionsSource}
 	}
 	return u, nil
+}
+
+// Lines is u as `querygate policy check` reports it.
+func (u *Usage) Lines() []policy.LimitLine {
+	var out []policy.LimitLine
+	for _, x := range []struct {
+		name string
+		c    *Counter
+	}{{RequestsPerMinute, u.RequestsPerMinute}, {BytesPerDay, u.BytesPerDay}, {ConcurrentSessions, u.ConcurrentSessions}} {
+		if x.c == nil {
+			continue
+		}
+		used := x.c.Used
+		out = append(out, policy.LimitLine{Name: x.name, Limit: x.c.Limit, Source: x.c.Source, Used: &used, ResetsAt: x.c.ResetsAt})
+	}
+	return out
 }
