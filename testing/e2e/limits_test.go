@@ -117,6 +117,21 @@ func TestRequestsPerMinuteAndConcurrentSessions(t *testing.T) {
 			t.Errorf("jobs.query over the limit = %d %s, want 429 rateLimitExceeded", bq.code, bq.raw)
 		}
 
+		ins, err := http.NewRequest("POST", g.URL+bqapi.Prefix+"/projects/"+bqProject+"/jobs",
+			strings.NewReader(`{"configuration":{"query":{"query":"`+limitsSQL+`","useLegacySql":false}}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins.Header.Set("Authorization", "Bearer "+alice)
+		insResp, err := http.DefaultClient.Do(ins)
+		if err != nil {
+			t.Fatal(err)
+		}
+		insResp.Body.Close()
+		if ra, _ := strconv.Atoi(insResp.Header.Get("Retry-After")); insResp.StatusCode != http.StatusTooManyRequests || ra < 1 || ra > 60 {
+			t.Errorf("jobs.insert over the limit = %d, Retry-After %q; want 429 with 1 to 60 seconds", insResp.StatusCode, insResp.Header.Get("Retry-After"))
+		}
+
 		// The sessions list shows the counter.
 		list := do(t, "GET", g.URL+"/v1/sessions?page_size=1", alice, nil)
 		rpm, _ := list.body["limits"].(map[string]any)["requests_per_minute"].(map[string]any)
