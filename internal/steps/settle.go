@@ -15,11 +15,14 @@ type Settler interface {
 }
 
 // settle runs the Settler, if any. A failure is transient: the record step
-// answers 503 and the workflow retries it, so no charge is lost.
+// answers 5xx and the workflow retries it, so no charge is lost.
 func (s *Steps) settle(ctx context.Context, sess *session.Session) error {
 	if s.Settler == nil {
 		return nil
 	}
+	// Bounded like every other dependency call (bounded.go).
+	ctx, cancel := context.WithTimeout(ctx, s.limits().CallTimeout)
+	defer cancel()
 	if err := s.Settler.Settle(ctx, sess); err != nil {
 		return transient("settle limits", err)
 	}
