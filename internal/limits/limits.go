@@ -236,7 +236,9 @@ func (e *Enforcer) acquire(ctx context.Context, p *session.Principal, sessionID 
 		return ok, live, err
 	}
 	freed := 0
-	for _, s := range live {
+	// The oldest holders are the likeliest to have ended; a bounded number
+	// are read, so a refusal costs a few store reads at most.
+	for _, s := range live[:min(len(live), maxReclaimReads)] {
 		sess, err := e.sessions.Get(ctx, s.Holder)
 		if err == nil && !sess.Status.Terminal() {
 			continue
@@ -254,6 +256,9 @@ func (e *Enforcer) acquire(ctx context.Context, p *session.Principal, sessionID 
 	}
 	return e.counters.AcquireSlot(ctx, key, sessionID, limit, now.Add(e.lease), now)
 }
+
+// maxReclaimReads bounds the sessions acquire reads to find ended ones.
+const maxReclaimReads = 20
 
 // Release frees the concurrent_sessions slot of a session that ended or
 // was never started. It is idempotent.
