@@ -83,11 +83,13 @@ resource "google_firestore_index" "sessions_by_reader_conversation" {
 # session's events, pages and version markers go with it; the approval
 # store sets it on approval_requests to the link's expiry plus a grace
 # (internal/approval/firestore.go), and on approval_marks (the reminder and
-# break-glass review marks under each request) to the same time. Every collection that writes expire_at
-# is listed here (tests/plan.tftest.hcl and internal/session check it; the literal list
-# is what internal/session's test reads).
+# break-glass review marks under each request) to the same time; the limit
+# counters (internal/session/counters_firestore.go) set it to the end of their
+# window plus a grace, and their version markers live in "versions". Every
+# collection that writes expire_at is listed here (tests/plan.tftest.hcl and
+# internal/session check it; the literal list is what internal/session's test reads).
 resource "google_firestore_field" "expire_at" {
-  for_each = toset(["sessions", "events", "pages", "versions", "approval_requests", "approval_marks"])
+  for_each = toset(["sessions", "events", "pages", "versions", "approval_requests", "approval_marks", "limit_counters", "limit_charges"])
 
   project    = var.project_id
   database   = google_firestore_database.sessions.name

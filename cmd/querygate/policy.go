@@ -33,6 +33,7 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	dataset := fs.String("default-dataset", "", "default dataset")
 	endpoint := fs.String("bigquery-endpoint", "", "read schemas from this BigQuery REST endpoint (e.g. a running `querygate dev`); default: the demo schema")
 	dataDir := fs.String("data-dir", ".querygate", "data dir of the `querygate dev` behind --bigquery-endpoint (holds the embedded BigQuery's token)")
+	store := fs.String("store", "", "session store file (DATA_DIR/sessions.db of `querygate dev`): show the principal's current use of its limits")
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitCode(2)
 	}
@@ -71,8 +72,12 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return exitCode(2)
 	}
 	gs := splitList(*groups)
+	lines, err := limitLines(ctx, pol, *store, *email, gs)
+	if err != nil {
+		return err
+	}
 	return policy.RunCheck(ctx, policy.NewEngine(pol, cat), policy.Input{SQL: *sql, Groups: gs, Email: *email,
-		DefaultProject: *project, DefaultDataset: *dataset}, *jsonOut, stdout)
+		DefaultProject: *project, DefaultDataset: *dataset}, *jsonOut, stdout, policy.WithLimits(lines))
 }
 
 // demoCatalog is the demo dataset's schema, so `policy check` works without

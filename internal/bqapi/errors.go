@@ -3,6 +3,7 @@ package bqapi
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 )
 
 // BigQuery's error reasons (https://cloud.google.com/bigquery/docs/error-messages)
@@ -16,6 +17,9 @@ const (
 	reasonRequired     = "required"
 	reasonAuthError    = "authError"
 	reasonBackendError = "backendError"
+	// reasonRateLimitExceeded is what BigQuery answers a caller over a
+	// rate quota with (429); clients retry it with backoff.
+	reasonRateLimitExceeded = "rateLimitExceeded"
 	// reasonNotImplemented is not retried by clients.
 	reasonNotImplemented = "notImplemented"
 )
@@ -28,6 +32,8 @@ type apiError struct {
 	Code    int
 	Reason  string
 	Message string
+	// RetryAfter, when positive, is sent as Retry-After (seconds).
+	RetryAfter int64
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -59,6 +65,8 @@ func statusText(code int) string {
 		return "UNAVAILABLE"
 	case http.StatusNotImplemented:
 		return "UNIMPLEMENTED"
+	case http.StatusTooManyRequests:
+		return "RESOURCE_EXHAUSTED"
 	}
 	return "INTERNAL"
 }
@@ -70,6 +78,9 @@ func writeAPIError(w http.ResponseWriter, e *apiError) {
 		"errors":  []errorProto{{Reason: e.Reason, Message: e.Message, Domain: "global"}},
 		"status":  statusText(e.Code),
 	}}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(e.RetryAfter, 10))
+	}
 	if e.Code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="querygate"`)
 	}

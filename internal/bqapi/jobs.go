@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/querygate/querygate/internal/intake"
+	"github.com/querygate/querygate/internal/limits"
 	"github.com/querygate/querygate/internal/session"
 )
 
@@ -31,6 +32,9 @@ func (s *Server) submit(c *call, jobID, location string, req *intake.QueryReques
 				Message: "Already Exists: Job " + c.project + ":" + location + "." + jobID + " (it ran other SQL; use a new job id)"}
 		}
 		return prev, nil
+	case isRefusal(err):
+		r, _ := limits.AsRefusal(err)
+		return nil, &apiError{Code: http.StatusTooManyRequests, Reason: reasonRateLimitExceeded, Message: r.Error(), RetryAfter: r.RetryAfterSeconds()}
 	case errors.Is(err, intake.ErrNotStarted):
 		return nil, &apiError{Code: http.StatusServiceUnavailable, Reason: reasonBackendError, Message: "the query could not be started; retry later"}
 	case err != nil:

@@ -68,6 +68,10 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "sessions could not be listed")
 		return
 	}
+	// The caller's limits and their use close the page (limits.go); read
+	// now, so the budget keeps room for them.
+	tail := s.usageTail(ctx, c.p)
+	budget -= len(tail)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
@@ -117,6 +121,7 @@ page:
 	tok, _ := json.Marshal(next)
 	_, _ = bw.WriteString(`],"next_page_token":`)
 	_, _ = bw.Write(tok)
+	_, _ = bw.Write(tail)
 	_, _ = bw.WriteString("}\n")
 	if err := bw.Flush(); err != nil {
 		s.log().InfoContext(ctx, "list sessions: client went away", "error", err.Error())

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/querygate/querygate/internal/auth"
+	"github.com/querygate/querygate/internal/limits"
 	"github.com/querygate/querygate/internal/session"
 )
 
@@ -47,6 +48,8 @@ type Server struct {
 	Retention time.Duration
 	Now       func() time.Time
 	Logger    *slog.Logger
+	// Limits, when set, enforces the per-principal limits (limits.go).
+	Limits Limiter
 }
 
 // Register adds the API routes to mux.
@@ -144,7 +147,11 @@ func (s *Server) postQuery(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sess, err := s.Submit(ctx, SubmitRequest{Principal: c.p, Query: req})
 	switch {
-	case errors.Is(err, ErrNotStarted):
+	case isRefusal(err):
+		r, _ := limits.AsRefusal(err)
+		writeRefusal(w, r)
+		return
+	case errors.Is(err, ErrNotStarted), errors.Is(err, limits.ErrUnavailable):
 		retryLater(w)
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return

@@ -98,7 +98,8 @@ type FrontDoor struct {
 // Submit records a new session for the request and starts its workflow, the
 // one path by which every front door creates sessions. It returns the
 // session as created; wait for its outcome with Await. Errors are
-// ErrNotRecorded or ErrNotStarted.
+// ErrNotRecorded or ErrNotStarted, and with Limits a *limits.Refusal
+// (isRefusal) or limits.ErrUnavailable.
 func (s *Server) Submit(ctx context.Context, sr SubmitRequest) (*session.Session, error) {
 	p, req := sr.Principal, sr.Query
 	if p == nil || req == nil {
@@ -134,10 +135,15 @@ func (s *Server) Submit(ctx context.Context, sr SubmitRequest) (*session.Session
 		data.FrontDoor, data.Method, data.Project, data.JobID, data.Location = fd.Name, fd.Method, fd.Project, fd.JobID, fd.Location
 	}
 	sess.AddEvent(now, ReaderKey(p), data)
+	if err := s.admit(ctx, p, id); err != nil {
+		return nil, err
+	}
 	if err := s.Store.Create(ctx, sess); err != nil {
 		if errors.Is(err, session.ErrExists) {
+			// The session that has the id holds its own slot.
 			return nil, fmt.Errorf("submit: %w", session.ErrExists)
 		}
+		s.release(ctx, sess)
 		if errors.Is(err, session.ErrDocumentTooLarge) {
 			return nil, ErrTooLarge
 		}
@@ -154,6 +160,7 @@ func (s *Server) Submit(ctx context.Context, sr SubmitRequest) (*session.Session
 			x.AddEvent(s.now(), "intake", session.FailedData{Status: "failed", Error: "workflow start failed"})
 			return nil
 		})
+		s.release(ctx, sess)
 		return nil, ErrNotStarted
 	}
 	if _, err := s.Store.Update(ctx, sess.ID, func(x *session.Session) error { x.ExecutionName = exec; return nil }); err != nil {

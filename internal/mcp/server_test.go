@@ -128,6 +128,7 @@ type fixture struct {
 	srv    *httptest.Server
 	store  session.Store
 	policy *fakePolicy
+	intake *intake.Server
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -155,7 +156,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	m.Register(mux)
-	return &fixture{srv: srv, store: st, policy: pol}
+	return &fixture{srv: srv, store: st, policy: pol, intake: in}
 }
 
 type bearer string

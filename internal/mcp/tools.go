@@ -13,6 +13,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/querygate/querygate/internal/intake"
+	"github.com/querygate/querygate/internal/limits"
 	"github.com/querygate/querygate/internal/session"
 )
 
@@ -181,6 +182,11 @@ func (s *Server) runQuery(ctx context.Context, req *sdk.CallToolRequest, in RunQ
 		return toolError("The request was not accepted: " + err.Error()), nil, nil
 	}
 	sess, err := s.cfg.Intake.Submit(ctx, intake.SubmitRequest{Principal: p, Query: q})
+	if r, ok := limits.AsRefusal(err); ok {
+		// No session was created; the agent is told when to call again.
+		return withText(true, "Not run: "+r.Error()+".", map[string]any{"limit": r.Limit, "max": r.Max, "used": r.Used,
+			"retry_after_seconds": r.RetryAfterSeconds()}), nil, nil
+	}
 	if err != nil {
 		return toolError(err.Error() + "."), nil, nil
 	}

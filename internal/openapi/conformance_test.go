@@ -291,6 +291,9 @@ func TestResponsesMatchDocument(t *testing.T) {
 			continue // TestApprovalResponsesMatchDocument
 		}
 		for _, st := range op.Statuses {
+			if st == "429" {
+				continue // TestLimitResponsesMatchDocument
+			}
 			if !covered[op.Method+" "+op.Path+" "+st] {
 				missing = append(missing, fmt.Sprintf("%s %s %s", op.Method, op.Path, st))
 			}

@@ -39,6 +39,8 @@ type CheckReport struct {
 	OutputColumns        []CheckColumn       `json:"output_columns,omitempty"`
 	ColumnInfoTypes      map[string][]string `json:"column_info_types"`
 	MissingTables        []string            `json:"missing_tables,omitempty"`
+	// Limits are the principal's limits (limits_cli.go).
+	Limits []LimitLine `json:"limits,omitempty"`
 }
 
 // CheckStatement is one statement in a CheckReport.
@@ -154,12 +156,15 @@ func Report(d *Decision) *CheckReport {
 // statements with their kinds and tables, and each output column with its
 // lineage and infoTypes. It backs `querygate policy check`. A deny is not an
 // error; errors are evaluation or write failures.
-func RunCheck(ctx context.Context, e *Engine, in Input, jsonOut bool, w io.Writer) error {
+func RunCheck(ctx context.Context, e *Engine, in Input, jsonOut bool, w io.Writer, opts ...CheckOption) error {
 	d, err := e.Evaluate(ctx, in)
 	if err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	r := Report(d)
+	for _, o := range opts {
+		o(r)
+	}
 	if jsonOut {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -237,6 +242,7 @@ func RunCheck(ctx context.Context, e *Engine, in Input, jsonOut bool, w io.Write
 			fmt.Fprintf(&b, "     classified: %s\n", k)
 		}
 	}
+	writeLimits(&b, r.Limits)
 	_, err = w.Write(b.Bytes())
 	return err
 }

@@ -75,6 +75,8 @@ type Defaults struct {
 	ApprovalTTL    Duration `yaml:"approval_ttl"`
 	MaxBytesBilled ByteSize `yaml:"max_bytes_billed"`
 	JobTimeout     Duration `yaml:"job_timeout"`
+	// Limits caps each principal (limits.go).
+	Limits DefaultLimits `yaml:"limits"`
 }
 
 // Profiling configures automatic classification of tables that neither the
@@ -110,6 +112,9 @@ type Rule struct {
 	BreakGlassGroup      string `yaml:"break_glass_group"`
 	// MaxBytesBilled caps jobs granted by an allow rule.
 	MaxBytesBilled ByteSize `yaml:"max_bytes_billed"`
+	// Limits override defaults.limits for the principals the rule's
+	// identity conditions select (limits.go).
+	Limits *Limits `yaml:"limits"`
 
 	line int
 }
@@ -411,6 +416,7 @@ func (p *Policy) validate(root *yaml.Node) error {
 			bad(keyLine(mn, "analysis_path"), "rule %q: analysis_path must be analyzer or parser_fallback", r.ID)
 		}
 	}
+	p.checkLimits(root, bad)
 	return errors.Join(errs...)
 }
 

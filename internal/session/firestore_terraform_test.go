@@ -94,7 +94,7 @@ func TestTerraformFirestoreIndexes(t *testing.T) {
 			t.Errorf("firestore.tf lacks index %q; has %q", w, indexes)
 		}
 	}
-	for _, c := range []string{"sessions", "events", "pages", "versions"} {
+	for _, c := range []string{"sessions", "events", "pages", "versions", "limit_counters", "limit_charges"} {
 		if !ttl[c] {
 			t.Errorf("firestore.tf has no TTL policy on %s.expire_at", c)
 		}

@@ -187,6 +187,9 @@ type Execution struct {
 	FinishedAt     time.Time `json:"finished_at,omitempty"`
 	BytesProcessed int64     `json:"bytes_processed"`
 	TotalRows      int64     `json:"total_rows"`
+	// BytesBilled is the job's totalBytesBilled, charged to the
+	// principal's bytes_per_day (package limits).
+	BytesBilled int64 `json:"bytes_billed,omitempty"`
 }
 
 // Field is a column of the result schema.

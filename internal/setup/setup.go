@@ -27,6 +27,7 @@ import (
 	"github.com/querygate/querygate/internal/deid"
 	"github.com/querygate/querygate/internal/gateway"
 	"github.com/querygate/querygate/internal/intake"
+	"github.com/querygate/querygate/internal/limits"
 	"github.com/querygate/querygate/internal/mcp"
 	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/internal/reconcile"
@@ -124,6 +125,9 @@ type Ports struct {
 // missing is nil.
 type Components struct {
 	Engine *policy.Engine
+	// Limits enforces the policy's per-principal limits in intake and the
+	// steps; nil when the policy sets none (limits.go).
+	Limits *limits.Enforcer
 	// Profiler and DryRunner are what the engine was given (nil when
 	// off), so callers and tests can see the wiring.
 	Profiler  *classify.Profiler
@@ -170,6 +174,10 @@ func Build(ctx context.Context, cfg Config, p Ports) (*Components, error) {
 		pol = policy.Default()
 	}
 	dataProject := cmp.Or(cfg.DataProject, cfg.Project)
+	enf, err := buildLimits(pol, cfg, p, c)
+	if err != nil {
+		return nil, err
+	}
 	var ep *gateway.EnginePolicy
 	if p.BigQuery != nil {
 		c.Catalog = catalog.New(p.BigQuery, cmp.Or(cfg.CatalogTTL, DefaultCatalogTTL))
@@ -198,6 +206,9 @@ func Build(ctx context.Context, cfg Config, p Ports) (*Components, error) {
 		if p.Store != nil && p.Deidentifier != nil && c.Audit != nil {
 			c.Steps = &steps.Steps{Store: p.Store, Policy: ep, Warehouse: warehouse.New(p.BigQuery), Deid: p.Deidentifier,
 				Audit: c.Audit, Project: dataProject, ResultsDataset: cfg.ResultsDataset, Limits: cfg.Limits, Now: c.Now, Logger: c.Logger}
+			if enf != nil {
+				c.Steps.Policy, c.Steps.Settler = &limits.Policy{Next: ep, Enforcer: enf}, enf
+			}
 		}
 	}
 	if p.External != nil && p.Store != nil && p.Orchestrator != nil {
@@ -207,6 +218,9 @@ func Build(ctx context.Context, cfg Config, p Ports) (*Components, error) {
 		}
 		c.Intake = &intake.Server{Verifier: p.External, Groups: groups, Store: p.Store, Orchestrator: p.Orchestrator,
 			AuditorsGroup: cfg.AuditorsGroup, PublicURL: cfg.PublicURL, Retention: cfg.Limits.WithDefaults().Retention, Now: c.Now, Logger: c.Logger}
+		if enf != nil {
+			c.Intake.Limits = enf
+		}
 		c.BigQueryAPI = &bqapi.Server{Intake: c.Intake, Logger: c.Logger}
 		if p.Reidentifier != nil && c.Audit != nil {
 			c.Reidentify = &intake.ReidentifyConfig{Reidentifier: p.Reidentifier, Audit: c.Audit, Group: cfg.ReidentifyGroup}

@@ -75,7 +75,7 @@ func (s *Steps) Execute(ctx context.Context, id string) (*ExecuteResult, error) 
 			return nil
 		}
 		x.Execution = &session.Execution{JobID: job.ID, Location: job.Location, StartedAt: started, FinishedAt: job.FinishedAt,
-			BytesProcessed: job.BytesProcessed, TotalRows: job.TotalRows}
+			BytesProcessed: job.BytesProcessed, TotalRows: job.TotalRows, BytesBilled: job.BytesBilled}
 		x.AddEvent(finished, "execute", session.QueryFinishedData{
 			JobID: job.ID, BytesProcessed: job.BytesProcessed,
 		})

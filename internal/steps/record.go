@@ -51,6 +51,9 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 		}
 		// A retry after a crash between ending the session and cleaning up.
 		s.deleteResult(ctx, sess.Execution)
+		if err := s.settle(ctx, sess); err != nil {
+			return nil, err
+		}
 		return &RecordResult{Status: sess.Status}, nil
 	}
 	// 1. Append the final events, status still open. A retry after a crash
@@ -104,6 +107,9 @@ func (s *Steps) Record(ctx context.Context, in RecordInput) (*RecordResult, erro
 	// The session is over and its answer released: the job's unmasked
 	// result is no longer needed by any step or retry.
 	s.deleteResult(ctx, sess.Execution)
+	if err := s.settle(ctx, sess); err != nil {
+		return nil, err
+	}
 	return &RecordResult{Status: sess.Status}, nil
 }
 

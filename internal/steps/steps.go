@@ -87,6 +87,8 @@ type Steps struct {
 	Limits         Limits
 	Now            func() time.Time
 	Logger         *slog.Logger
+	// Settler, when set, is told when a session has ended (settle.go).
+	Settler Settler
 }
 
 func (s *Steps) now() time.Time {

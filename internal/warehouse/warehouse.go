@@ -51,6 +51,8 @@ type Job struct {
 	TotalRows      int64
 	StartedAt      time.Time
 	FinishedAt     time.Time
+	// BytesBilled is the job's totalBytesBilled.
+	BytesBilled int64
 }
 
 // ErrQuery marks an error in the query itself (the agent's to fix), as
@@ -116,6 +118,7 @@ func (b *BigQuery) Run(ctx context.Context, q Query) (*Job, error) {
 		out.StartedAt, out.FinishedAt = jobTime(st.Statistics.StartTime), jobTime(st.Statistics.EndTime)
 		if qs, ok := st.Statistics.Details.(*bigquery.QueryStatistics); ok {
 			out.BytesProcessed = qs.TotalBytesProcessed
+			out.BytesBilled = qs.TotalBytesBilled
 		}
 	}
 	return out, nil

@@ -154,8 +154,8 @@ run "ttl_on_every_expiring_collection" {
   command = plan
 
   assert {
-    condition     = jsonencode(sort(keys(google_firestore_field.expire_at))) == jsonencode(["approval_marks", "approval_requests", "events", "pages", "sessions", "versions"])
-    error_message = "TTL policies must cover sessions, events, pages, versions, approval_requests and approval_marks."
+    condition     = jsonencode(sort(keys(google_firestore_field.expire_at))) == jsonencode(["approval_marks", "approval_requests", "events", "limit_charges", "limit_counters", "pages", "sessions", "versions"])
+    error_message = "TTL policies must cover sessions, events, pages, versions, approval_requests, approval_marks, limit_counters and limit_charges."
   }
 
   assert {

@@ -81,6 +81,7 @@ func Run(t *testing.T, f Factory) {
 	})
 
 	t.Run("ProfilesRoundTripAndReplace", func(t *testing.T) { profiles(t, f) })
+	t.Run("Counters", func(t *testing.T) { counters(t, f) })
 
 	t.Run("GetMissing", func(t *testing.T) {
 		st := f(t)
