@@ -108,6 +108,10 @@ type Config struct {
 	// the latest version, Approval verifies with the version a link names
 	// (internal/secrets).
 	ApprovalKeySecret string `env:"APPROVAL_KEY_SECRET"`
+
+	// Endpoints holds emulator and test endpoints (endpoints.go). Terraform
+	// sets none of them; production reaches Google's own endpoints.
+	Endpoints Endpoints
 }
 
 // Validate reports every problem at once.
@@ -146,6 +150,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("QUERYGATE_ANALYZER_WORKERS, QUERYGATE_ANALYZER_MAX_ANALYSES, QUERYGATE_ANALYZER_MAX_RSS_MB and QUERYGATE_ANALYZER_TIMEOUT must be positive"))
 	}
 	errs = append(errs, c.validateApproval()...)
+	errs = append(errs, c.Endpoints.validate()...)
 	return errors.Join(errs...)
 }
 
