@@ -26,7 +26,10 @@ func boxVars(smtpPort int, issuer, audience, policyFile, maskingFile string) map
 }
 
 const (
-	boxProject          = "qg-box"
+	// The default policy (internal/policy/default.yaml) names
+	// querygate-local as its default project, so the box's project is
+	// that one: the demo dataset lives there in the BigQuery emulator.
+	boxProject          = "querygate-local"
 	approversGroupEmail = "approvers@box.test"
 )
 

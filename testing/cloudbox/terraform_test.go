@@ -34,6 +34,9 @@ type tfEnv struct {
 	functions map[string]map[string]string
 	// workflow is the workflow's user_env_vars.
 	workflow map[string]string
+	// serviceAccounts maps a function to the email of the service
+	// account its service runs as.
+	serviceAccounts map[string]string
 	// configFiles maps a mounted config file (local.config_files) to the
 	// file whose content Terraform stores in its secret.
 	configFiles map[string]string
@@ -271,9 +274,13 @@ func terraformEnv(t *testing.T, dir string, overrides map[string]cty.Value) tfEn
 		t.Fatal("terraform/ has no google_cloud_run_v2_service.fn")
 	}
 	var dyn *hclsyntax.Block
+	var saExpr hclsyntax.Expression
 	for _, tb := range svc.Body.Blocks {
 		if tb.Type != "template" {
 			continue
+		}
+		if a, ok := tb.Body.Attributes["service_account"]; ok {
+			saExpr = a.Expr
 		}
 		for _, c := range tb.Body.Blocks {
 			if c.Type != "containers" {
@@ -286,14 +293,14 @@ func terraformEnv(t *testing.T, dir string, overrides map[string]cty.Value) tfEn
 			}
 		}
 	}
-	if dyn == nil {
-		t.Fatal(`google_cloud_run_v2_service.fn has no template.containers dynamic "env" block`)
+	if dyn == nil || saExpr == nil {
+		t.Fatal(`google_cloud_run_v2_service.fn has no template.service_account or template.containers dynamic "env" block`)
 	}
 	fns, ok := e.locals["functions"]
 	if !ok {
 		t.Fatalf("local.functions does not resolve; resolved locals: %v", sortedKeys(e.locals))
 	}
-	out := tfEnv{functions: map[string]map[string]string{}, workflow: map[string]string{}, configFiles: map[string]string{}}
+	out := tfEnv{functions: map[string]map[string]string{}, workflow: map[string]string{}, configFiles: map[string]string{}, serviceAccounts: map[string]string{}}
 	for fn, val := range fns.AsValueMap() {
 		each := cty.ObjectVal(map[string]cty.Value{"key": cty.StringVal(fn), "value": val})
 		v, diags := dyn.Body.Attributes["for_each"].Expr.Value(e.ctx(&each))
@@ -301,6 +308,11 @@ func terraformEnv(t *testing.T, dir string, overrides map[string]cty.Value) tfEn
 			t.Fatalf("service %s: the env expression does not resolve with the box's values: %v", fn, diags)
 		}
 		out.functions[fn] = stringMap(t, "service "+fn+" env", v)
+		sa, diags := saExpr.Value(e.ctx(&each))
+		if diags.HasErrors() || sa.Type() != cty.String {
+			t.Fatalf("service %s: template.service_account does not resolve: %v", fn, diags)
+		}
+		out.serviceAccounts[fn] = sa.AsString()
 	}
 	wf, ok := e.resources["google_workflows_workflow"]["query_session"]
 	if !ok || !wf.Type().HasAttribute("user_env_vars") {
