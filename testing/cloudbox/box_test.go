@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/bigquery"
 	secretmanager "cloud.google.com/go/secretmanager/apiv1"
 	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
 	"github.com/goccy/bigquery-emulator/types"
@@ -24,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/querygate/querygate/internal/audit"
 	"github.com/querygate/querygate/internal/bqlocal"
 	"github.com/querygate/querygate/internal/deid/dlpfake"
 	"github.com/querygate/querygate/internal/mail"
@@ -88,6 +90,7 @@ func startBox(t *testing.T) *box {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.bq.Close() })
+	createAuditTable(t, b.bq.Endpoint(), b.env.functions["record"])
 
 	dlpSrv, dlpConn, stopDLP, err := dlpfake.Start()
 	if err != nil {
@@ -105,7 +108,7 @@ func startBox(t *testing.T) *box {
 		t.Fatal(err)
 	}
 	t.Cleanup(sm.Stop)
-	addLinkKey(t, sm.Addr, common["APPROVAL_KEY_SECRET"], b.env.functions["notify"]["APPROVAL_KEY_SECRET"])
+	addLinkKey(t, sm.Addr, b.env.functions["approval"]["APPROVAL_KEY_SECRET"], b.env.functions["notify"]["APPROVAL_KEY_SECRET"])
 	ci := httptest.NewServer(cloudIdentity(map[string][]string{approversGroupEmail: {approverEmail}}))
 	t.Cleanup(ci.Close)
 
@@ -156,8 +159,18 @@ func startBox(t *testing.T) *box {
 		e["TMPDIR"] = dir
 		envs[fn] = e
 	}
+	t.Log("building cmd/functions")
 	bin := buildFunctions(t, dir)
+	t.Log("starting the functions")
 	b.procs = startAll(t, bin, envs)
+	t.Log("the functions are serving")
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range procList(b.procs) {
+				t.Logf("function %s, last lines:\n%s", p.name, p.tail(12))
+			}
+		}
+	})
 	for fn, p := range b.procs {
 		u, err := url.Parse(b.env.functions[fn]["QUERYGATE_SELF_URL"])
 		if err != nil {
@@ -198,7 +211,7 @@ func startBox(t *testing.T) *box {
 			return "", fmt.Errorf("not an access token the box issued")
 		},
 		AllowedCallers: []string{approvalSA},
-		Logger:         slog.New(slog.DiscardHandler),
+		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -301,4 +314,34 @@ func (b *box) intakeURL() string { return b.env.functions["intake"]["QUERYGATE_S
 func (b *box) agentAudience() string {
 	_, aud, _ := strings.Cut(b.env.functions["intake"]["QUERYGATE_OIDC_ISSUERS"], "|")
 	return aud
+}
+
+// testWriter logs the runtime's warnings and errors in the test's output.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log("workflow runtime: " + strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// createAuditTable creates the audit dataset and table as terraform/
+// audit.tf does (testing/terraform checks that its schema is
+// audit.Schema()): the cloud's record step may not create tables.
+func createAuditTable(t *testing.T, endpoint string, env map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := bqlocal.Client(ctx, endpoint, boxProject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ds := c.Dataset(env["QUERYGATE_AUDIT_DATASET"])
+	if err := ds.Create(ctx, &bigquery.DatasetMetadata{}); err != nil {
+		t.Fatalf("create audit dataset: %v", err)
+	}
+	if err := ds.Table(env["QUERYGATE_AUDIT_TABLE"]).Create(ctx, &bigquery.TableMetadata{Schema: audit.Schema(),
+		TimePartitioning: &bigquery.TimePartitioning{Type: bigquery.DayPartitioningType, Field: audit.PartitionField},
+		Clustering:       &bigquery.Clustering{Fields: audit.ClusteringFields}}); err != nil {
+		t.Fatalf("create audit table: %v", err)
+	}
 }

@@ -136,7 +136,7 @@ func startGoogle(t *testing.T, dir string) *google {
 		}
 		g.cbHandler.ServeHTTP(w, r)
 	}), ReadHeaderTimeout: 10 * time.Second}
-	go cbSrv.Serve(chanListener{c: g.callbacks, addr: g.proxy.Addr()})
+	go cbSrv.Serve(chanListener{c: g.callbacks, done: make(chan struct{}), once: new(sync.Once), addr: g.proxy.Addr()})
 	t.Cleanup(func() { g.proxy.Close(); cbSrv.Close() })
 	return g
 }
@@ -247,7 +247,11 @@ func (g *google) serveProxy() {
 				c.Close()
 				return
 			}
-			g.callbacks <- tls.Server(bufferedConn{Conn: c, r: br}, g.tlsCfg)
+			select {
+			case g.callbacks <- tls.Server(bufferedConn{Conn: c, r: br}, g.tlsCfg):
+			case <-time.After(10 * time.Second):
+				c.Close()
+			}
 		}()
 	}
 }
@@ -270,17 +274,20 @@ func (b bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 // chanListener is a net.Listener of the connections the proxy tunnels.
 type chanListener struct {
 	c    chan net.Conn
+	done chan struct{}
+	once *sync.Once
 	addr net.Addr
 }
 
 func (l chanListener) Accept() (net.Conn, error) {
-	c, ok := <-l.c
-	if !ok {
+	select {
+	case c := <-l.c:
+		return c, nil
+	case <-l.done:
 		return nil, net.ErrClosed
 	}
-	return c, nil
 }
-func (l chanListener) Close() error   { return nil }
+func (l chanListener) Close() error   { l.once.Do(func() { close(l.done) }); return nil }
 func (l chanListener) Addr() net.Addr { return l.addr }
 
 // cloudIdentity serves the two Cloud Identity calls notify makes to list an
