@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -106,6 +107,24 @@ func TestCloudInABox(t *testing.T) {
 		}
 		if rows, _ := s.body["rows"].([]any); len(rows) != 2 {
 			t.Errorf("%d rows after approval, want 2", len(rows))
+		}
+		// The decision reached the workflow as Google's would: with an
+		// access token the approval function's key file obtained for its
+		// own service account. The callback endpoint refuses a request
+		// without one, or with a token it did not issue.
+		if !b.google.issuedTo(b.env.serviceAccounts["approval"]) {
+			t.Errorf("no access token was issued to the approval service account %s", b.env.serviceAccounts["approval"])
+		}
+		for name, bearer := range map[string]string{"no bearer": "", "a forged bearer": "ya29.forged"} {
+			req := httptest.NewRequest("POST", "https://"+callbackHost+"/v1/projects/p/locations/l/workflows/w/executions/e/callbacks/c", strings.NewReader(`{"decision":"approve"}`))
+			if bearer != "" {
+				req.Header.Set("Authorization", "Bearer "+bearer)
+			}
+			rec := httptest.NewRecorder()
+			b.google.cbHandler.ServeHTTP(rec, req)
+			if rec.Code != http.StatusUnauthorized {
+				t.Errorf("callback with %s = %d, want 401", name, rec.Code)
+			}
 		}
 		checkStored(t, store, id, session.Status("succeeded"))
 		checkAudit(t, bq, b.env, id, []string{"session.received", "policy.decided", "approval.requested", "approval.decided",

@@ -220,6 +220,19 @@ func (g *google) accessTokenEmail(token string) (string, bool) {
 	return e, ok
 }
 
+// issuedTo reports whether the token endpoint issued an access token to
+// the service account email.
+func (g *google) issuedTo(email string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, e := range g.tokens {
+		if e == email {
+			return true
+		}
+	}
+	return false
+}
+
 // serveProxy answers CONNECT: to callbackHost:443 with a TLS tunnel that
 // ends at the callback handler; to anything else with 403.
 func (g *google) serveProxy() {
