@@ -131,6 +131,34 @@ func TestCloudInABox(t *testing.T) {
 			"query.started", "query.finished", "result.masked", "session.completed"})
 	})
 
+	// The steps verify the workflow's calls themselves (auth.RequireCaller
+	// over Google ID tokens whose audience is QUERYGATE_SELF_URL), on top
+	// of Cloud Run's invoker IAM, which the box does not have.
+	t.Run("steps accept only the workflow's ID token for their own URL", func(t *testing.T) {
+		policyURL := b.env.functions["policy"]["QUERYGATE_SELF_URL"]
+		workflowSA := b.env.functions["policy"]["QUERYGATE_WORKFLOW_SA"]
+		mint := func(email, aud string) string {
+			tok, err := b.google.idToken(email, aud)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		for _, tc := range []struct {
+			name, token string
+			want        int
+		}{
+			{"no token", "", http.StatusUnauthorized},
+			{"the agent's token", analyst, http.StatusUnauthorized},
+			{"the workflow's token for another service", mint(workflowSA, b.intakeURL()), http.StatusUnauthorized},
+			{"another service account's token", mint(b.env.serviceAccounts["approval"], policyURL), http.StatusForbidden},
+		} {
+			if r := b.do("POST", policyURL, tc.token, map[string]any{"session_id": "qs_00000000000000000000000000000000"}); r.code != tc.want {
+				t.Errorf("%s: POST policy = %d %.300s, want %d", tc.name, r.code, r.raw, tc.want)
+			}
+		}
+	})
+
 	if refused := b.google.refusedHosts(); len(refused) > 0 {
 		t.Errorf("the functions tried to reach outside the box: %v", refused)
 	}
