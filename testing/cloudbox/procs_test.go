@@ -2,7 +2,6 @@ package cloudbox
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -197,16 +196,5 @@ func procList(m map[string]*proc) []*proc {
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
-}
-
-// grep returns the lines of p that contain s.
-func (p *proc) grep(s string) []string {
-	var out []string
-	for _, l := range p.output() {
-		if bytes.Contains([]byte(l), []byte(s)) {
-			out = append(out, l)
-		}
-	}
 	return out
 }
