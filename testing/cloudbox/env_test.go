@@ -68,6 +68,16 @@ func TestTerraformEnvResolves(t *testing.T) {
 			t.Errorf("workflow %s = %q, want %s's QUERYGATE_SELF_URL %q", name, env.workflow[name], step, env.functions[step]["QUERYGATE_SELF_URL"])
 		}
 	}
+	// The emulator endpoints turn off TLS and credentials: production
+	// never sets them (functions/endpoints.go).
+	for fn, e := range env.functions {
+		for _, name := range []string{"QUERYGATE_BIGQUERY_ENDPOINT", "QUERYGATE_DLP_ENDPOINT", "QUERYGATE_WORKFLOWS_ENDPOINT",
+			"QUERYGATE_SECRETMANAGER_ENDPOINT", "QUERYGATE_CLOUDIDENTITY_ENDPOINT", "QUERYGATE_GOOGLE_CERTS_URL", "FIRESTORE_EMULATOR_HOST"} {
+			if _, ok := e[name]; ok {
+				t.Errorf("terraform/ sets %s on %s; it is for emulators and tests only", name, fn)
+			}
+		}
+	}
 	if env.configFiles["policy"] != "/p.yaml" || env.configFiles["masking"] != "/m.yaml" {
 		t.Errorf("config files %v", env.configFiles)
 	}
