@@ -116,7 +116,11 @@ func (c *cloud) dlp(ctx context.Context) (*deid.DLP, error) {
 
 // intakePorts add the workflow starter and the groups source.
 func (c *cloud) intakePorts(ctx context.Context, p setup.Ports) (setup.Ports, error) {
-	starter, err := workflow.NewCloudStarter(ctx, "projects/"+c.cfg.Project+"/locations/"+c.cfg.Location+"/workflows/"+c.cfg.Workflow)
+	wfOpts, err := grpcOptions(c.cfg.Endpoints.Workflows)
+	if err != nil {
+		return p, err
+	}
+	starter, err := workflow.NewCloudStarter(ctx, "projects/"+c.cfg.Project+"/locations/"+c.cfg.Location+"/workflows/"+c.cfg.Workflow, wfOpts...)
 	if err != nil {
 		return p, err
 	}
@@ -128,7 +132,11 @@ func (c *cloud) intakePorts(ctx context.Context, p setup.Ports) (setup.Ports, er
 			n, e, _ := strings.Cut(a, "=")
 			aliases[n] = e
 		}
-		if p.Groups, err = auth.NewCloudIdentity(ctx, aliases, 5*time.Minute); err != nil {
+		ciOpts, err := restOptions(c.cfg.Endpoints.CloudIdentity)
+		if err != nil {
+			return p, err
+		}
+		if p.Groups, err = auth.NewCloudIdentity(ctx, aliases, 5*time.Minute, ciOpts...); err != nil {
 			return p, err
 		}
 	}

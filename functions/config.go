@@ -119,6 +119,9 @@ type Config struct {
 	// Scheduler's OIDC token, terraform/reconcile.tf); only Reconcile
 	// reads it, and requires it.
 	SchedulerServiceAccount string `env:"QUERYGATE_SCHEDULER_SA"`
+	// Endpoints holds emulator and test endpoints (endpoints.go). Terraform
+	// sets none of them; production reaches Google's own endpoints.
+	Endpoints Endpoints
 }
 
 // Validate reports every problem at once.
@@ -157,6 +160,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("QUERYGATE_ANALYZER_WORKERS, QUERYGATE_ANALYZER_MAX_ANALYSES, QUERYGATE_ANALYZER_MAX_RSS_MB and QUERYGATE_ANALYZER_TIMEOUT must be positive"))
 	}
 	errs = append(errs, c.validateApproval()...)
+	errs = append(errs, c.Endpoints.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -88,10 +88,24 @@ func newCloud(ctx context.Context) (*cloud, error) {
 	if c.store, err = session.OpenFirestore(ctx, c.cfg.Project, c.cfg.FirestoreDatabase); err != nil {
 		return nil, err
 	}
-	if c.bq, err = bigquery.NewClient(ctx, c.cfg.Project); err != nil {
+	// Emulator and test endpoints (endpoints.go); production sets none.
+	bqOpts, err := restOptions(c.cfg.Endpoints.BigQuery)
+	if err != nil {
+		return nil, err
+	}
+	dlpOpts, err := grpcOptions(c.cfg.Endpoints.DLP)
+	if err != nil {
+		return nil, err
+	}
+	c.dlpOptions = append(c.dlpOptions, dlpOpts...)
+	certs, err := c.cfg.Endpoints.googleCertsClient()
+	if err != nil {
+		return nil, err
+	}
+	if c.bq, err = bigquery.NewClient(ctx, c.cfg.Project, bqOpts...); err != nil {
 		return nil, fmt.Errorf("bigquery client: %w", err)
 	}
-	g, err := auth.NewGoogle(ctx, c.cfg.Audience, nil)
+	g, err := auth.NewGoogle(ctx, c.cfg.Audience, certs)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +133,7 @@ func newCloud(ctx context.Context) (*cloud, error) {
 		routes[iss] = auth.AllowOnly(v, iss, r.Principals)
 	}
 	c.external = auth.NewMulti(routes)
-	self, err := auth.NewGoogle(ctx, c.cfg.SelfURL, nil)
+	self, err := auth.NewGoogle(ctx, c.cfg.SelfURL, certs)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +230,11 @@ func (c *cloud) secretManager(ctx context.Context) (*secrets.SecretManager, erro
 	if c.cfg.ApprovalKeySecret == "" {
 		return nil, fmt.Errorf("%w: APPROVAL_KEY_SECRET is required for approval links", errConfig)
 	}
-	return secrets.NewSecretManager(ctx, secrets.Config{LinkKeySecret: c.cfg.ApprovalKeySecret})
+	opts, err := grpcOptions(c.cfg.Endpoints.SecretManager)
+	if err != nil {
+		return nil, err
+	}
+	return secrets.NewSecretManager(ctx, secrets.Config{LinkKeySecret: c.cfg.ApprovalKeySecret}, opts...)
 }
 
 // approverGroups lists the members of approver groups for Notify. Only
@@ -234,7 +252,11 @@ func (c *cloud) approverGroups(ctx context.Context) (approval.Groups, error) {
 		n, e, _ := strings.Cut(a, "=")
 		aliases[n] = e
 	}
-	ci, err := auth.NewCloudIdentity(ctx, aliases, 5*time.Minute)
+	opts, err := restOptions(c.cfg.Endpoints.CloudIdentity)
+	if err != nil {
+		return nil, err
+	}
+	ci, err := auth.NewCloudIdentity(ctx, aliases, 5*time.Minute, opts...)
 	if err != nil {
 		return nil, err
 	}

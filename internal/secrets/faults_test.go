@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/querygate/querygate/testing/secretmanagerfake"
 )
 
 // TestSecretManagerFaultMatrix is Secret Manager's rows of the fault
@@ -21,22 +23,22 @@ func TestSecretManagerFaultMatrix(t *testing.T) {
 	unavailable := status.Error(codes.Unavailable, "down")
 	cases := []struct {
 		name     string
-		inject   func(f *fakeSecretManager) (repair func())
+		inject   func(f *secretmanagerfake.Server) (repair func())
 		deadline time.Duration
 		wantErr  bool
 	}{
-		{name: "unavailable once", inject: func(f *fakeSecretManager) func() {
-			f.failNext.Store(&unavailable)
+		{name: "unavailable once", inject: func(f *secretmanagerfake.Server) func() {
+			f.FailNext.Store(&unavailable)
 			return func() {}
 		}, deadline: 30 * time.Second},
-		{name: "unavailable every time", inject: func(f *fakeSecretManager) func() {
-			f.failAll.Store(&unavailable)
-			return func() { f.failAll.Store(nil) }
+		{name: "unavailable every time", inject: func(f *secretmanagerfake.Server) func() {
+			f.FailAll.Store(&unavailable)
+			return func() { f.FailAll.Store(nil) }
 		}, deadline: 500 * time.Millisecond, wantErr: true},
-		{name: "hangs past the deadline", inject: func(f *fakeSecretManager) func() {
+		{name: "hangs past the deadline", inject: func(f *secretmanagerfake.Server) func() {
 			ch := make(chan struct{})
-			f.hang.Store(&ch)
-			return func() { f.hang.Store(nil); close(ch) }
+			f.Hang.Store(&ch)
+			return func() { f.Hang.Store(nil); close(ch) }
 		}, deadline: 200 * time.Millisecond, wantErr: true},
 	}
 	for _, tc := range cases {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/querygate/querygate/internal/approval"
 	"github.com/querygate/querygate/internal/mail"
+
+	"github.com/querygate/querygate/testing/secretmanagerfake"
 )
 
 // fixture is a fake Secret Manager, an admin client that changes it as an
@@ -23,7 +25,7 @@ import (
 // clock.
 type fixture struct {
 	t     *testing.T
-	fake  *fakeSecretManager
+	fake  *secretmanagerfake.Server
 	admin *secretmanager.Client
 	sm    *SecretManager
 
@@ -105,11 +107,11 @@ func TestSecret(t *testing.T) {
 
 	// Within the TTL a rotated password is not yet seen and costs no call.
 	f.mustAdd("smtp", []byte("correct horse"))
-	before := f.fake.accesses.Load()
+	before := f.fake.Accesses.Load()
 	if got, _ := f.sm.Secret(ctx, "projects/p/secrets/smtp/versions/latest"); got != "hunter2" {
 		t.Errorf("cached Secret = %q, want hunter2", got)
 	}
-	if n := f.fake.accesses.Load() - before; n != 0 {
+	if n := f.fake.Accesses.Load() - before; n != 0 {
 		t.Errorf("cached Secret made %d calls, want 0", n)
 	}
 	f.advance(DefaultCacheTTL)
@@ -153,7 +155,7 @@ func TestSecretErrors(t *testing.T) {
 	// A denied call is not a definite miss: it is not cached, so the next
 	// call (after IAM is fixed) reaches Secret Manager again.
 	denied := status.Error(codes.PermissionDenied, "denied")
-	f.fake.failNext.Store(&denied)
+	f.fake.FailNext.Store(&denied)
 	if _, err := f.sm.Secret(ctx, "projects/p/secrets/smtp"); err == nil || errors.Is(err, ErrUnavailable) || status.Code(err) != codes.PermissionDenied {
 		t.Errorf("Secret while denied err = %v, want PERMISSION_DENIED, not ErrUnavailable", err)
 	}
@@ -162,7 +164,7 @@ func TestSecretErrors(t *testing.T) {
 	}
 
 	// A payload whose CRC32C does not match is refused.
-	f.fake.corrupt.Store(true)
+	f.fake.Corrupt.Store(true)
 	if _, err := f.sm.Secret(ctx, "projects/p/secrets/smtp/versions/1"); err == nil || !strings.Contains(err.Error(), "CRC32C") {
 		t.Errorf("Secret with a corrupted payload err = %v, want a CRC32C error", err)
 	}
@@ -245,25 +247,25 @@ func TestVerificationKeyBounds(t *testing.T) {
 	}
 
 	// Key ids that are no version number never reach Secret Manager.
-	before := f.fake.accesses.Load()
+	before := f.fake.Accesses.Load()
 	for _, kid := range []string{"latest", "0", "01", "abc", "1/../2", "", "12345678901"} {
 		if _, err := f.sm.VerificationKey(ctx, kid); !errors.Is(err, approval.ErrUnknownKey) {
 			t.Errorf("VerificationKey(%q) err = %v, want ErrUnknownKey", kid, err)
 		}
 	}
-	if n := f.fake.accesses.Load() - before; n != 0 {
+	if n := f.fake.Accesses.Load() - before; n != 0 {
 		t.Errorf("malformed key ids made %d calls, want 0", n)
 	}
 
 	// A version newer than any seen costs one look-up of the latest
 	// version, then none for latestRefresh.
-	before = f.fake.accesses.Load()
+	before = f.fake.Accesses.Load()
 	for _, kid := range []string{"99", "98", "97"} {
 		if _, err := f.sm.VerificationKey(ctx, kid); !errors.Is(err, approval.ErrUnknownKey) {
 			t.Errorf("VerificationKey(%q) err = %v, want ErrUnknownKey", kid, err)
 		}
 	}
-	if n := f.fake.accesses.Load() - before; n != 1 {
+	if n := f.fake.Accesses.Load() - before; n != 1 {
 		t.Errorf("three future key ids made %d calls, want 1", n)
 	}
 

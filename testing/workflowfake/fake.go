@@ -9,7 +9,8 @@
 //   - GetExecution of an unknown name is NotFound.
 //
 // It does not run workflows: executions stay ACTIVE unless a test sets
-// their state with Finish.
+// their state with Finish, or hands them to a runner (SetRunner) such as the
+// local Workflows runtime, which then owns their name and state.
 //
 // Invented until testing/cloudtier records the real service (its
 // testdata/workflows.json, which TestInventedBehaviour compares with this
@@ -51,6 +52,23 @@ type Server struct {
 	exec map[string]*executionspb.Execution
 	// created lists the CreateExecution requests that were accepted.
 	created []*executionspb.CreateExecutionRequest
+	// run, when set, starts each accepted execution (SetRunner).
+	run Runner
+}
+
+// Runner starts an execution of the workflow parent with the decoded
+// argument and returns the execution's resource name, which must be under
+// parent + "/executions/".
+type Runner func(ctx context.Context, parent string, argument map[string]any) (name string, err error)
+
+// SetRunner makes every accepted CreateExecution start its execution with
+// run (testing/cloudbox: the local runtime interpreting the workflow YAML).
+// The execution the fake answers then has run's name. A runner's error is
+// the call's (Internal).
+func (s *Server) SetRunner(run Runner) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.run = run
 }
 
 // Start listens on a local port and serves until Stop.
@@ -100,7 +118,7 @@ func (s *Server) Finish(name, result, errPayload string) error {
 }
 
 // CreateExecution validates like the service and records an ACTIVE execution.
-func (s *Server) CreateExecution(_ context.Context, req *executionspb.CreateExecutionRequest) (*executionspb.Execution, error) {
+func (s *Server) CreateExecution(ctx context.Context, req *executionspb.CreateExecutionRequest) (*executionspb.Execution, error) {
 	p := strings.Split(req.GetParent(), "/")
 	if len(p) != 6 || p[0] != "projects" || p[2] != "locations" || p[4] != "workflows" || p[1] == "" || p[3] == "" || p[5] == "" {
 		return nil, status.Errorf(codes.InvalidArgument, "parent %q is not a workflow name", req.GetParent())
@@ -118,6 +136,23 @@ func (s *Server) CreateExecution(_ context.Context, req *executionspb.CreateExec
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	name := req.GetParent() + "/executions/" + hex.EncodeToString(b[:])
+	s.mu.Lock()
+	run := s.run
+	s.mu.Unlock()
+	if run != nil {
+		var obj map[string]any
+		if arg != "" {
+			_ = json.Unmarshal([]byte(arg), &obj) // checked above
+		}
+		n, err := run(ctx, req.GetParent(), obj)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "start execution: %v", err)
+		}
+		if !strings.HasPrefix(n, req.GetParent()+"/executions/") {
+			return nil, status.Errorf(codes.Internal, "runner named execution %q outside %s", n, req.GetParent())
+		}
+		name = n
+	}
 	e := &executionspb.Execution{
 		Name: name, Argument: arg, State: executionspb.Execution_ACTIVE, StartTime: timestamppb.Now(),
 		WorkflowRevisionId: "000001-fak",
