@@ -215,12 +215,17 @@ func TestWorkflowReadsDecisionFromRecord(t *testing.T) {
 				t.Errorf("calls (-want, +got):\n%s", diff)
 			}
 			outcome := map[string]string{"approved": "succeeded", "rejected": "rejected"}[tc.want]
-			wantRecord := map[string]any{"session_id": "s1", "outcome": outcome, "error": "",
-				"approval": map[string]any{"decision": tc.want, "approver": "carol@example.com", "comment": "real"}}
+			// The record body carries the outcome only; the record step
+			// reads the approval from the record, which holds the
+			// approver's real decision, not the forged ones.
+			wantRecord := map[string]any{"session_id": "s1", "outcome": outcome, "error": ""}
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if diff := cmp.Diff(wantRecord, f.record); diff != "" {
 				t.Errorf("record body (-want, +got):\n%s", diff)
+			}
+			if s := f.e.get("s1"); s.Approval == nil || s.Approval.Decision != tc.want || s.Approval.DecidedBy != "carol@example.com" || s.Approval.Comment != "real" {
+				t.Errorf("approval on record = %+v, want %s by carol@example.com with comment \"real\"", s.Approval, tc.want)
 			}
 		})
 	}
