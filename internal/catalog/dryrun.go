@@ -9,6 +9,7 @@ import (
 
 	"github.com/querygate/querygate/internal/policy"
 	"github.com/querygate/querygate/internal/sqlscan"
+	"github.com/querygate/querygate/internal/warehouse"
 )
 
 // DryRunner runs BigQuery dry runs (jobs.insert with dryRun) for the policy
@@ -29,6 +30,13 @@ func (d *DryRunner) DryRun(ctx context.Context, in policy.DryRunInput) (*policy.
 	q := d.client.Query(in.SQL)
 	q.DryRun = true
 	q.DefaultProjectID, q.DefaultDatasetID = in.DefaultProject, in.DefaultDataset
+	// The same conversion the execute step uses, so the dry run sees the
+	// query as it will run (issue 12, finding 7).
+	params, err := warehouse.Parameters(in.Parameters)
+	if err != nil {
+		return nil, fmt.Errorf("dry run: %w", err)
+	}
+	q.Parameters = params
 	job, err := q.Run(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("dry run: %w", err)

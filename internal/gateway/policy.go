@@ -31,7 +31,7 @@ func (p *EnginePolicy) Evaluate(ctx context.Context, s *session.Session) (*sessi
 		}
 	}
 	d, err := p.Engine.Evaluate(ctx, policy.Input{SQL: s.SQL, Groups: s.Principal.Groups, Email: s.Principal.Email,
-		DefaultProject: proj, DefaultDataset: ds, Justification: s.Justification, BreakGlass: s.BreakGlass})
+		DefaultProject: proj, DefaultDataset: ds, Justification: s.Justification, BreakGlass: s.BreakGlass, Parameters: s.Parameters})
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/sqlscan"
 )
 
@@ -13,6 +14,7 @@ import (
 type DryRunInput struct {
 	SQL                            string
 	DefaultProject, DefaultDataset string
+	Parameters                     []session.Parameter
 }
 
 // DryRunResult is what BigQuery's dry run reports (JobStatistics2).

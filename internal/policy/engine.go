@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/querygate/querygate/internal/analyzerproc"
+	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/sqlscan"
 )
 
@@ -26,6 +27,9 @@ type Input struct {
 	// intake); BreakGlass is its declaration of break-glass (justify.go).
 	Justification string
 	BreakGlass    bool
+	// Parameters are the query's named parameters, which the dry run
+	// must send: without them any @param query fails its dry run.
+	Parameters []session.Parameter
 }
 
 // Decision is the outcome of Evaluate.
@@ -245,7 +249,7 @@ func (e *Engine) Evaluate(ctx context.Context, in Input) (*Decision, error) {
 		if pre.Action == ActionDeny {
 			return &pre, nil
 		}
-		res, err := e.dryRunner.DryRun(ctx, DryRunInput{SQL: in.SQL, DefaultProject: in.DefaultProject, DefaultDataset: in.DefaultDataset})
+		res, err := e.dryRunner.DryRun(ctx, DryRunInput{SQL: in.SQL, DefaultProject: in.DefaultProject, DefaultDataset: in.DefaultDataset, Parameters: in.Parameters})
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return nil, ctxErr

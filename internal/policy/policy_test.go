@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/querygate/querygate/internal/policy"
+	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/sqlscan"
 	"github.com/querygate/querygate/internal/sqlscan/sqlscantest"
 )
@@ -218,11 +219,30 @@ type fakeDryRunner struct {
 	res   *policy.DryRunResult
 	err   error
 	calls atomic.Int32
+	last  atomic.Pointer[policy.DryRunInput]
 }
 
 func (f *fakeDryRunner) DryRun(ctx context.Context, in policy.DryRunInput) (*policy.DryRunResult, error) {
 	f.calls.Add(1)
+	f.last.Store(&in)
 	return f.res, f.err
+}
+
+// TestDryRunGetsParameters: the engine hands the query's parameters to the
+// dry run (issue 12 finding 7), which would otherwise fail for @param.
+func TestDryRunGetsParameters(t *testing.T) {
+	t.Parallel()
+	customers := sqlscan.TableRef{Project: "querygate-local", Dataset: "demo", Table: "customers"}
+	f := &fakeDryRunner{res: &policy.DryRunResult{TotalBytesProcessed: 10, StatementType: "SELECT", ReferencedTables: []sqlscan.TableRef{customers}}}
+	in := analyst("SELECT city FROM demo.customers WHERE customer_id = @id")
+	in.Parameters = []session.Parameter{{Name: "id", Type: "INT64", Value: json.RawMessage(`7`)}}
+	if _, err := demoEngine(nil, policy.WithDryRunner(f)).Evaluate(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	got := f.last.Load()
+	if got == nil || len(got.Parameters) != 1 || got.Parameters[0].Name != "id" || string(got.Parameters[0].Value) != "7" {
+		t.Errorf("dry run input = %+v, want the id parameter", got)
+	}
 }
 
 func TestDryRunCrossCheck(t *testing.T) {
