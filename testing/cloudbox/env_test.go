@@ -22,6 +22,13 @@ func boxVars(smtpPort int, issuer, audience, policyFile, maskingFile string) map
 		"extra_oidc_issuers": cty.ListVal([]cty.Value{cty.StringVal(issuer + "|" + audience)}),
 		"issuer_rules":       cty.ListVal([]cty.Value{cty.StringVal(issuer + "|claim=groups")}),
 		"group_aliases":      cty.MapVal(map[string]cty.Value{"approvers": cty.StringVal(approversGroupEmail)}),
+		// The box sends the masking file inline: with DLP templates the
+		// functions would name templates that Terraform creates and the
+		// DLP fake would have to hold. The adapter's use of templates by
+		// name is tested against the fake by internal/deid
+		// (TestDLPUsesTemplatesByName) and functions
+		// (TestCloudDLPUsesTemplates).
+		"dlp_templates": cty.False,
 	}
 }
 
@@ -40,7 +47,7 @@ func TestTerraformEnvResolves(t *testing.T) {
 	t.Parallel()
 	env := terraformEnv(t, "../../terraform", boxVars(2525, "https://127.0.0.1:1/agents", "box-agents", "/p.yaml", "/m.yaml"))
 	want := map[string]string{"intake": "Intake", "sessions": "Sessions", "policy": "Policy", "notify": "Notify",
-		"execute": "Execute", "deidentify": "Deidentify", "record": "Record", "approval": "Approval"}
+		"execute": "Execute", "deidentify": "Deidentify", "record": "Record", "approval": "Approval", "reconcile": "Reconcile"}
 	if len(env.functions) != len(want) {
 		t.Errorf("functions %v, want %d", sortedKeys(env.functions), len(want))
 	}

@@ -298,7 +298,15 @@ func terraformEnv(t *testing.T, dir string, overrides map[string]cty.Value) tfEn
 	}
 	fns, ok := e.locals["functions"]
 	if !ok {
-		t.Fatalf("local.functions does not resolve; resolved locals: %v", sortedKeys(e.locals))
+		var why any = "not declared"
+		if a, declared := m.locals["functions"]; declared {
+			v, diags := a.Expr.Value(e.ctx(nil))
+			why = diags
+			if !diags.HasErrors() {
+				why = "a value not wholly known: " + v.GoString()
+			}
+		}
+		t.Fatalf("local.functions does not resolve (%v); resolved locals: %v", why, sortedKeys(e.locals))
 	}
 	out := tfEnv{functions: map[string]map[string]string{}, workflow: map[string]string{}, configFiles: map[string]string{}, serviceAccounts: map[string]string{}}
 	for fn, val := range fns.AsValueMap() {
