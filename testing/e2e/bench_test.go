@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/querygate/querygate/internal/auth"
 	"github.com/querygate/querygate/internal/bqlocal"
 	"github.com/querygate/querygate/internal/gateway/local"
+	"github.com/querygate/querygate/internal/session"
 )
 
 // BenchmarkQueryEndToEnd measures one allowed query through the whole local
@@ -82,6 +84,7 @@ func BenchmarkOverhead(b *testing.B) {
 	defer bq.Close()
 	const sql = "SELECT city, COUNT(*) AS n FROM demo.customers GROUP BY city ORDER BY city"
 	body := []byte(`{"sql":"` + sql + `","prompt":"overhead"}`)
+	var ids []string
 	viaGateway := func() {
 		req, _ := http.NewRequest("POST", g.URL+"/v1/queries", bytes.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -89,11 +92,15 @@ func BenchmarkOverhead(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("gateway status %d", resp.StatusCode)
+		var out struct {
+			SessionID string `json:"session_id"`
 		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil {
+			b.Fatalf("gateway status %d, %v", resp.StatusCode, err)
+		}
+		ids = append(ids, out.SessionID)
 	}
 	direct := func() {
 		q := bq.Query(sql)
@@ -113,21 +120,77 @@ func BenchmarkOverhead(b *testing.B) {
 	}
 	viaGateway() // warm both paths: the first analysis and catalog load
 	direct()
-	var gw, dr []time.Duration
+	ids = nil
+	var gw, dr, starts []time.Duration
+	var t00 time.Time
 	b.ResetTimer()
+	t00 = time.Now()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
 		viaGateway()
 		t1 := time.Now()
 		direct()
 		gw, dr = append(gw, t1.Sub(t0)), append(dr, time.Since(t1))
+		starts = append(starts, t0.Sub(t00))
 	}
 	b.StopTimer()
+	reportSteps(b, g, t00, ids, starts, gw)
 	mg, md := median(gw), median(dr)
 	b.ReportMetric(float64(mg.Microseconds())/1000, "gateway-p50-ms")
 	b.ReportMetric(float64(md.Microseconds())/1000, "direct-p50-ms")
 	b.ReportMetric(float64(mg)/float64(md), "ratio")
 	b.ReportMetric(float64((mg-md).Microseconds())/1000, "added-p50-ms")
+}
+
+// sessionSteps are the segments of a session's time, between the request
+// and the timeline events in order, then the answer; reportSteps reports
+// each one's median, the profile of where the gateway's time goes.
+var sessionSteps = []struct {
+	metric string
+	until  session.EventType // "" is the answer
+}{
+	{"intake-ms", session.EventReceived},
+	{"policy-ms", session.EventPolicyDecided},
+	{"to-execute-ms", session.EventQueryStarted},
+	{"job-ms", session.EventQueryFinished},
+	{"deidentify-ms", session.EventResultMasked},
+	{"to-record-ms", session.EventCompleted},
+	{"audit-and-answer-ms", ""},
+}
+
+// reportSteps splits each session (started at starts[i] after t00 and
+// answered took[i] later) by its timeline events, and reports the median
+// of each segment.
+func reportSteps(b *testing.B, g *local.Gateway, t00 time.Time, ids []string, starts, took []time.Duration) {
+	seg := make([][]time.Duration, len(sessionSteps))
+	for i, id := range ids {
+		s, err := g.Store.Get(context.Background(), id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		at := map[session.EventType]time.Time{}
+		for _, e := range s.Timeline {
+			if _, ok := at[e.Type]; !ok {
+				at[e.Type] = e.Time
+			}
+		}
+		prev := t00.Add(starts[i])
+		for j, st := range sessionSteps {
+			end := prev
+			if st.until == "" {
+				end = t00.Add(starts[i] + took[i])
+			} else if t, ok := at[st.until]; ok {
+				end = t
+			} else {
+				b.Fatalf("session %s has no %s event", id, st.until)
+			}
+			seg[j] = append(seg[j], end.Sub(prev))
+			prev = end
+		}
+	}
+	for j, st := range sessionSteps {
+		b.ReportMetric(float64(median(seg[j]).Microseconds())/1000, st.metric)
+	}
 }
 
 func median(d []time.Duration) time.Duration {
