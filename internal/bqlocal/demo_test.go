@@ -2,6 +2,8 @@ package bqlocal
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"cloud.google.com/go/bigquery"
@@ -99,5 +101,29 @@ func BenchmarkDemoJoin(b *testing.B) {
 		if len(rows) != 8 || n != demodata.NumOrders {
 			b.Fatalf("%d cities, %d orders; want 8 and %d", len(rows), n, demodata.NumOrders)
 		}
+	}
+}
+
+// TestDataDirIsWAL: the emulator's database in a data dir runs in WAL
+// mode (one fsync per durable commit); the write-ahead log is there while
+// it is open.
+func TestDataDirIsWAL(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv, err := Start(ctx, Options{Project: "p1", Addr: "127.0.0.1:0", DataDir: dir, Projects: []*types.Project{DemoProject("p1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := Client(ctx, srv.Endpoint(), "p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if rows := readAll(t, c, "SELECT COUNT(*) FROM demo.customers"); len(rows) != 1 || rows[0][0] != int64(demodata.NumCustomers) {
+		t.Fatalf("COUNT(*) = %v, want %d", rows, demodata.NumCustomers)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "emulator.db-wal")); err != nil {
+		t.Errorf("no write-ahead log beside the database: %v", err)
 	}
 }
