@@ -64,7 +64,7 @@ func (b boundedWarehouse) readResult(ctx context.Context, resultsDataset, jobID,
 	ctx, cancel := context.WithTimeout(ctx, b.d)
 	defer cancel()
 	if tr, ok := b.Warehouse.(TableReader); ok && resultsDataset != "" {
-		return tr.ReadTable(ctx, resultsDataset, jobID, maxRows, fn)
+		return tr.ReadTable(ctx, resultsDataset, jobID, location, maxRows, fn)
 	}
 	return b.Warehouse.Read(ctx, jobID, location, maxRows, fn)
 }

@@ -38,7 +38,7 @@ type Warehouse interface {
 // fewer calls than reading through the job, and no wait for a job that Run
 // already saw finish.
 type TableReader interface {
-	ReadTable(ctx context.Context, resultsDataset, jobID string, maxRows int64, fn func(row []bigquery.Value) error) (bigquery.Schema, int64, error)
+	ReadTable(ctx context.Context, resultsDataset, jobID, location string, maxRows int64, fn func(row []bigquery.Value) error) (bigquery.Schema, int64, error)
 }
 
 // Auditor makes a session's events durable in the audit dataset. It must be

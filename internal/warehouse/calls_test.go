@@ -94,7 +94,7 @@ func TestSessionCalls(t *testing.T) {
 		run := ct.take()
 		var cities []string
 		var sum int64
-		schema, total, err := w.ReadTable(ctx, "querygate_results", job.ID, 0, func(row []bigquery.Value) error {
+		schema, total, err := w.ReadTable(ctx, "querygate_results", job.ID, job.Location, 0, func(row []bigquery.Value) error {
 			cities = append(cities, row[0].(string))
 			sum += row[1].(int64)
 			return nil
@@ -103,10 +103,10 @@ func TestSessionCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 		read := ct.take()
-		// demodata draws each customer's city from eight names.
-		if len(schema) != 2 || schema[0].Name != "city" || schema[1].Name != "n" || total != 8 || len(cities) != 8 || sum != 2000 ||
+		// demodata draws each of its 100 customers' city from eight names.
+		if len(schema) != 2 || schema[0].Name != "city" || schema[1].Name != "n" || total != 8 || len(cities) != 8 || sum != 100 ||
 			!slices.IsSorted(cities) {
-			t.Errorf("read schema %v, total %d, cities %v, sum %d; want city and n, 8 sorted cities summing to 2000", schema, total, cities, sum)
+			t.Errorf("read schema %v, total %d, cities %v, sum %d; want city and n, 8 sorted cities summing to 100", schema, total, cities, sum)
 		}
 		if err := w.DeleteResult(ctx, job.ID, job.Location, "querygate_results"); err != nil {
 			t.Fatal(err)
@@ -172,5 +172,36 @@ func TestSessionCallsJobPath(t *testing.T) {
 	// through jobs.getQueryResults before reading the rows the same way.
 	if n := slices.Index(names, "GET /projects/*/queries/*"); n < 0 || names[0] != "POST /projects/*/jobs" || names[1] != "GET /projects/*/jobs/*" {
 		t.Errorf("calls %v: want jobs.insert, then Read's jobs.get and getQueryResults", names)
+	}
+}
+
+// TestReadTableBytes: a result with BYTES reads back as the bytes the
+// query produced (through the job: the embedded BigQuery keeps BYTES in a
+// destination table as base64 text).
+func TestReadTableBytes(t *testing.T) {
+	ctx := context.Background()
+	srv, err := bqlocal.Start(ctx, bqlocal.Options{Project: "p1", Addr: "127.0.0.1:0", DataDir: t.TempDir(), Projects: []*bqlocal.Project{bqlocal.DemoProject("p1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	client, _ := countingClient(t, srv.Endpoint(), "p1")
+	w := New(client)
+	if err := w.EnsureDataset(ctx, "querygate_results", 0); err != nil {
+		t.Fatal(err)
+	}
+	job, err := w.Run(ctx, Query{JobID: "querygate_bytes", SQL: "SELECT b'ab' AS bs, 'x' AS s", DefaultProject: "p1", ResultsDataset: "querygate_results"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][]bigquery.Value
+	if _, _, err := w.ReadTable(ctx, "querygate_results", job.ID, job.Location, 0, func(row []bigquery.Value) error {
+		got = append(got, row)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([][]bigquery.Value{{[]byte("ab"), "x"}}, got); diff != "" {
+		t.Errorf("rows (-want, +got):\n%s", diff)
 	}
 }
