@@ -31,7 +31,8 @@ type Options struct {
 	// Store persists execution state after every step.
 	Store      StateStore
 	HTTPClient *http.Client
-	// IDToken mints an OIDC ID token for auth: {type: OIDC}; the audience
+	// IDToken mints an OIDC ID token for auth: {type: OIDC} (a JWT is
+	// reused per audience until two minutes before its exp); the audience
 	// defaults to the request URL, as documented.
 	IDToken func(ctx context.Context, audience string) (string, error)
 	// Env is what sys.get_env sees.
@@ -137,6 +138,9 @@ func NewRuntime(opts Options) (*Runtime, error) {
 				return ctx.Err()
 			}
 		}
+	}
+	if opts.IDToken != nil {
+		opts.IDToken = (&tokenCache{mint: opts.IDToken, now: opts.Now}).get
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Runtime{
