@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"cloud.google.com/go/bigquery"
 	"github.com/goccy/bigquery-emulator/server"
 	"github.com/goccy/bigquery-emulator/types"
+	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 
 	"github.com/querygate/querygate/internal/gateway/hostguard"
@@ -84,7 +86,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("bqlocal: create data dir: %w", err)
 		}
-		storage = server.Storage("file:" + filepath.Join(opts.DataDir, "emulator.db") + "?cache=shared")
+		// WAL with synchronous=FULL keeps every commit durable (the audit
+		// table lives here: no rows are released before its write is on
+		// disk) with one fsync per commit, where the default rollback
+		// journal costs three or four (creating, syncing and deleting the
+		// journal besides the database).
+		storage = server.Storage("file:" + filepath.Join(opts.DataDir, "emulator.db") + "?cache=shared&_journal_mode=WAL&_synchronous=FULL&_busy_timeout=10000")
 	}
 	emu, err := server.New(storage)
 	if err != nil {
@@ -101,7 +108,17 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	for i, p := range opts.Projects {
 		key := fmt.Sprintf("struct-%d-%s", i, p.ID)
-		if err := loadOnce(opts.DataDir, key, structDigest(p), func() error { return emu.Load(server.StructSource(p)) }); err != nil {
+		if err := loadOnce(opts.DataDir, key, structDigest(p), func() error {
+			if opts.DataDir != "" {
+				// Content that changed since an earlier load (a new
+				// version of the demo data) replaces the old datasets,
+				// which the emulator would otherwise refuse to load over.
+				if err := dropDatasets(ctx, emu, p); err != nil {
+					return err
+				}
+			}
+			return emu.Load(server.StructSource(p))
+		}); err != nil {
 			emu.Close()
 			return nil, fmt.Errorf("bqlocal: load project %s: %w", p.ID, err)
 		}
@@ -208,6 +225,35 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+b.token)
 	return b.next.RoundTrip(r)
+}
+
+// dropDatasets deletes, with their tables, the datasets of p that the
+// emulator holds, through its own REST handler called in process: nothing
+// listens yet, and no unguarded port is opened for this.
+func dropDatasets(ctx context.Context, emu *server.Server, p *types.Project) error {
+	hc := &http.Client{Transport: handlerTransport{emu.Handler}}
+	c, err := bigquery.NewClient(ctx, p.ID, option.WithEndpoint("http://embedded-bigquery.invalid"), option.WithHTTPClient(hc))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, d := range p.Datasets {
+		err := c.DatasetInProject(p.ID, d.ID).DeleteWithContents(ctx)
+		var ge *googleapi.Error
+		if err != nil && !(errors.As(err, &ge) && ge.Code == http.StatusNotFound) {
+			return fmt.Errorf("replace dataset %s: %w", d.ID, err)
+		}
+	}
+	return nil
+}
+
+// handlerTransport serves requests with a handler in this process.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
 }
 
 // loadOnce runs load unless the marker for key already holds digest. In

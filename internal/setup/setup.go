@@ -55,6 +55,10 @@ type Config struct {
 	// ResultsDataset receives each job's result table (steps.Steps);
 	// empty uses the warehouse's anonymous result.
 	ResultsDataset string
+	// DeleteJobRecords makes the record step delete each job's record with
+	// its result (warehouse.WithJobRecordDeletion): for a warehouse that
+	// keeps a copy of the rows there (the embedded BigQuery), not BigQuery.
+	DeleteJobRecords bool
 	// AuditDataset and AuditTable hold the audit events; both hidden from
 	// MCP's list_datasets, as is ResultsDataset.
 	AuditDataset, AuditTable string
@@ -204,7 +208,11 @@ func Build(ctx context.Context, cfg Config, p Ports) (*Components, error) {
 			c.Audit = audit.NewWriter(p.BigQuery, cfg.AuditDataset, cfg.AuditTable)
 		}
 		if p.Store != nil && p.Deidentifier != nil && c.Audit != nil {
-			c.Steps = &steps.Steps{Store: p.Store, Policy: ep, Warehouse: warehouse.New(p.BigQuery), Deid: p.Deidentifier,
+			var whOpts []warehouse.Option
+			if cfg.DeleteJobRecords {
+				whOpts = append(whOpts, warehouse.WithJobRecordDeletion())
+			}
+			c.Steps = &steps.Steps{Store: p.Store, Policy: ep, Warehouse: warehouse.New(p.BigQuery, whOpts...), Deid: p.Deidentifier,
 				Audit: c.Audit, Project: dataProject, ResultsDataset: cfg.ResultsDataset, Limits: cfg.Limits, Now: c.Now, Logger: c.Logger}
 			if enf != nil {
 				c.Steps.Policy, c.Steps.Settler = &limits.Policy{Next: ep, Enforcer: enf}, enf

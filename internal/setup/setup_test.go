@@ -142,8 +142,8 @@ func TestLocalComposition(t *testing.T) {
 			t.Errorf("%s does not use the configured clock", name)
 		}
 	}
-	if c.Steps.Limits != limits || c.Steps.Project != "querygate-local" || c.Steps.ResultsDataset != "" {
-		t.Errorf("steps limits %+v project %q results %q; want %+v, querygate-local, none", c.Steps.Limits, c.Steps.Project, c.Steps.ResultsDataset, limits)
+	if c.Steps.Limits != limits || c.Steps.Project != "querygate-local" || c.Steps.ResultsDataset != "querygate_results" {
+		t.Errorf("steps limits %+v project %q results %q; want %+v, querygate-local, querygate_results", c.Steps.Limits, c.Steps.Project, c.Steps.ResultsDataset, limits)
 	}
 	ep, ok := c.Steps.Policy.(*gateway.EnginePolicy)
 	if !ok || ep.Engine != c.Engine {

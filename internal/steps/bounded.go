@@ -58,6 +58,17 @@ func (b boundedWarehouse) Read(ctx context.Context, jobID, location string, maxR
 	return b.Warehouse.Read(ctx, jobID, location, maxRows, fn)
 }
 
+// readResult reads the job's result: from its table in resultsDataset when
+// there is one and the warehouse can (TableReader), else through the job.
+func (b boundedWarehouse) readResult(ctx context.Context, resultsDataset, jobID, location string, maxRows int64, fn func(row []bigquery.Value) error) (bigquery.Schema, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.d)
+	defer cancel()
+	if tr, ok := b.Warehouse.(TableReader); ok && resultsDataset != "" {
+		return tr.ReadTable(ctx, resultsDataset, jobID, location, maxRows, fn)
+	}
+	return b.Warehouse.Read(ctx, jobID, location, maxRows, fn)
+}
+
 type boundedDeid struct {
 	deid.Deidentifier
 	d time.Duration
@@ -103,7 +114,7 @@ func (b boundedPolicy) Evaluate(ctx context.Context, s *session.Session) (*sessi
 }
 
 func (s *Steps) store() session.Store { return boundedStore{s.Store, s.limits().CallTimeout} }
-func (s *Steps) warehouse() Warehouse {
+func (s *Steps) warehouse() boundedWarehouse {
 	return boundedWarehouse{s.Warehouse, s.limits().CallTimeout}
 }
 func (s *Steps) deid() deid.Deidentifier { return boundedDeid{s.Deid, s.limits().CallTimeout} }

@@ -45,7 +45,7 @@ func (s *Steps) Deidentify(ctx context.Context, id string) (*DeidentifyResult, e
 	}
 	l := s.limits()
 	tbl := &deid.Table{}
-	schema, total, err := s.warehouse().Read(ctx, sess.Execution.JobID, sess.Execution.Location, l.MaxRows, func(row []bigquery.Value) error {
+	schema, total, err := s.warehouse().readResult(ctx, s.ResultsDataset, sess.Execution.JobID, sess.Execution.Location, l.MaxRows, func(row []bigquery.Value) error {
 		tbl.Rows = append(tbl.Rows, toCells(row))
 		return nil
 	})

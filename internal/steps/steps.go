@@ -33,6 +33,14 @@ type Warehouse interface {
 	Read(ctx context.Context, jobID, location string, maxRows int64, fn func(row []bigquery.Value) error) (bigquery.Schema, int64, error)
 }
 
+// TableReader is implemented by a Warehouse that reads a job's result from
+// its destination table in the results dataset (warehouse.BigQuery.ReadTable):
+// fewer calls than reading through the job, and no wait for a job that Run
+// already saw finish.
+type TableReader interface {
+	ReadTable(ctx context.Context, resultsDataset, jobID, location string, maxRows int64, fn func(row []bigquery.Value) error) (bigquery.Schema, int64, error)
+}
+
 // Auditor makes a session's events durable in the audit dataset. It must be
 // idempotent: writing the same session twice adds no rows.
 type Auditor interface {

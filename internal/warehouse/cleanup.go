@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"cloud.google.com/go/bigquery"
 	"google.golang.org/api/googleapi"
@@ -14,7 +15,8 @@ import (
 // session is over; the unmasked copy must not outlive its use.
 //   - With resultsDataset (the Query.ResultsDataset the job ran with), the
 //     table named after the job there is deleted, without looking the job
-//     up.
+//     up; with WithJobRecordDeletion, the job's record (where the embedded
+//     BigQuery keeps another copy of the rows) is deleted too.
 //   - The embedded BigQuery (goccy/bigquery-emulator) keeps each job's
 //     result in a dataset named after the job, and again in the job's
 //     record; the dataset is deleted with its contents, then the job.
@@ -32,6 +34,9 @@ func (b *BigQuery) DeleteResult(ctx context.Context, jobID, location, resultsDat
 		}
 		if err := b.client.DatasetInProject(proj, ds).Table(jobID).Delete(ctx); err != nil && !isNotFound(err) {
 			return classify("delete job result", err)
+		}
+		if b.deleteJobRecords {
+			return b.deleteJobRecord(ctx, jobID, location)
 		}
 		return nil
 	}
@@ -70,6 +75,39 @@ func (b *BigQuery) DeleteResult(ctx context.Context, jobID, location, resultsDat
 	}
 	if err != nil && !isNotFound(err) {
 		return classify("delete job result", err)
+	}
+	return nil
+}
+
+// deleteJobRecord deletes the job's record; one already gone is no error.
+func (b *BigQuery) deleteJobRecord(ctx context.Context, jobID, location string) error {
+	job, err := b.client.JobFromIDLocation(ctx, jobID, location)
+	if err == nil {
+		err = job.Delete(ctx)
+	}
+	if err != nil && !isNotFound(err) {
+		return classify("delete job record", err)
+	}
+	return nil
+}
+
+// EnsureDataset creates the dataset ("project.dataset" or "dataset") unless
+// it exists, with tables expiring after tableExpiry (0: never). The local
+// gateway creates its results dataset so; in the cloud Terraform does.
+func (b *BigQuery) EnsureDataset(ctx context.Context, dataset string, tableExpiry time.Duration) error {
+	proj, ds := b.client.Project(), dataset
+	if i := strings.IndexByte(ds, '.'); i >= 0 {
+		proj, ds = ds[:i], ds[i+1:]
+	}
+	d := b.client.DatasetInProject(proj, ds)
+	if _, err := d.Metadata(ctx); err == nil {
+		return nil
+	} else if !isNotFound(err) {
+		return classify("look up dataset", err)
+	}
+	err := d.Create(ctx, &bigquery.DatasetMetadata{DefaultTableExpiration: tableExpiry})
+	if err != nil && !isDuplicate(err) {
+		return classify("create dataset", err)
 	}
 	return nil
 }

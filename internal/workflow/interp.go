@@ -296,6 +296,9 @@ func (x *execution) exec(ctx context.Context, st *step) (action, error) {
 				{Kind: fBlock, Block: sw.body},
 			}}, nil
 		}
+		if effectful(st.call) {
+			x.effect = true
+		}
 		v, err := x.callBuiltin(ctx, st, args)
 		if err != nil {
 			return raiseAct(err)
@@ -306,6 +309,18 @@ func (x *execution) exec(ctx context.Context, st *step) (action, error) {
 		return action{kind: aNone}, nil
 	}
 	return action{kind: aRaise, val: raiseTag("SystemError", "unknown step kind").Value}, nil
+}
+
+// effectful reports whether a standard library call reaches outside the
+// execution, so that the state must be saved after it. Reading the
+// environment and the clock, and writing a log line (a replay repeats the
+// line, nothing else), do not.
+func effectful(call string) bool {
+	switch call {
+	case "sys.get_env", "sys.now", "sys.log":
+		return false
+	}
+	return true
 }
 
 func (x *execution) execSwitch(ev *evalEnv, st *step) (action, error) {

@@ -70,3 +70,77 @@ func TestSessionStateStoreOutage(t *testing.T) {
 		t.Errorf("stored state = %s, want SUCCEEDED", rec.State)
 	}
 }
+
+// recordingStateStore keeps a copy of every record saved, in order.
+type recordingStateStore struct {
+	StateStore
+	mu    sync.Mutex
+	saved []*ExecutionRecord
+}
+
+func (r *recordingStateStore) SaveExecution(ctx context.Context, rec *ExecutionRecord) error {
+	if err := r.StateStore.SaveExecution(ctx, rec); err != nil {
+		return err
+	}
+	cp, err := r.StateStore.LoadExecution(ctx, rec.Name)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.saved = append(r.saved, cp)
+	r.mu.Unlock()
+	return nil
+}
+
+// TestSessionSavesAfterEffectsOnly: an allowed session's flow saves its
+// state at the start, after each function call and at the end, not after
+// every assign, switch and return (each save is a durable write). A
+// runtime resumed from any of the saves makes exactly the calls that
+// followed that save: no effect is lost or repeated.
+func TestSessionSavesAfterEffectsOnly(t *testing.T) {
+	t.Parallel()
+	store := &recordingStateStore{StateStore: NewMemoryStateStore()}
+	h := newHarness(t, map[string][]fakeResp{}, store)
+	rt := h.runtime(t)
+	name, err := rt.Start(context.Background(), map[string]any{"session_id": "s-saves"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := waitDone(t, rt, name); st.State != StateSucceeded {
+		t.Fatalf("state = %s (error %v), want SUCCEEDED", st.State, st.Error)
+	}
+	all := []string{"policy", "execute", "deidentify", "record"}
+	if diff := cmp.Diff(all, h.fn.Calls()); diff != "" {
+		t.Fatalf("calls (-want, +got):\n%s", diff)
+	}
+	store.mu.Lock()
+	saved := append([]*ExecutionRecord(nil), store.saved...)
+	store.mu.Unlock()
+	var steps []string
+	for _, r := range saved {
+		steps = append(steps, r.CurrentStep+"/"+string(r.State))
+	}
+	// Start, then after each call_function's http.post, then the end.
+	want := []string{"/ACTIVE", "post/ACTIVE", "post/ACTIVE", "post/ACTIVE", "post/ACTIVE", "done/SUCCEEDED"}
+	if diff := cmp.Diff(want, steps); diff != "" {
+		t.Fatalf("saves (-want, +got):\n%s", diff)
+	}
+	// Resume from the save that followed k calls: the rest run once each.
+	for k := 0; k <= 3; k++ {
+		rec := saved[k]
+		h2 := newHarness(t, map[string][]fakeResp{}, NewMemoryStateStore())
+		if err := h2.store.SaveExecution(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+		rt2 := h2.runtime(t)
+		if err := rt2.Resume(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if st := waitDone(t, rt2, name); st.State != StateSucceeded {
+			t.Fatalf("resumed after %d calls: state = %s (error %v)", k, st.State, st.Error)
+		}
+		if diff := cmp.Diff(all[k:], h2.fn.Calls()); diff != "" {
+			t.Errorf("resumed after %d calls: calls (-want, +got):\n%s", k, diff)
+		}
+	}
+}

@@ -31,7 +31,8 @@ type Options struct {
 	// Store persists execution state after every step.
 	Store      StateStore
 	HTTPClient *http.Client
-	// IDToken mints an OIDC ID token for auth: {type: OIDC}; the audience
+	// IDToken mints an OIDC ID token for auth: {type: OIDC} (a JWT is
+	// reused per audience until two minutes before its exp); the audience
 	// defaults to the request URL, as documented.
 	IDToken func(ctx context.Context, audience string) (string, error)
 	// Env is what sys.get_env sees.
@@ -90,6 +91,10 @@ type execution struct {
 	awaitPending *AwaitState
 	finalState   State
 	finalValue   any
+	// effect is set when a step since the last save reached outside the
+	// execution (see effectful); only then, or at the end, is the state
+	// saved.
+	effect bool
 }
 
 // NewRuntime checks the options and returns a runtime. Call Resume to pick
@@ -133,6 +138,9 @@ func NewRuntime(opts Options) (*Runtime, error) {
 				return ctx.Err()
 			}
 		}
+	}
+	if opts.IDToken != nil {
+		opts.IDToken = (&tokenCache{mint: opts.IDToken, now: opts.Now}).get
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Runtime{
@@ -310,9 +318,21 @@ func (x *execution) run(ctx context.Context) {
 				x.raise(raiseTag("ResourceLimitError", "variables exceed %d bytes", MaxVariableBytes).Value)
 			}
 		}
+		// Steps that only compute (assign, switch, return, pops of
+		// frames, sys.get_env, sys.log) are not saved one by one: a
+		// resumed execution replays them from the last save, and since
+		// nothing outside saw them, the replay is indistinguishable. The
+		// state is saved after every step that reached outside (an HTTP
+		// call, a callback, a sleep), so a resume never repeats an effect
+		// that a save already follows. Each save is a durable write
+		// (synchronous=FULL); a session's flow ran about 40 before.
+		if x.finalState == "" && !x.effect && x.awaitPending == nil && x.consume == "" {
+			continue
+		}
 		if err := x.persistRetrying(ctx); err != nil {
 			return // the runtime is closing; the last saved step resumes
 		}
+		x.effect = false
 		if x.finalState != "" {
 			x.rt.logger.Info("workflow execution finished", "execution", x.name, "state", string(x.finalState))
 			return

@@ -28,6 +28,7 @@ import (
 	"github.com/querygate/querygate/internal/session"
 	"github.com/querygate/querygate/internal/setup"
 	"github.com/querygate/querygate/internal/steps"
+	"github.com/querygate/querygate/internal/warehouse"
 	"github.com/querygate/querygate/internal/workflow"
 	"github.com/querygate/querygate/workflows"
 )
@@ -42,6 +43,15 @@ const (
 const (
 	AuditDataset = "querygate_audit"
 	AuditTable   = "session_events"
+)
+
+// ResultsDataset holds each job's result table between the execute and
+// deidentify steps, as in the cloud (QUERYGATE_RESULTS_DATASET): the
+// deidentify step reads the table itself instead of waiting on the job.
+// Tables expire after ResultsTableExpiry if record could not delete them.
+const (
+	ResultsDataset     = "querygate_results"
+	ResultsTableExpiry = 24 * time.Hour
 )
 
 // DefaultGroups is the local group config: two example approvers and one
@@ -306,11 +316,10 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	g.closers = append(g.closers, rt.Close)
 
 	comps, err := setup.Build(ctx, setup.Config{
-		// No ResultsDataset: the emulator accepts a destination dataset,
-		// but then warehouse.DeleteResult removes only the table and the
-		// emulator's job record keeps the unmasked result; without one,
-		// the result's per-job dataset and the job record are both
-		// deleted (TestResultDatasetsDeleted).
+		// The emulator keeps each job's result in its job record too, so
+		// record deletes the record with the result table
+		// (TestResultDatasetsDeleted).
+		ResultsDataset: ResultsDataset, DeleteJobRecords: true,
 		Policy: pol, Analyzer: analyzer, Project: cfg.Project,
 		AuditDataset: AuditDataset, AuditTable: AuditTable, PublicURL: base, Limits: cfg.Limits,
 		// No dry run: the emulator's "dry run" executes the query a
@@ -331,9 +340,16 @@ func Start(ctx context.Context, cfg Config) (_ *Gateway, err error) {
 	}
 	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = comps.Audit.EnsureTable(ectx)
+	if err == nil {
+		if err = warehouse.New(client).EnsureDataset(ectx, ResultsDataset, ResultsTableExpiry); err != nil {
+			err = fmt.Errorf("results dataset: %w", err)
+		}
+	} else {
+		err = fmt.Errorf("audit table: %w", err)
+	}
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("audit table: %w", err)
+		return nil, err
 	}
 	g.Components = comps
 	// The fault-matrix and crash tests' layers (ports.go) in front of the
