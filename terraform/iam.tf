@@ -235,8 +235,8 @@ resource "google_kms_crypto_key_iam_member" "masking_key" {
 # that only the job's creator can read, so deidentify (another account)
 # cannot read execute's result there. This dataset is where execute's jobs
 # must write their destination tables for deidentify to read them; tables
-# expire after a day. NOTE: internal/warehouse does not set a destination
-# yet (docs/deploy.md, "Known gaps").
+# expire after a day, and the record step deletes each once the session has
+# ended (warehouse.DeleteResult).
 resource "google_bigquery_dataset" "results" {
   project     = var.project_id
   dataset_id  = "querygate_results"
