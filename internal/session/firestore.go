@@ -45,6 +45,7 @@ type Firestore struct {
 	poll   time.Duration
 
 	waiters waiters
+	events  eventCache
 }
 
 var _ Store = (*Firestore)(nil)
@@ -124,6 +125,11 @@ func sessionFields(s *Session) (map[string]any, error) {
 		"status":          string(s.Status),
 		"principal":       s.Principal.Email,
 		"event_count":     int64(len(s.Timeline)),
+	}
+	if n := len(s.Timeline); n > 0 {
+		m["last_event_hash"] = s.Timeline[n-1].Hash
+	} else {
+		m["last_event_hash"] = GenesisHash
 	}
 	addExpire(m, s.ExpireAt)
 	return m, nil
@@ -211,23 +217,33 @@ func (f *Firestore) Create(ctx context.Context, sess *Session) error {
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
+	f.events.put(sess.ID, sess.Timeline)
 	f.waiters.notify(sess.ID)
 	return nil
 }
 
-// Get implements Store. It reads the session and its events in one
-// read-only transaction, so the timeline matches the session's version.
+// Get implements Store. It reads the session and the events stored since
+// this process last saw them (see eventCache) in one read-only
+// transaction, so the timeline matches the session's version.
 func (f *Firestore) Get(ctx context.Context, id string) (*Session, error) {
-	var out *Session
-	err := f.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		s, err := f.read(tx, id)
-		out = s
-		return err
-	}, firestore.ReadOnly)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		var out *Session
+		err := f.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+			s, err := f.read(tx, id)
+			out = s
+			return err
+		}, firestore.ReadOnly)
+		if errors.Is(err, errTimelineBehind) && attempt < updateAttempts {
+			if cerr := sleepCtx(ctx, time.Duration(attempt+1)*5*time.Millisecond); cerr != nil {
+				return nil, cerr
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
 	}
-	return out, nil
 }
 
 // read loads a session and its timeline inside tx.
@@ -235,6 +251,7 @@ func (f *Firestore) read(tx *firestore.Transaction, id string) (*Session, error)
 	ref := f.sessionRef(id)
 	ds, err := tx.Get(ref)
 	if grpcCode(err) == codes.NotFound {
+		f.events.drop(id)
 		return nil, ErrNotFound
 	}
 	if err != nil {
@@ -244,22 +261,11 @@ func (f *Firestore) read(tx *firestore.Transaction, id string) (*Session, error)
 	if err != nil {
 		return nil, err
 	}
-	docs, err := tx.Documents(ref.Collection(eventsCollection).OrderBy("seq", firestore.Asc)).GetAll()
+	s.Timeline, err = f.timeline(id, ref, readHead(ds), func(q firestore.Query) ([]*firestore.DocumentSnapshot, error) {
+		return tx.Documents(q).GetAll()
+	})
 	if err != nil {
-		return nil, fmt.Errorf("get session events: %w", err)
-	}
-	s.Timeline = make([]Event, 0, len(docs))
-	for _, d := range docs {
-		raw, err := d.DataAt("doc")
-		if err != nil {
-			return nil, fmt.Errorf("decode event %s/%s: %w", id, d.Ref.ID, err)
-		}
-		b, _ := raw.([]byte)
-		var e Event
-		if err := json.Unmarshal(b, &e); err != nil {
-			return nil, fmt.Errorf("decode event %s/%s: %w", id, d.Ref.ID, err)
-		}
-		s.Timeline = append(s.Timeline, e)
+		return nil, err
 	}
 	return s, nil
 }
@@ -332,8 +338,9 @@ func (f *Firestore) Update(ctx context.Context, id string, fn func(*Session) err
 			out = sess
 			return nil
 		})
-		if grpcCode(err) == codes.AlreadyExists {
-			// Another writer stored this version first: read again.
+		if grpcCode(err) == codes.AlreadyExists || errors.Is(err, errTimelineBehind) {
+			// Another writer stored this version first, or its events
+			// are not readable yet: read again.
 			if cerr := sleepCtx(ctx, time.Duration(attempt+1)*5*time.Millisecond); cerr != nil {
 				return nil, cerr
 			}
@@ -342,6 +349,7 @@ func (f *Firestore) Update(ctx context.Context, id string, fn func(*Session) err
 		if err != nil {
 			return nil, err
 		}
+		f.events.put(id, out.Timeline)
 		f.waiters.notify(id)
 		return out, nil
 	}
@@ -486,7 +494,7 @@ func (f *Firestore) Wait(ctx context.Context, id string, afterVersion int64) (*S
 			return nil, fmt.Errorf("read session version: %w", err)
 		}
 		if n, _ := v.(int64); n > afterVersion {
-			return f.Get(bg, id)
+			return f.fromSnapshot(bg, ds)
 		}
 	}
 }

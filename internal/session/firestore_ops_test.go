@@ -1,0 +1,243 @@
+package session_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/firestore/apiv1/firestorepb"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/querygate/querygate/internal/session"
+	"github.com/querygate/querygate/testing/firestoreemu"
+)
+
+// opCount is what Firestore bills, counted from the RPCs the client sends
+// and the answers it receives (the billing rules are in docs/capacity.md
+// section 1.2): one read per document a get, query or listener returns, at
+// least one per query; one write per write of a commit; one delete per
+// delete.
+type opCount struct {
+	Reads, Writes, Deletes int
+}
+
+type opCounter struct {
+	mu sync.Mutex
+	n  opCount
+}
+
+func (c *opCounter) add(d opCount) {
+	c.mu.Lock()
+	c.n.Reads += d.Reads
+	c.n.Writes += d.Writes
+	c.n.Deletes += d.Deletes
+	c.mu.Unlock()
+}
+
+func (c *opCounter) take() opCount {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = opCount{}
+	return n
+}
+
+func (c *opCounter) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	if err != nil {
+		return err
+	}
+	switch r := req.(type) {
+	case *firestorepb.CommitRequest:
+		var d opCount
+		for _, w := range r.GetWrites() {
+			if w.GetDelete() != "" {
+				d.Deletes++
+			} else {
+				d.Writes++
+			}
+		}
+		c.add(d)
+	case *firestorepb.GetDocumentRequest:
+		c.add(opCount{Reads: 1})
+	}
+	return nil
+}
+
+func (c *opCounter) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	s, err := streamer(ctx, desc, cc, method, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &countingStream{ClientStream: s, c: c}, nil
+}
+
+// countingStream counts the documents of BatchGetDocuments, RunQuery and
+// Listen answers; a query that returns nothing is billed one read.
+type countingStream struct {
+	grpc.ClientStream
+	c       *opCounter
+	query   bool
+	queryN  int
+	settled bool
+}
+
+func (s *countingStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err != nil {
+		if s.query && s.queryN == 0 && !s.settled {
+			s.settled = true
+			s.c.add(opCount{Reads: 1})
+		}
+		return err
+	}
+	switch r := m.(type) {
+	case *firestorepb.BatchGetDocumentsResponse:
+		if r.GetFound() != nil || r.GetMissing() != "" {
+			s.c.add(opCount{Reads: 1})
+		}
+	case *firestorepb.RunQueryResponse:
+		s.query = true
+		if r.GetDocument() != nil {
+			s.queryN++
+			s.c.add(opCount{Reads: 1})
+		}
+		if r.GetDone() && s.queryN == 0 && !s.settled {
+			s.settled = true
+			s.c.add(opCount{Reads: 1})
+		}
+	case *firestorepb.ListenResponse:
+		if r.GetDocumentChange() != nil {
+			s.c.add(opCount{Reads: 1})
+		}
+	}
+	return nil
+}
+
+// openCountingStore opens a store on project whose every RPC c counts.
+func openCountingStore(t *testing.T, emu *firestoreemu.Emulator, project string, c *opCounter) *session.Firestore {
+	t.Helper()
+	conn, err := grpc.NewClient(emu.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(c.unary), grpc.WithChainStreamInterceptor(c.stream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := session.OpenFirestore(t.Context(), project, "(default)", option.WithGRPCConn(conn), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close(); conn.Close() })
+	return st
+}
+
+// TestFirestoreOperationsPerAllowedSession replays the store calls of one
+// allowed session with a small result (docs/capacity.md section 1.2), each
+// service with its own store value as on Cloud Run, and counts what
+// Firestore bills for each. Intake's wait is modelled as seeing every
+// version, by a Wait after each write (a listener opened before the change
+// sees one more snapshot, one more read per wake-up). A change that reads
+// or writes more fails here.
+func TestFirestoreOperationsPerAllowedSession(t *testing.T) {
+	emu := firestoreemu.ForTest(t)
+	project := fmt.Sprintf("querygate-ops-%d", fsProject.Add(1))
+	var c opCounter
+	open := func() *session.Firestore { return openCountingStore(t, emu, project, &c) }
+	intake, policy, execute, deid, record := open(), open(), open(), open(), open()
+	ctx := t.Context()
+	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	const id = "ops-allowed"
+	got := map[string]opCount{}
+	step := func(name string, fn func() error) {
+		t.Helper()
+		c.take()
+		if err := fn(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		n := got[name]
+		d := c.take()
+		got[name] = opCount{n.Reads + d.Reads, n.Writes + d.Writes, n.Deletes + d.Deletes}
+	}
+	var seen int64
+	wait := func() error {
+		s, err := intake.Wait(ctx, id, seen)
+		if err != nil {
+			return err
+		}
+		if s.Version <= seen || int64(len(s.Timeline)) == 0 || s.VerifyChain() != 0 {
+			return fmt.Errorf("Wait(after %d) = version %d, %d events, chain break %d", seen, s.Version, len(s.Timeline), s.VerifyChain())
+		}
+		seen = s.Version
+		return nil
+	}
+	update := func(st *session.Firestore, fn func(*session.Session)) func() error {
+		return func() error {
+			_, err := st.Update(ctx, id, func(x *session.Session) error { fn(x); return nil })
+			return err
+		}
+	}
+	get := func(st *session.Firestore) func() error {
+		return func() error { _, err := st.Get(ctx, id); return err }
+	}
+
+	step("intake", func() error {
+		s := &session.Session{ID: id, SQL: "SELECT 1", Status: session.StatusRunning, CreatedAt: at, ExpireAt: at.Add(24 * time.Hour)}
+		s.AddEvent(at, "alice@example.com", session.ReceivedData{Agent: "a"})
+		return intake.Create(ctx, s)
+	})
+	step("intake", update(intake, func(x *session.Session) { x.ExecutionName = "exec-1" }))
+	step("intake wait", wait)
+	step("policy", get(policy))
+	step("policy", update(policy, func(x *session.Session) {
+		x.AddEvent(at, "policy", session.PolicyDecidedData{Action: "allow"})
+	}))
+	step("intake wait", wait)
+	step("execute", get(execute))
+	step("execute", update(execute, func(x *session.Session) { x.AddEvent(at, "execute", session.QueryStartedData{JobID: "j"}) }))
+	step("intake wait", wait)
+	step("execute", update(execute, func(x *session.Session) { x.AddEvent(at, "execute", session.QueryFinishedData{JobID: "j", BytesProcessed: 10}) }))
+	step("intake wait", wait)
+	step("deidentify", get(deid))
+	step("deidentify", func() error {
+		return deid.PutPage(ctx, id, &session.Page{Index: 0, Count: 1, Rows: json.RawMessage(`[{"n":1}]`)})
+	})
+	step("deidentify", update(deid, func(x *session.Session) { x.AddEvent(at, "deidentify", session.ResultMaskedData{Rows: 1, TotalRows: 1, Pages: 1}) }))
+	step("intake wait", wait)
+	step("record", get(record))
+	step("record", update(record, func(x *session.Session) {
+		x.AddEvent(at, "record", session.CompletedData{Status: "succeeded"})
+	}))
+	step("intake wait", wait)
+	step("record", update(record, func(x *session.Session) { x.Status = session.StatusSucceeded }))
+	step("intake wait", wait)
+	step("intake outcome", func() error { _, err := intake.GetPage(ctx, id, 0); return err })
+
+	var total opCount
+	for _, n := range got {
+		total.Reads += n.Reads
+		total.Writes += n.Writes
+		total.Deletes += n.Deletes
+	}
+	got["total"] = total
+	t.Logf("Firestore operations per allowed session: %+v", got)
+	// Before the event cache (each Get and Update read every event, each
+	// wake-up of Wait a full Get) the same calls cost 88 reads.
+	want := map[string]opCount{
+		"intake":         {Reads: 1, Writes: 5},
+		"intake wait":    {Reads: 12},
+		"intake outcome": {Reads: 1},
+		"policy":         {Reads: 3, Writes: 3},
+		"execute":        {Reads: 5, Writes: 6},
+		"deidentify":     {Reads: 7, Writes: 4},
+		"record":         {Reads: 8, Writes: 5},
+		"total":          {Reads: 37, Writes: 23},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Firestore operations per allowed session (-want, +got):\n%s", diff)
+	}
+}
