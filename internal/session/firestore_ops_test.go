@@ -3,11 +3,13 @@ package session_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"cloud.google.com/go/firestore"
 	"cloud.google.com/go/firestore/apiv1/firestorepb"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/api/option"
@@ -200,13 +202,17 @@ func TestFirestoreOperationsPerAllowedSession(t *testing.T) {
 	step("execute", get(execute))
 	step("execute", update(execute, func(x *session.Session) { x.AddEvent(at, "execute", session.QueryStartedData{JobID: "j"}) }))
 	step("intake wait", wait)
-	step("execute", update(execute, func(x *session.Session) { x.AddEvent(at, "execute", session.QueryFinishedData{JobID: "j", BytesProcessed: 10}) }))
+	step("execute", update(execute, func(x *session.Session) {
+		x.AddEvent(at, "execute", session.QueryFinishedData{JobID: "j", BytesProcessed: 10})
+	}))
 	step("intake wait", wait)
 	step("deidentify", get(deid))
 	step("deidentify", func() error {
 		return deid.PutPage(ctx, id, &session.Page{Index: 0, Count: 1, Rows: json.RawMessage(`[{"n":1}]`)})
 	})
-	step("deidentify", update(deid, func(x *session.Session) { x.AddEvent(at, "deidentify", session.ResultMaskedData{Rows: 1, TotalRows: 1, Pages: 1}) }))
+	step("deidentify", update(deid, func(x *session.Session) {
+		x.AddEvent(at, "deidentify", session.ResultMaskedData{Rows: 1, TotalRows: 1, Pages: 1})
+	}))
 	step("intake wait", wait)
 	step("record", get(record))
 	step("record", update(record, func(x *session.Session) {
@@ -239,5 +245,103 @@ func TestFirestoreOperationsPerAllowedSession(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Firestore operations per allowed session (-want, +got):\n%s", diff)
+	}
+}
+
+// TestFirestoreEventCacheAcrossInstances checks that a store value which
+// holds a session's timeline still sees the events another instance
+// appended, and that the append-only rule still holds on a cached timeline.
+func TestFirestoreEventCacheAcrossInstances(t *testing.T) {
+	emu := firestoreemu.ForTest(t)
+	project := fmt.Sprintf("querygate-cache-%d", fsProject.Add(1))
+	var c opCounter
+	a, b := openCountingStore(t, emu, project, &c), openCountingStore(t, emu, project, &c)
+	ctx := t.Context()
+	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	s := &session.Session{ID: "shared", SQL: "SELECT 1", Status: session.StatusRunning, CreatedAt: at}
+	s.AddEvent(at, "alice@example.com", session.ReceivedData{Agent: "a"})
+	if err := a.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Update(ctx, "shared", func(x *session.Session) error {
+		x.AddEvent(at, "b", session.QueryStartedData{JobID: "from-b"})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Update(ctx, "shared", func(x *session.Session) error {
+		if len(x.Timeline) != 2 {
+			return fmt.Errorf("fn saw %d events, want 2", len(x.Timeline))
+		}
+		x.AddEvent(at, "a", session.QueryFinishedData{JobID: "from-b"})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Timeline) != 3 || got.VerifyChain() != 0 || got.Version != 3 {
+		t.Fatalf("a's Update = %d events, version %d, chain break %d; want 3, 3, 0", len(got.Timeline), got.Version, got.VerifyChain())
+	}
+
+	// a now holds all three events: editing one in place, hash and all,
+	// must still be refused, and must not reach a's cache.
+	_, err = a.Update(ctx, "shared", func(x *session.Session) error {
+		x.Timeline[1].Data = session.EncodePayload(session.QueryStartedData{JobID: "rewritten"})
+		x.Timeline[1].Hash = session.EventHash(x.ID, x.Timeline[1])
+		return nil
+	})
+	if !errors.Is(err, session.ErrTimelineRewrite) {
+		t.Errorf("rewriting a cached event: err = %v, want ErrTimelineRewrite", err)
+	}
+	c.take()
+	for _, st := range []*session.Firestore{a, b} {
+		g, err := st.Get(ctx, "shared")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(g.Timeline) != 3 || g.VerifyChain() != 0 || string(g.Timeline[1].Data) != `{"job_id":"from-b"}` {
+			t.Errorf("Get = %d events, chain break %d, event 2 %s; want 3 unchanged events", len(g.Timeline), g.VerifyChain(), g.Timeline[1].Data)
+		}
+	}
+	// a holds every event; b lacks the third: one read of the session
+	// document each, one of b's missing event.
+	if n := c.take(); n != (opCount{Reads: 3}) {
+		t.Errorf("two Gets cost %+v, want 3 reads", n)
+	}
+}
+
+// TestFirestoreTimelineHeadMismatchFailsClosed changes a session
+// document's last_event_hash behind the store's back: the cached and the
+// stored timeline then disagree with the document, and Get must fail
+// rather than answer with either.
+func TestFirestoreTimelineHeadMismatchFailsClosed(t *testing.T) {
+	emu := firestoreemu.ForTest(t)
+	project := fmt.Sprintf("querygate-head-%d", fsProject.Add(1))
+	var c opCounter
+	st := openCountingStore(t, emu, project, &c)
+	ctx := t.Context()
+	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	s := &session.Session{ID: "head", SQL: "SELECT 1", Status: session.StatusRunning, CreatedAt: at}
+	s.AddEvent(at, "alice@example.com", session.ReceivedData{Agent: "a"})
+	if err := st.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := emu.ClientOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := firestore.NewClient(ctx, project, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Doc("sessions/head").Update(ctx, []firestore.Update{{Path: "last_event_hash", Value: "forged"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Get(ctx, "head"); err == nil {
+		t.Errorf("Get with a forged head = %d events, want an error", len(got.Timeline))
+	}
+	if _, err := st.Update(ctx, "head", func(*session.Session) error { return nil }); err == nil {
+		t.Error("Update with a forged head succeeded, want an error")
 	}
 }
