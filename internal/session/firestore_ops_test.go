@@ -32,6 +32,9 @@ type opCount struct {
 type opCounter struct {
 	mu sync.Mutex
 	n  opCount
+	// listened, when set, receives a value for each document a listener
+	// delivers, so a test knows a Wait is listening.
+	listened chan struct{}
 }
 
 func (c *opCounter) add(d opCount) {
@@ -117,6 +120,12 @@ func (s *countingStream) RecvMsg(m any) error {
 	case *firestorepb.ListenResponse:
 		if r.GetDocumentChange() != nil {
 			s.c.add(opCount{Reads: 1})
+			if s.c.listened != nil {
+				select {
+				case s.c.listened <- struct{}{}:
+				default:
+				}
+			}
 		}
 	}
 	return nil
@@ -140,43 +149,65 @@ func openCountingStore(t *testing.T, emu *firestoreemu.Emulator, project string,
 
 // TestFirestoreOperationsPerAllowedSession replays the store calls of one
 // allowed session with a small result (docs/capacity.md section 1.2), each
-// service with its own store value as on Cloud Run, and counts what
-// Firestore bills for each. Intake's wait is modelled as seeing every
-// version, by a Wait after each write (a listener opened before the change
-// sees one more snapshot, one more read per wake-up). A change that reads
-// or writes more fails here. The stores run as in production, without
-// version markers (the calls are sequential, so the emulator needs none).
+// service with its own store value and its own count, as on Cloud Run, and
+// counts what Firestore bills each service. Intake waits as it does in
+// Server.wait: its first Wait finds version 2 at once, then each Wait is
+// open (its listener has sent its first snapshot) before the next write, so
+// intake sees every version, the most it can. The stores run as in
+// production, without version markers (the writes are sequential, so the
+// emulator needs none). A change that reads or writes more fails here.
 func TestFirestoreOperationsPerAllowedSession(t *testing.T) {
 	emu := firestoreemu.ForTest(t)
 	project := fmt.Sprintf("querygate-ops-%d", fsProject.Add(1))
-	var c opCounter
-	open := func() *session.Firestore { return openCountingStore(t, emu, project, &c) }
-	intake, policy, execute, deid, record := open(), open(), open(), open(), open()
+	counters := map[string]*opCounter{}
+	open := func(name string) *session.Firestore {
+		c := &opCounter{listened: make(chan struct{}, 64)}
+		counters[name] = c
+		return openCountingStore(t, emu, project, c)
+	}
+	intake, policy, execute, deid, record := open("intake"), open("policy"), open("execute"), open("deidentify"), open("record")
 	ctx := t.Context()
 	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	const id = "ops-allowed"
-	got := map[string]opCount{}
-	step := func(name string, fn func() error) {
+	must := func(what string, err error) {
 		t.Helper()
-		c.take()
-		if err := fn(); err != nil {
-			t.Fatalf("%s: %v", name, err)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
 		}
-		n := got[name]
-		d := c.take()
-		got[name] = opCount{n.Reads + d.Reads, n.Writes + d.Writes, n.Deletes + d.Deletes}
 	}
 	var seen int64
-	wait := func() error {
-		s, err := intake.Wait(ctx, id, seen)
-		if err != nil {
-			return err
-		}
-		if s.Version <= seen || int64(len(s.Timeline)) == 0 || s.VerifyChain() != 0 {
-			return fmt.Errorf("Wait(after %d) = version %d, %d events, chain break %d", seen, s.Version, len(s.Timeline), s.VerifyChain())
+	check := func(s *session.Session) {
+		t.Helper()
+		if s.Version <= seen || len(s.Timeline) == 0 || s.VerifyChain() != 0 {
+			t.Fatalf("Wait(after %d) = version %d, %d events, chain break %d", seen, s.Version, len(s.Timeline), s.VerifyChain())
 		}
 		seen = s.Version
-		return nil
+	}
+	// watched runs write while intake waits for the version it makes.
+	watched := func(what string, write func() error) {
+		t.Helper()
+		ic := counters["intake"]
+		for len(ic.listened) > 0 {
+			<-ic.listened
+		}
+		type result struct {
+			s   *session.Session
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			s, err := intake.Wait(ctx, id, seen)
+			done <- result{s, err}
+		}()
+		select {
+		case <-ic.listened:
+		case r := <-done:
+			t.Fatalf("%s: Wait(after %d) returned before the write: version %v, err %v", what, seen, r.s != nil && r.s.Version > 0, r.err)
+		}
+		must(what, write())
+		r := <-done
+		must(what+": wait", r.err)
+		check(r.s)
 	}
 	update := func(st *session.Firestore, fn func(*session.Session)) func() error {
 		return func() error {
@@ -184,48 +215,49 @@ func TestFirestoreOperationsPerAllowedSession(t *testing.T) {
 			return err
 		}
 	}
-	get := func(st *session.Firestore) func() error {
-		return func() error { _, err := st.Get(ctx, id); return err }
+	get := func(st *session.Firestore) {
+		t.Helper()
+		_, err := st.Get(ctx, id)
+		must("get", err)
 	}
 
-	step("intake", func() error {
-		s := &session.Session{ID: id, SQL: "SELECT 1", Status: session.StatusRunning, CreatedAt: at, ExpireAt: at.Add(24 * time.Hour)}
-		s.AddEvent(at, "alice@example.com", session.ReceivedData{Agent: "a"})
-		return intake.Create(ctx, s)
-	})
-	step("intake", update(intake, func(x *session.Session) { x.ExecutionName = "exec-1" }))
-	step("intake wait", wait)
-	step("policy", get(policy))
-	step("policy", update(policy, func(x *session.Session) {
+	s := &session.Session{ID: id, SQL: "SELECT 1", Status: session.StatusRunning, CreatedAt: at, ExpireAt: at.Add(24 * time.Hour)}
+	s.AddEvent(at, "alice@example.com", session.ReceivedData{Agent: "a"})
+	must("create", intake.Create(ctx, s))
+	must("execution name", update(intake, func(x *session.Session) { x.ExecutionName = "exec-1" })())
+	first, err := intake.Wait(ctx, id, 0)
+	must("first wait", err)
+	check(first)
+	get(policy)
+	watched("policy", update(policy, func(x *session.Session) {
 		x.AddEvent(at, "policy", session.PolicyDecidedData{Action: "allow"})
 	}))
-	step("intake wait", wait)
-	step("execute", get(execute))
-	step("execute", update(execute, func(x *session.Session) { x.AddEvent(at, "execute", session.QueryStartedData{JobID: "j"}) }))
-	step("intake wait", wait)
-	step("execute", update(execute, func(x *session.Session) {
+	get(execute)
+	watched("query started", update(execute, func(x *session.Session) { x.AddEvent(at, "execute", session.QueryStartedData{JobID: "j"}) }))
+	watched("query finished", update(execute, func(x *session.Session) {
 		x.AddEvent(at, "execute", session.QueryFinishedData{JobID: "j", BytesProcessed: 10})
 	}))
-	step("intake wait", wait)
-	step("deidentify", get(deid))
-	step("deidentify", func() error {
-		return deid.PutPage(ctx, id, &session.Page{Index: 0, Count: 1, Rows: json.RawMessage(`[{"n":1}]`)})
-	})
-	step("deidentify", update(deid, func(x *session.Session) {
+	get(deid)
+	must("put page", deid.PutPage(ctx, id, &session.Page{Index: 0, Count: 1, Rows: json.RawMessage(`[{"n":1}]`)}))
+	watched("masked", update(deid, func(x *session.Session) {
 		x.AddEvent(at, "deidentify", session.ResultMaskedData{Rows: 1, TotalRows: 1, Pages: 1})
 	}))
-	step("intake wait", wait)
-	step("record", get(record))
-	step("record", update(record, func(x *session.Session) {
+	get(record)
+	watched("completed", update(record, func(x *session.Session) {
 		x.AddEvent(at, "record", session.CompletedData{Status: "succeeded"})
 	}))
-	step("intake wait", wait)
-	step("record", update(record, func(x *session.Session) { x.Status = session.StatusSucceeded }))
-	step("intake wait", wait)
-	step("intake outcome", func() error { _, err := intake.GetPage(ctx, id, 0); return err })
+	watched("status", update(record, func(x *session.Session) { x.Status = session.StatusSucceeded }))
+	if seen != 8 {
+		t.Fatalf("intake saw version %d last, want 8", seen)
+	}
+	_, err = intake.GetPage(ctx, id, 0)
+	must("outcome page", err)
 
+	got := map[string]opCount{}
 	var total opCount
-	for _, n := range got {
+	for name, c := range counters {
+		n := c.take()
+		got[name] = n
 		total.Reads += n.Reads
 		total.Writes += n.Writes
 		total.Deletes += n.Deletes
@@ -234,16 +266,19 @@ func TestFirestoreOperationsPerAllowedSession(t *testing.T) {
 	t.Logf("Firestore operations per allowed session: %+v", got)
 	// Before the event cache (each Get and Update read every event, each
 	// wake-up of Wait a full Get) and with a version marker per write, the
-	// same calls cost 88 reads and 23 writes.
+	// same calls cost 94 reads and 23 writes (intake 50 R 5 W, policy
+	// 4 R 3 W, execute 10 R 6 W, deidentify 11 R 4 W, record 19 R 5 W).
 	want := map[string]opCount{
-		"intake":         {Reads: 1, Writes: 3},
-		"intake wait":    {Reads: 12},
-		"intake outcome": {Reads: 1},
-		"policy":         {Reads: 3, Writes: 2},
-		"execute":        {Reads: 5, Writes: 4},
-		"deidentify":     {Reads: 7, Writes: 3},
-		"record":         {Reads: 8, Writes: 3},
-		"total":          {Reads: 37, Writes: 15},
+		// Create 2 W; execution name 1 R 1 W; first Wait 1 R; six Waits
+		// of 2 listener reads each and the 5 new events; GetPage 1 R.
+		"intake": {Reads: 20, Writes: 3},
+		// Each Get: the session and the events this instance lacks;
+		// each Update: the session, then it and one event written.
+		"policy":     {Reads: 3, Writes: 2},
+		"execute":    {Reads: 5, Writes: 4},
+		"deidentify": {Reads: 7, Writes: 3},
+		"record":     {Reads: 8, Writes: 3},
+		"total":      {Reads: 43, Writes: 15},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Firestore operations per allowed session (-want, +got):\n%s", diff)
