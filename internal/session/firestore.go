@@ -298,7 +298,7 @@ func (f *Firestore) Update(ctx context.Context, id string, fn func(*Session) err
 			if err != nil {
 				return err
 			}
-			old := append([]Event(nil), sess.Timeline...)
+			old := copyEvents(sess.Timeline) // deep: fn may edit an event's data in place
 			oldExpire := sess.ExpireAt
 			if err := fn(sess); err != nil {
 				return err

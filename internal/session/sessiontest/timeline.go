@@ -56,6 +56,13 @@ func wholeTimeline(t *testing.T, f Factory) {
 	}); !errors.Is(err, session.ErrTimelineRewrite) {
 		t.Errorf("Update editing event 2's data: err = %v, want ErrTimelineRewrite", err)
 	}
+	// The same edit made to the bytes themselves.
+	if _, err := st.Update(ctx, s.ID, func(x *session.Session) error {
+		copy(x.Timeline[1].Data, `{"job_id":"jX"}`)
+		return nil
+	}); !errors.Is(err, session.ErrTimelineRewrite) {
+		t.Errorf("Update editing event 2's data bytes: err = %v, want ErrTimelineRewrite", err)
+	}
 	if _, err := st.Update(ctx, s.ID, func(x *session.Session) error {
 		x.Status = session.StatusSucceeded
 		return nil
