@@ -16,10 +16,15 @@ import (
 // events. Update retries it; Get and Wait read again.
 var errTimelineBehind = errors.New("session events not yet readable")
 
-// eventCacheSessions bounds how many sessions' timelines one Firestore value
-// keeps. A step touches one session for a few seconds, so a small bound
-// keeps the hits; past it the oldest entry goes.
-const eventCacheSessions = 256
+// eventCacheSessions and eventCacheBytes bound what one Firestore value
+// keeps: timelines of that many sessions, holding that many bytes of event
+// data in all. A step touches one session for a few seconds, so small
+// bounds keep the hits; past either the oldest entry goes. A timeline over
+// the byte bound alone is not kept.
+const (
+	eventCacheSessions = 256
+	eventCacheBytes    = 16 << 20
+)
 
 // eventCache keeps the timelines this process has read or written, so that
 // Get, Update and Wait read only the events stored since. Stored events
@@ -31,6 +36,15 @@ type eventCache struct {
 	mu    sync.Mutex
 	m     map[string][]Event
 	order []string
+	bytes int
+}
+
+func eventBytes(timeline []Event) int {
+	n := 0
+	for _, e := range timeline {
+		n += len(e.Data) + len(e.Actor) + len(e.Hash) + len(e.PrevHash) + len(e.Type) + 64
+	}
+	return n
 }
 
 // get returns a copy of the cached timeline of id (nil when none).
@@ -58,24 +72,42 @@ func copyEvents(timeline []Event) []Event {
 func (c *eventCache) put(id string, timeline []Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.dropLocked(id)
+	n := eventBytes(timeline)
+	if n > eventCacheBytes {
+		return
+	}
 	if c.m == nil {
 		c.m = map[string][]Event{}
 	}
-	if _, ok := c.m[id]; !ok {
-		c.order = append(c.order, id)
-		for len(c.order) > eventCacheSessions {
-			delete(c.m, c.order[0])
-			c.order = c.order[1:]
-		}
+	for len(c.order) > 0 && (len(c.order) >= eventCacheSessions || c.bytes+n > eventCacheBytes) {
+		c.dropLocked(c.order[0])
 	}
 	c.m[id] = copyEvents(timeline)
+	c.order = append(c.order, id)
+	c.bytes += n
+}
+
+func (c *eventCache) dropLocked(id string) {
+	t, ok := c.m[id]
+	if !ok {
+		return
+	}
+	c.bytes -= eventBytes(t)
+	delete(c.m, id)
+	for i, o := range c.order {
+		if o == id {
+			c.order = append(c.order[:i], c.order[i+1:]...)
+			break
+		}
+	}
 }
 
 // drop forgets id.
 func (c *eventCache) drop(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.m, id)
+	c.dropLocked(id)
 }
 
 // timelineHead is what a session document says about its timeline.
