@@ -48,6 +48,9 @@ func TestCloudComposition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The npm emulator needs version markers to serialize concurrent
+	// Updates (session.Firestore's comment); Firestore does not.
+	store.UseVersionMarkers()
 	defer store.Close()
 
 	tbl := &types.Table{ID: "people", Columns: []*types.Column{

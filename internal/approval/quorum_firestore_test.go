@@ -29,6 +29,9 @@ func TestQuorumConcurrentApprovalsFirestore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The npm emulator needs version markers to serialize
+			// concurrent Updates (session.Firestore's comment).
+			st.UseVersionMarkers()
 			t.Cleanup(func() { st.Close() })
 			e.store, e.state = st, openEmulatorState(t, emu)
 			e.svc, err = New(Config{PublicBaseURL: e.srv.URL, DefaultTTL: time.Hour}, Deps{

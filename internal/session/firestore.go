@@ -22,7 +22,8 @@ import (
 //	                               conversation_id, version, expire_at)
 //	sessions/{id}/events/{seq}     one timeline event each (seq zero padded)
 //	sessions/{id}/pages/{index}    one page of masked rows each
-//	sessions/{id}/versions/{n}     one empty marker per stored version
+//	sessions/{id}/versions/{n}     one empty marker per stored version, only
+//	                               with UseVersionMarkers (see below)
 //
 // Every document carries expire_at when the session has ExpireAt, and a TTL
 // policy on each of the four collection groups deletes them (terraform/
@@ -31,20 +32,29 @@ import (
 // oversized write fails with ErrDocumentTooLarge instead of half way
 // through a commit.
 //
-// Update is optimistic: it reads the session and its events in a
-// transaction and commits, as its first write, the creation of
-// versions/{version+1}. Two writers that read the same version cannot both
-// create that marker, so one of them retries. Firestore's own transactions
-// would already serialize them; the marker makes the same guarantee hold on
-// the npm emulator, whose transactions do not isolate and which ignores
-// update_time preconditions, so the conformance suite's concurrency test
-// means something there too.
+// Update reads the session (and the events this process has not seen, see
+// eventCache) in a transaction and commits. Firestore's transactions are
+// serializable: a transaction fails if a document it read was changed
+// before it commits, and the client retries it (firestore docs,
+// "Data contention in transactions"), so two writers that read the same
+// version cannot both commit.
+//
+// The npm emulator's transactions do not isolate, and it ignores
+// update_time preconditions: without help, two concurrent Updates there
+// both commit and one is lost (the conformance suite's
+// ConcurrentUpdatesAreSerialized failed in 2 of 4 runs). UseVersionMarkers
+// makes the same guarantee hold there: each Update then commits, as its
+// first write, the creation of versions/{version+1}, which only one of two
+// writers that read the same version can create. Production does not set
+// it; it would cost one write and one TTL delete per Update.
 type Firestore struct {
 	client *firestore.Client
 	now    func() time.Time
 	poll   time.Duration
 
 	waiters waiters
+	events  eventCache
+	markers bool
 }
 
 var _ Store = (*Firestore)(nil)
@@ -70,6 +80,12 @@ func OpenFirestore(ctx context.Context, project, database string, opts ...option
 	}
 	return &Firestore{client: c, now: time.Now, poll: 250 * time.Millisecond}, nil
 }
+
+// UseVersionMarkers makes every write of a session create a version marker
+// document, which serializes concurrent Updates on the npm Firestore
+// emulator (see the type's comment). Call it before the store is used, and
+// only for the emulator: Firestore's own transactions do not need it.
+func (f *Firestore) UseVersionMarkers() { f.markers = true }
 
 // Close implements Store.
 func (f *Firestore) Close() error { return f.client.Close() }
@@ -124,6 +140,11 @@ func sessionFields(s *Session) (map[string]any, error) {
 		"status":          string(s.Status),
 		"principal":       s.Principal.Email,
 		"event_count":     int64(len(s.Timeline)),
+	}
+	if n := len(s.Timeline); n > 0 {
+		m["last_event_hash"] = s.Timeline[n-1].Hash
+	} else {
+		m["last_event_hash"] = GenesisHash
 	}
 	addExpire(m, s.ExpireAt)
 	return m, nil
@@ -191,8 +212,10 @@ func (f *Firestore) Create(ctx context.Context, sess *Session) error {
 		if err := tx.Create(ref, fields); err != nil {
 			return err
 		}
-		if err := tx.Create(ref.Collection(versionsCollection).Doc(versionID(1)), versionFields(sess)); err != nil {
-			return err
+		if f.markers {
+			if err := tx.Create(ref.Collection(versionsCollection).Doc(versionID(1)), versionFields(sess)); err != nil {
+				return err
+			}
 		}
 		for _, e := range sess.Timeline {
 			ef, err := eventFields(sess, e)
@@ -211,23 +234,33 @@ func (f *Firestore) Create(ctx context.Context, sess *Session) error {
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
+	f.events.put(sess.ID, sess.Timeline)
 	f.waiters.notify(sess.ID)
 	return nil
 }
 
-// Get implements Store. It reads the session and its events in one
-// read-only transaction, so the timeline matches the session's version.
+// Get implements Store. It reads the session and the events stored since
+// this process last saw them (see eventCache) in one read-only
+// transaction, so the timeline matches the session's version.
 func (f *Firestore) Get(ctx context.Context, id string) (*Session, error) {
-	var out *Session
-	err := f.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-		s, err := f.read(tx, id)
-		out = s
-		return err
-	}, firestore.ReadOnly)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		var out *Session
+		err := f.client.RunTransaction(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+			s, err := f.read(tx, id)
+			out = s
+			return err
+		}, firestore.ReadOnly)
+		if errors.Is(err, errTimelineBehind) && attempt < updateAttempts {
+			if cerr := sleepCtx(ctx, time.Duration(attempt+1)*5*time.Millisecond); cerr != nil {
+				return nil, cerr
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
 	}
-	return out, nil
 }
 
 // read loads a session and its timeline inside tx.
@@ -235,6 +268,7 @@ func (f *Firestore) read(tx *firestore.Transaction, id string) (*Session, error)
 	ref := f.sessionRef(id)
 	ds, err := tx.Get(ref)
 	if grpcCode(err) == codes.NotFound {
+		f.events.drop(id)
 		return nil, ErrNotFound
 	}
 	if err != nil {
@@ -244,22 +278,11 @@ func (f *Firestore) read(tx *firestore.Transaction, id string) (*Session, error)
 	if err != nil {
 		return nil, err
 	}
-	docs, err := tx.Documents(ref.Collection(eventsCollection).OrderBy("seq", firestore.Asc)).GetAll()
+	s.Timeline, err = f.timeline(id, ref, readHead(ds), func(q firestore.Query) ([]*firestore.DocumentSnapshot, error) {
+		return tx.Documents(q).GetAll()
+	})
 	if err != nil {
-		return nil, fmt.Errorf("get session events: %w", err)
-	}
-	s.Timeline = make([]Event, 0, len(docs))
-	for _, d := range docs {
-		raw, err := d.DataAt("doc")
-		if err != nil {
-			return nil, fmt.Errorf("decode event %s/%s: %w", id, d.Ref.ID, err)
-		}
-		b, _ := raw.([]byte)
-		var e Event
-		if err := json.Unmarshal(b, &e); err != nil {
-			return nil, fmt.Errorf("decode event %s/%s: %w", id, d.Ref.ID, err)
-		}
-		s.Timeline = append(s.Timeline, e)
+		return nil, err
 	}
 	return s, nil
 }
@@ -275,7 +298,7 @@ func (f *Firestore) Update(ctx context.Context, id string, fn func(*Session) err
 			if err != nil {
 				return err
 			}
-			old := append([]Event(nil), sess.Timeline...)
+			old := copyEvents(sess.Timeline) // deep: fn may edit an event's data in place
 			oldExpire := sess.ExpireAt
 			if err := fn(sess); err != nil {
 				return err
@@ -305,8 +328,10 @@ func (f *Firestore) Update(ctx context.Context, id string, fn func(*Session) err
 				return err
 			}
 			// The version marker goes first; see the type's comment.
-			if err := tx.Create(ref.Collection(versionsCollection).Doc(versionID(sess.Version)), versionFields(sess)); err != nil {
-				return err
+			if f.markers {
+				if err := tx.Create(ref.Collection(versionsCollection).Doc(versionID(sess.Version)), versionFields(sess)); err != nil {
+					return err
+				}
 			}
 			if err := tx.Set(ref, fields); err != nil {
 				return err
@@ -332,8 +357,9 @@ func (f *Firestore) Update(ctx context.Context, id string, fn func(*Session) err
 			out = sess
 			return nil
 		})
-		if grpcCode(err) == codes.AlreadyExists {
-			// Another writer stored this version first: read again.
+		if grpcCode(err) == codes.AlreadyExists || errors.Is(err, errTimelineBehind) {
+			// Another writer stored this version first, or its events
+			// are not readable yet: read again.
 			if cerr := sleepCtx(ctx, time.Duration(attempt+1)*5*time.Millisecond); cerr != nil {
 				return nil, cerr
 			}
@@ -342,6 +368,7 @@ func (f *Firestore) Update(ctx context.Context, id string, fn func(*Session) err
 		if err != nil {
 			return nil, err
 		}
+		f.events.put(id, out.Timeline)
 		f.waiters.notify(id)
 		return out, nil
 	}
@@ -486,7 +513,7 @@ func (f *Firestore) Wait(ctx context.Context, id string, afterVersion int64) (*S
 			return nil, fmt.Errorf("read session version: %w", err)
 		}
 		if n, _ := v.(int64); n > afterVersion {
-			return f.Get(bg, id)
+			return f.fromSnapshot(bg, ds)
 		}
 	}
 }

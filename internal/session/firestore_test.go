@@ -20,7 +20,8 @@ import (
 var fsProject atomic.Int64
 
 // openEmulatorStore opens a Firestore store on its own emulated project, so
-// every store starts empty.
+// every store starts empty. It uses version markers: without them the
+// emulator does not serialize concurrent Updates.
 func openEmulatorStore(t *testing.T, emu *firestoreemu.Emulator) *session.Firestore {
 	t.Helper()
 	opts, err := emu.ClientOptions()
@@ -31,6 +32,7 @@ func openEmulatorStore(t *testing.T, emu *firestoreemu.Emulator) *session.Firest
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.UseVersionMarkers()
 	t.Cleanup(func() { st.Close() })
 	return st
 }
@@ -108,6 +110,8 @@ func TestFirestoreExpireAtOnEveryDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	// With markers, so the test also shows that they carry expire_at.
+	st.UseVersionMarkers()
 	ctx := t.Context()
 	s := &session.Session{ID: "ttl", SQL: "SELECT 1", Status: session.StatusRunning}
 	s.AddEvent(s.CreatedAt, "a", session.ReceivedData{})

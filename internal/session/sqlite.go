@@ -169,7 +169,7 @@ func (s *SQLite) Update(ctx context.Context, id string, fn func(*Session) error)
 	if err := json.Unmarshal([]byte(doc), &sess); err != nil {
 		return nil, fmt.Errorf("decode session %s: %w", id, err)
 	}
-	old := append([]Event(nil), sess.Timeline...)
+	old := copyEvents(sess.Timeline) // deep: fn may edit an event's data in place
 	if err := fn(&sess); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,13 +33,14 @@ var (
 
 // CheckAppendOnly is the timeline rule every Store's Update enforces: the
 // events stored before the update (old) must all still be there, in order
-// and unchanged (same seq and hash); new events may only follow them.
+// and unchanged (every field, data byte for byte: an edit that leaves the
+// hash as it was is a change too); new events may only follow them.
 func CheckAppendOnly(id string, old, timeline []Event) error {
 	if len(timeline) < len(old) {
 		return fmt.Errorf("update session %s: %w: %d events became %d", id, ErrTimelineRewrite, len(old), len(timeline))
 	}
 	for i := range old {
-		if timeline[i].Hash != old[i].Hash || timeline[i].Seq != old[i].Seq {
+		if !sameEvent(timeline[i], old[i]) {
 			return fmt.Errorf("update session %s: %w: event %d changed", id, ErrTimelineRewrite, old[i].Seq)
 		}
 	}
@@ -88,4 +90,9 @@ type Store interface {
 	// ProfileStore keeps table profiles (package classify) where every
 	// instance sees them.
 	ProfileStore
+}
+
+func sameEvent(a, b Event) bool {
+	return a.Seq == b.Seq && a.Type == b.Type && a.Time.Equal(b.Time) && a.Actor == b.Actor &&
+		bytes.Equal(a.Data, b.Data) && a.PrevHash == b.PrevHash && a.Hash == b.Hash && a.HashVersion == b.HashVersion
 }

@@ -185,6 +185,7 @@ func Run(t *testing.T, f Factory) {
 
 	t.Run("DocumentLimit", func(t *testing.T) { documentLimit(t, f) })
 	t.Run("EventsAreTyped", func(t *testing.T) { eventsAreTyped(t, f) })
+	t.Run("EveryReadSeesTheWholeTimeline", func(t *testing.T) { wholeTimeline(t, f) })
 
 	t.Run("ConcurrentUpdatesAreSerialized", func(t *testing.T) {
 		st := f(t)
