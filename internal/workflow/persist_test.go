@@ -120,8 +120,9 @@ func TestSessionSavesAfterEffectsOnly(t *testing.T) {
 	for _, r := range saved {
 		steps = append(steps, r.CurrentStep+"/"+string(r.State))
 	}
-	// Start, then after each call_function's http.post, then the end.
-	want := []string{"/ACTIVE", "post/ACTIVE", "post/ACTIVE", "post/ACTIVE", "post/ACTIVE", "done/SUCCEEDED"}
+	// Start, then after each function's http.post step, then the end
+	// (the flow ends at record).
+	want := []string{"/ACTIVE", "policy/ACTIVE", "execute/ACTIVE", "deidentify/ACTIVE", "record/ACTIVE", "record/SUCCEEDED"}
 	if diff := cmp.Diff(want, steps); diff != "" {
 		t.Fatalf("saves (-want, +got):\n%s", diff)
 	}
