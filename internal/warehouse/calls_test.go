@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"sync"
@@ -203,5 +204,58 @@ func TestReadTableBytes(t *testing.T) {
 	}
 	if diff := cmp.Diff([][]bigquery.Value{{[]byte("ab"), "x"}}, got); diff != "" {
 		t.Errorf("rows (-want, +got):\n%s", diff)
+	}
+}
+
+// TestRetriedInsertFindsTheJobInItsLocation is issue 12 finding 12: a
+// retried jobs.insert answered 409 must look the existing job up in its
+// location, which outside the multi-regions jobs.get needs. With no client
+// location, it is the results dataset's (the job's destination).
+func TestRetriedInsertFindsTheJobInItsLocation(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var gets []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/projects/p1/jobs":
+			w.WriteHeader(http.StatusConflict)
+			w.Write([]byte(`{"error":{"code":409,"message":"Already Exists: Job p1:europe-west3.qs_1","errors":[{"reason":"duplicate","message":"Already Exists"}]}}`))
+		case r.Method == http.MethodGet && r.URL.Path == "/projects/p1/datasets/querygate_results":
+			w.Write([]byte(`{"datasetReference":{"projectId":"p1","datasetId":"querygate_results"},"location":"europe-west3"}`))
+		case r.Method == http.MethodGet && r.URL.Path == "/projects/p1/jobs/qs_1":
+			mu.Lock()
+			gets = append(gets, r.URL.Query().Get("location"))
+			mu.Unlock()
+			if r.URL.Query().Get("location") != "europe-west3" {
+				w.WriteHeader(http.StatusNotFound)
+				w.Write([]byte(`{"error":{"code":404,"message":"Not found: Job p1:qs_1"}}`))
+				return
+			}
+			w.Write([]byte(`{"jobReference":{"projectId":"p1","jobId":"qs_1","location":"europe-west3"},
+"configuration":{"query":{"query":"SELECT 1"}},"status":{"state":"DONE"},
+"statistics":{"query":{"totalBytesProcessed":"10","totalBytesBilled":"10485760"}}}`))
+		default:
+			t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	c, err := bigquery.NewClient(context.Background(), "p1", option.WithEndpoint(srv.URL), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	job, err := New(c).Run(context.Background(), Query{SQL: "SELECT 1", JobID: "qs_1", ResultsDataset: "querygate_results"})
+	if err != nil {
+		t.Fatalf("Run after a 409: %v", err)
+	}
+	if job.ID != "qs_1" || job.Location != "europe-west3" {
+		t.Errorf("job = %s in %q, want qs_1 in europe-west3", job.ID, job.Location)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(gets) == 0 || gets[0] != "europe-west3" {
+		t.Errorf("jobs.get locations = %q, want the results dataset's, europe-west3", gets)
 	}
 }

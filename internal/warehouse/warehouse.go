@@ -86,6 +86,27 @@ func New(client *bigquery.Client, opts ...Option) *BigQuery {
 	return b
 }
 
+// existingJob finds the job a retried jobs.insert collided with (409). A
+// job lives in a location, and jobs.get outside the multi-regions needs it
+// (issue 12 finding 12): when the client names none, the job ran where its
+// destination, the results dataset, is, so the location is read from the
+// dataset.
+func (b *BigQuery) existingJob(ctx context.Context, q Query) (*bigquery.Job, error) {
+	loc := b.client.Location
+	if loc == "" && q.ResultsDataset != "" {
+		proj, ds := b.client.Project(), q.ResultsDataset
+		if i := strings.IndexByte(ds, '.'); i >= 0 {
+			proj, ds = ds[:i], ds[i+1:]
+		}
+		md, err := b.client.DatasetInProject(proj, ds).Metadata(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("the results dataset's location: %w", err)
+		}
+		loc = md.Location
+	}
+	return b.client.JobFromIDLocation(ctx, q.JobID, loc)
+}
+
 // Client returns the underlying client.
 func (b *BigQuery) Client() *bigquery.Client { return b.client }
 
@@ -120,7 +141,7 @@ func (b *BigQuery) Run(ctx context.Context, q Query) (*Job, error) {
 	bq.Parameters = params
 	job, err := bq.Run(ctx)
 	if isDuplicate(err) {
-		job, err = b.client.JobFromID(ctx, q.JobID)
+		job, err = b.existingJob(ctx, q)
 	}
 	if err != nil {
 		return nil, classify("start query", err)
