@@ -181,13 +181,17 @@ func TestFirestoreWaitSeesOtherInstance(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	started := make(chan struct{})
+	started, updated := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(updated)
 		<-started
 		if _, err := b.Update(context.Background(), "w", func(s *session.Session) error { s.Status = session.StatusRunning; return nil }); err != nil {
 			t.Error(err)
 		}
 	}()
+	// Wait can see the write (from the listener) before b.Update has
+	// returned; b must not be closed under it.
+	defer func() { <-updated }()
 	close(started)
 	got, err := a.Wait(ctx, "w", 1)
 	if err != nil {
