@@ -43,7 +43,12 @@ func main() {
 	if len(os.Args) == 2 && os.Args[1] == analyzerproc.WorkerCommand {
 		// The policy function's analyzer worker (QUERYGATE_ANALYZER=process):
 		// frames on stdout, exits when the function closes its stdin.
-		err = analyzerproc.ServeWorker(ctx, os.Stdin, os.Stdout)
+		// fd 1 carries the frames only (analyzerproc.ProtocolStdout).
+		var proto *os.File
+		if proto, err = analyzerproc.ProtocolStdout(); err == nil {
+			err = analyzerproc.ServeWorker(ctx, os.Stdin, proto)
+			proto.Close()
+		}
 	} else {
 		err = realMain(ctx)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"io"
+	"os"
 	"time"
 
 	"github.com/querygate/querygate/internal/analyzerproc"
@@ -18,6 +19,16 @@ func runAnalyzerWorker(ctx context.Context, args []string, stdin io.Reader, stdo
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		return exitCode(2)
+	}
+	// A real worker process keeps fd 1 for the frames only (ZetaSQL's
+	// C++ logs to it); a test calling this with its own writer does not.
+	if stdout == io.Writer(os.Stdout) {
+		proto, err := analyzerproc.ProtocolStdout()
+		if err != nil {
+			return err
+		}
+		defer proto.Close()
+		stdout = proto
 	}
 	return analyzerproc.ServeWorker(ctx, stdin, stdout)
 }

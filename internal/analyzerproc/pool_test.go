@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -23,13 +25,24 @@ import (
 const (
 	workerArg = "__querygate_analyzer_worker__"
 	crashSQL  = "SELECT 'crash the worker'"
+	// chattySQL makes the worker write a log line straight to fd 1 before
+	// analyzing, as ZetaSQL's C++ does on an internal check failure.
+	chattySQL = "SELECT 'log to stdout' AS x"
 )
 
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == workerArg {
-		err := serve(context.Background(), os.Stdin, os.Stdout, func(ctx context.Context, sql string, o sqlscan.Options) (*sqlscan.Analysis, error) {
+		proto, err := ProtocolStdout()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		err = serve(context.Background(), os.Stdin, proto, func(ctx context.Context, sql string, o sqlscan.Options) (*sqlscan.Analysis, error) {
 			if sql == crashSQL {
 				os.Exit(3)
+			}
+			if sql == chattySQL {
+				unix.Write(1, []byte("2026-12-02 18:04:55  INFO resolver_query.cc : 4500 : INTERNAL: ZETASQL_RET_CHECK failure\n"))
 			}
 			return sqlscan.Analyze(ctx, sql, o)
 		})
@@ -228,6 +241,28 @@ func TestRecycleAboveRSS(t *testing.T) {
 
 // TestCrashFailsOnlyItsRequest: a worker that dies mid-analysis fails that
 // request with ErrWorker, and a new worker answers the next one.
+// TestStdoutWritesDoNotBreakFrames: a line written to fd 1 during an
+// analysis (ZetaSQL's C++ logging; the zetafuzz worker read one as a
+// 842,019,382-byte frame) goes to stderr, and the answer arrives intact
+// from the same worker.
+func TestStdoutWritesDoNotBreakFrames(t *testing.T) {
+	ctx := context.Background()
+	p := newPool(t, Options{Timeout: time.Minute})
+	a, err := p.Analyze(ctx, chattySQL, demoOpts())
+	if err != nil {
+		t.Fatalf("Analyze: %v", err)
+	}
+	if len(a.Statements) != 1 {
+		t.Errorf("statements = %d, want 1", len(a.Statements))
+	}
+	if _, err := p.Analyze(ctx, typicalSQL, demoOpts()); err != nil {
+		t.Fatal(err)
+	}
+	if st := p.Stats(); st.Killed != 0 || st.Spawned != 1 {
+		t.Errorf("stats = %+v, want one worker, none killed", st)
+	}
+}
+
 func TestCrashFailsOnlyItsRequest(t *testing.T) {
 	ctx := context.Background()
 	p := newPool(t, Options{Timeout: time.Minute})

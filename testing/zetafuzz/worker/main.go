@@ -18,6 +18,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/querygate/querygate/internal/analyzerproc"
 	"github.com/querygate/querygate/testing/zetafuzz"
 	"github.com/querygate/querygate/testing/zetafuzz/check"
 )
@@ -36,8 +37,15 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The frames get fd 1 to themselves: ZetaSQL's C++ logs to stdout on
+	// an internal check failure, which read as a 842,019,382-byte frame.
+	proto, err := analyzerproc.ProtocolStdout()
+	if err != nil {
+		return err
+	}
+	defer proto.Close()
 	in := bufio.NewReader(os.Stdin)
-	out := bufio.NewWriter(os.Stdout)
+	out := bufio.NewWriter(proto)
 	for {
 		call, err := zetafuzz.ReadCall(in)
 		if errors.Is(err, io.EOF) {
