@@ -239,14 +239,28 @@ func FuzzJustificationMail(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range []mail.Message{approval, review} {
+		// The same mails without a justification: text that the templates
+		// hold anyway (a lone "<" is in every tag) is not the agent's.
+		bare := *ss
+		bare.Justification = ""
+		bd := newDetails(&bare, t0)
+		bareApproval, err := renderEmail(emailView{details: bd, To: "bob@example.com", ApproveURL: "https://qg.example/a", DenyURL: "https://qg.example/d"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bareReview, err := renderReview(reviewView{details: bd, To: "bob@example.com", Groups: "oncall", Status: "succeeded", SessionURL: "https://qg.example/sessions/s1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range []mail.Message{approval, review} {
+			baseHTML := []string{bareApproval.HTML, bareReview.HTML}[i]
+			if strings.Contains(j, "<") && strings.Contains(m.HTML, j) && !strings.Contains(baseHTML, j) {
+				t.Fatalf("the justification reached the HTML unescaped")
+			}
 			for _, c := range m.Text + m.HTML {
 				if c != '\n' && c != '\t' && hidden(c) {
 					t.Fatalf("U+%04X reached the mail", c)
 				}
-			}
-			if strings.Contains(j, "<") && strings.Contains(m.HTML, j) {
-				t.Fatalf("the justification reached the HTML unescaped")
 			}
 			lines := strings.Split(m.Text, "\n")
 			start := slices.Index(lines, "------- Written by the agent (not verified, quoted) -------")
