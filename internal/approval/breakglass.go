@@ -208,17 +208,5 @@ var reviewHTML = htmltemplate.Must(htmltemplate.New("review").Parse(`<!doctype h
 </body></html>`))
 
 func renderReview(v reviewView) (mail.Message, error) {
-	var text, html strings.Builder
-	if err := reviewText.Execute(&text, v); err != nil {
-		return mail.Message{}, err
-	}
-	if err := reviewHTML.Execute(&html, v); err != nil {
-		return mail.Message{}, err
-	}
-	return mail.Message{
-		To:      v.To,
-		Subject: "[querygate] Review: query run under break-glass by " + v.Requester + " (session " + v.SessionID + ")",
-		Text:    text.String(),
-		HTML:    html.String(),
-	}, nil
+	return renderMail(v.To, "[querygate] Review: query run under break-glass by "+v.Requester+" (session "+v.SessionID+")", reviewText, reviewHTML, v)
 }

@@ -107,21 +107,21 @@ The links work once, only for {{.To}}, and only for this exact SQL, default data
 </body></html>`))
 
 func renderEmail(v emailView) (mail.Message, error) {
-	var text, html strings.Builder
-	if err := emailText.Execute(&text, v); err != nil {
-		return mail.Message{}, err
-	}
-	if err := emailHTML.Execute(&html, v); err != nil {
-		return mail.Message{}, err
-	}
 	subject := "[querygate] Approval needed: query by "
 	if v.Reminder {
 		subject = "[querygate] Reminder: approval needed: query by "
 	}
-	return mail.Message{
-		To:      v.To,
-		Subject: subject + v.Requester + " (session " + v.SessionID + ")",
-		Text:    text.String(),
-		HTML:    html.String(),
-	}, nil
+	return renderMail(v.To, subject+v.Requester+" (session "+v.SessionID+")", emailText, emailHTML, v)
+}
+
+// renderMail renders one mail's text and HTML parts from their templates.
+func renderMail(to, subject string, text *texttemplate.Template, html *htmltemplate.Template, v any) (mail.Message, error) {
+	var tb, hb strings.Builder
+	if err := text.Execute(&tb, v); err != nil {
+		return mail.Message{}, err
+	}
+	if err := html.Execute(&hb, v); err != nil {
+		return mail.Message{}, err
+	}
+	return mail.Message{To: to, Subject: subject, Text: tb.String(), HTML: hb.String()}, nil
 }

@@ -164,7 +164,9 @@ func (g *google) agentToken(t *testing.T, email, audience string, groups ...stri
 }
 
 // keyFile writes a service-account key file for email whose token_uri is
-// the box's token endpoint, as GOOGLE_APPLICATION_CREDENTIALS.
+// the box's token endpoint, as GOOGLE_APPLICATION_CREDENTIALS. The key is
+// g.saKey, generated for each run (rsa.GenerateKey in startGoogle), and the
+// file goes to the test's temporary directory: no key is in the repository.
 func (g *google) keyFile(t *testing.T, dir, email string) string {
 	t.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(g.saKey)
